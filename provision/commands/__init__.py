@@ -1,0 +1,12 @@
+"""Each command lives in a module of its own; `register` adds them all to the CLI group."""
+
+from __future__ import annotations
+
+import click
+
+from provision.commands import stubs
+
+
+def register(group: click.Group) -> None:
+    for command in stubs.COMMANDS:
+        group.add_command(command)

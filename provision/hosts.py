@@ -1,0 +1,96 @@
+"""The host inventory (`profiles/hosts.yaml`): which physical server is where and how to reach it.
+
+Pure models. The BMC secret itself is never stored here: `credentials` names where to read it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from provision.profile import Frozen
+
+MAC_RE = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+Mac = Annotated[str, Field(pattern=MAC_RE)]
+
+
+class Bmc(Frozen):
+    url: str  # Redfish service root host, https://...
+    system: str | None = None  # /redfish/v1/Systems/<id>; default: the only system
+    credentials: str  # env:NAME or file:PATH; the secret is "user:password"
+    verify_tls: bool | str = True  # true, false (explicit and loud), or a CA bundle path
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+$", v):
+            raise ValueError(f"expected http(s)://host[:port] with no path, got {v!r}")
+        return v
+
+    @field_validator("credentials")
+    @classmethod
+    def _creds(cls, v: str) -> str:
+        if not re.match(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$", v):
+            raise ValueError(f"expected env:NAME or file:PATH, got {v!r}")
+        return v
+
+    @field_validator("system")
+    @classmethod
+    def _system(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/redfish/v1/Systems/"):
+            raise ValueError(f"expected a path under /redfish/v1/Systems/, got {v!r}")
+        return v
+
+
+class Interface(Frozen):
+    name: str
+    mac: Mac
+    address: str | None = None  # CIDR, e.g. 10.0.1.11/24; None: DHCP
+    gateway: str | None = None
+    nameservers: tuple[str, ...] = ()
+
+    @field_validator("address")
+    @classmethod
+    def _cidr(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", v):
+            raise ValueError(f"expected an IPv4 address in CIDR form like 10.0.1.11/24, got {v!r}")
+        return v
+
+
+class DiskId(Frozen):
+    """A drive by stable identity: serial or WWN (never /dev/sdX, whose order can change)."""
+
+    serial: str | None = None
+    wwn: str | None = None
+    model: str | None = None
+
+
+class Host(Frozen):
+    name: str
+    profile: str
+    rack: str
+    pdu: str
+    pdu_outlet: Annotated[int, Field(gt=0)]
+    boot_mac: Mac
+    interfaces: tuple[Interface, ...]
+    bmc: Bmc
+    boot_disks: tuple[DiskId, ...] = ()  # from inspection when empty
+    scratch_disks: tuple[DiskId, ...] = ()  # allow-list for destructive tests and the ZFS pool
+    ssh_user: str = "root"
+    ssh_port: Annotated[int, Field(gt=0, lt=65536)] = 22
+    address: str | None = None  # where the controller reaches the installed OS; default eth0's address
+
+    @property
+    def ssh_address(self) -> str | None:
+        if self.address:
+            return self.address
+        for iface in self.interfaces:
+            if iface.address:
+                return iface.address.split("/")[0]
+        return None
+
+
+class Inventory(Frozen):
+    hosts: tuple[Host, ...]

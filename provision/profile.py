@@ -1,0 +1,242 @@
+"""Hardware profiles: what a node class is (from the seed) and what its parts really report.
+
+Pure: typed, frozen models only. Loading lives in `provision.catalog`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Pct = Annotated[float, Field(ge=0, le=100)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Chassis(Frozen):
+    vendor: str
+    model: str
+    height_u: PosInt
+    gpu_slots: NonNegInt = 0
+
+
+class Cpu(Frozen):
+    model: str  # exactly as lscpu and Redfish show it
+    vendor: str = "AuthenticAMD"
+    sockets: PosInt
+    cores_per_socket: PosInt
+    threads_per_core: PosInt
+    base_mhz: PosInt
+    boost_mhz: PosInt
+    tdp_w: PosInt
+    cpuid_family: PosInt
+    cpuid_model: NonNegInt | None = None
+    l3_mib_per_socket: PosInt
+    memory_channels_per_socket: PosInt
+    dimm_slots_per_socket: PosInt
+
+    @property
+    def logical_cpus(self) -> int:
+        return self.sockets * self.cores_per_socket * self.threads_per_core
+
+
+class Memory(Frozen):
+    dimm_count: PosInt
+    dimm_size_gib: PosInt
+    type: str  # "DDR5"
+    form: str  # "RDIMM"
+    ecc: bool
+    rated_mts: PosInt  # what the DIMM label says (dmidecode "Speed")
+    configured_mts_allowed: tuple[PosInt, ...]  # what the CPU trains them to ("Configured Memory Speed")
+    configured_mts_expected: PosInt
+    populated_channels_per_socket: PosInt
+    triad_fail_below_pct: Pct = 72.0  # of theoretical peak, until a golden host is captured
+    triad_warn_below_pct: Pct = 80.0
+    part_number: str | None = None
+    ranks: PosInt | None = None
+
+    @property
+    def total_gib(self) -> int:
+        return self.dimm_count * self.dimm_size_gib
+
+
+class GpuDriverMode(StrEnum):
+    keep = "keep"  # GPU Operator runs with driver.enabled=false and uses ours
+    remove = "remove"  # removed before handoff; the operator installs its own
+
+
+class Gpus(Frozen):
+    count: PosInt
+    name: str  # exact NVML name
+    seed_name: str  # what the seed document calls it
+    pci_vendor_id: str = "0x10de"
+    pci_device_id: str
+    memory_mib: PosInt  # as NVML reports memory.total
+    memory_tolerance_pct: Pct = 0.5
+    seed_memory_gb: PosInt
+    pcie_gen: PosInt
+    pcie_width: PosInt
+    power_limit_w: PosInt
+    compute_capability: str
+    ecc_required: bool = True
+    dcgm_diag_level: Annotated[int, Field(ge=1, le=4)] = 1
+    mem_bandwidth_gbs: PosInt
+    driver_mode: GpuDriverMode = GpuDriverMode.keep
+    resource_name: str = "nvidia.com/gpu"
+
+
+class DriveRole(StrEnum):
+    boot = "boot"
+    scratch = "scratch"
+
+
+class DriveInterface(StrEnum):
+    sata = "sata"
+    nvme = "nvme"
+
+
+class DriveClass(Frozen):
+    role: DriveRole
+    count: PosInt
+    interface: DriveInterface
+    seed_capacity: str  # "3.84 TB", as the seed writes it
+    capacity_bytes: PosInt  # exact, as the drive reports it
+    raid: str | None = None  # "raid1" for the boot mirror
+    pcie_gen: PosInt | None = None
+    pcie_width: PosInt | None = None
+    link_gbps: float | None = None  # SATA link rate
+    destructive_allowed: bool = False
+
+
+class NicRole(StrEnum):
+    management = "management"
+    data = "data"
+    rdma = "rdma"
+
+
+class Nic(Frozen):
+    name: str
+    role: NicRole
+    speed_gbps: PosInt
+    required: bool = True
+    peer: str | None = None
+    protocol: str | None = None
+
+
+class Power(Frozen):
+    expected_draw_w: PosInt  # the seed's figure
+    pdu: str
+    receptacle: str  # "NEMA 6-30R", "NEMA 6-20R", "IEC C20"
+    circuit_amps: PosInt
+    voltage_v: PosInt
+    continuous_pct: Pct = 80.0  # NEC: continuous load at most 80% of the breaker rating
+    other_draw_w: NonNegInt = 0  # fans, DIMMs, drives, NICs: added to CPU and GPU TDPs for a full burn
+
+    @property
+    def continuous_w(self) -> float:
+        return self.circuit_amps * self.voltage_v * self.continuous_pct / 100
+
+
+class TaintEffect(StrEnum):
+    NoSchedule = "NoSchedule"
+    PreferNoSchedule = "PreferNoSchedule"
+    NoExecute = "NoExecute"
+
+
+class Taint(Frozen):
+    key: str
+    value: str
+    effect: TaintEffect
+
+
+class ZfsPool(Frozen):
+    name: str
+    layout: str  # "stripe", "mirror", "raidz1"
+    storage_class: str = "openebs-zfspv"
+
+
+class OsSpec(Frozen):
+    name: str
+    version: str
+    tuned_profile: str
+    kernel_args: tuple[str, ...] = ()
+
+
+class Platform(Frozen):
+    rack: str
+    circle: PosInt
+    pool: str
+    labels: dict[str, str]
+    taints: tuple[Taint, ...] = ()
+    namespace: str
+    reserved_cpu_pct: Pct
+    reserved_memory_mib: PosInt
+    os: OsSpec
+    zfs: ZfsPool | None = None
+    use_cases: tuple[str, ...] = ()
+
+
+class Suite(StrEnum):
+    cpu = "cpu"
+    memory = "memory"
+    nvme = "nvme"
+    boot_disks = "boot_disks"
+    gpu = "gpu"
+    soak = "soak"
+
+
+class SuiteSpec(Frozen):
+    suite: Suite
+    duration_s: PosInt
+    required: bool = True
+    options: dict[str, str | int | float | bool] = {}
+
+
+class BurninPlan(Frozen):
+    sample_interval_s: float = Field(default=1.0, gt=0)
+    suites: tuple[SuiteSpec, ...]
+    stagger_cpu_gpu: bool = False  # the feed cannot carry CPU and GPU burn at once
+
+
+class Plans(Frozen):
+    quick: BurninPlan
+    acceptance: BurninPlan
+
+
+class Acceptance(Frozen):
+    """Thresholds that are policy rather than hardware facts."""
+
+    cpu_temp_max_c: float = 90.0
+    gpu_temp_margin_c: float = 5.0  # below NVML's slowdown threshold
+    gpu_throughput_spread_pct: Pct = 7.0  # of the node median
+    nvme_spread_pct: Pct = 10.0
+    edac_ce_max: NonNegInt = 0
+    edac_ue_max: NonNegInt = 0
+
+
+class Profile(Frozen):
+    name: str
+    description: str
+    chassis: Chassis
+    cpu: Cpu
+    memory: Memory
+    gpus: Gpus | None = None
+    storage: tuple[DriveClass, ...]
+    network: tuple[Nic, ...]
+    power: Power
+    platform: Platform
+    acceptance: Acceptance = Acceptance()
+    burnin: Plans
+
+    def drives(self, role: DriveRole) -> DriveClass | None:
+        return next((d for d in self.storage if d.role is role), None)
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpus.count if self.gpus else 0

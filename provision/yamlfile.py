@@ -1,0 +1,148 @@
+"""Adapter: read a YAML file written by a person, keeping the line of every node.
+
+Typed models are built from the plain data; when they reject it, `locate` turns the model's field
+path back into the line in the file, so every message names file, line, field, expected and got.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from provision.errors import BadInput
+
+Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Document:
+    """Plain data from one YAML file, with the 1-based line of each field path."""
+
+    path: Path
+    data: Any
+    lines: dict[Path_, int]
+
+    def line_of(self, loc: Iterable[str | int]) -> int:
+        """The line of the deepest known prefix of `loc` (the field itself, or its parent)."""
+        key = tuple(loc)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), 1)
+
+    def where(self, loc: Iterable[str | int]) -> str:
+        return f"{self.path}:{self.line_of(loc)}"
+
+
+def dotted(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            if not isinstance(key, str):
+                raise BadInput(
+                    f"{file}:{key_node.start_mark.line + 1}: {dotted(path)}: expected a text key, got {key!r}"
+                )
+            if key in out:
+                raise BadInput(
+                    f"{file}:{key_node.start_mark.line + 1}: {dotted((*path, key))}: "
+                    f"expected each key once, got a duplicate of line {lines[(*path, key)]}"
+                )
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _walk(value_node, (*path, key), lines, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def read_yaml(path: Path) -> Document:
+    """Parse `path` into plain data plus line numbers. Syntax errors become one BadInput line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: expected a YAML file, got no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: expected a readable UTF-8 YAML file, got {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise BadInput(f"{path}:{line}: expected valid YAML, got {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path}: expected valid YAML, got {exc}") from None
+    lines: dict[Path_, int] = {}
+    data = {} if root is None else _walk(root, (), lines, path)
+    return Document(path=path, data=data, lines=lines)
+
+
+def _expected(err: ErrorDetails) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    table = {
+        "missing": "a value (the field is required)",
+        "extra_forbidden": "only known fields",
+        "int_type": "an integer",
+        "int_parsing": "an integer",
+        "int_from_float": "an integer",
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "string_type": "text",
+        "bool_type": "true or false",
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+    }
+    if kind in table:
+        return table[kind]
+    if kind == "enum" or kind == "literal_error":
+        return f"one of {ctx.get('expected', '?')}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        sign = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+        limit = next(iter(ctx.values()), "?")
+        return f"a value {sign[kind]} {limit}"
+    if kind == "string_pattern_mismatch":
+        return f"text matching {ctx.get('pattern')}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return str(err["msg"]).lower()
+
+
+def validation_message(doc: Document, exc: ValidationError, prefix: Path_ = ()) -> str:
+    """One line for the first error: file:line: field: expected ..., got ..."""
+    err = exc.errors(include_url=False)[0]
+    loc = (*prefix, *err["loc"])
+    got = "unknown field" if err["type"] == "extra_forbidden" else "nothing"
+    if err["type"] != "missing" and err["type"] != "extra_forbidden":
+        got = json.dumps(err.get("input"), default=str)
+    if err["type"] == "value_error":
+        return f"{doc.where(loc)}: {dotted(loc)}: {_expected(err)}"
+    return f"{doc.where(loc)}: {dotted(loc)}: expected {_expected(err)}, got {got}"
+
+
+def build(model: type[M], doc: Document, data: Any = None, prefix: Path_ = ()) -> M:
+    """Validate plain data into a frozen model (strict, JSON semantics); errors name the line."""
+    payload = doc.data if data is None else data
+    try:
+        return model.model_validate_json(json.dumps(payload, default=str), strict=True)
+    except ValidationError as exc:
+        raise BadInput(validation_message(doc, exc, prefix)) from None
