@@ -1,0 +1,183 @@
+"""One normalized hardware inventory, whoever saw it: the BMC before the OS (Redfish) or the agent
+inside the OS (lscpu, dmidecode, nvme-cli, sysfs, NVML). Pre-OS and in-OS views of a host are two
+instances of this model, so validation can cross-check them part by part.
+
+Standard library only, Python >= 3.9 (the agent builds it on the host; the controller imports it).
+Units are in the names. A field the source could not see is None, never a guess; `gaps` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    manufacturer: Optional[str] = None
+    model: Optional[str] = None
+    serial: Optional[str] = None
+    uuid: Optional[str] = None
+    bios_version: Optional[str] = None
+    bmc_version: Optional[str] = None
+    power_state: Optional[str] = None  # "On", "Off", ...
+    boot_target: Optional[str] = None  # Redfish BootSourceOverrideTarget
+    boot_enabled: Optional[str] = None  # Once/Continuous/Disabled
+    boot_mode: Optional[str] = None  # UEFI/Legacy
+    os_name: Optional[str] = None
+    kernel: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Cpu:
+    socket: str  # "CPU1", "P0", "0"
+    model: Optional[str] = None
+    vendor: Optional[str] = None
+    cores: Optional[int] = None
+    threads: Optional[int] = None
+    max_speed_mhz: Optional[int] = None
+    family: Optional[int] = None
+    model_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Dimm:
+    locator: str  # "P0 CHANNEL A" / "DIMM_A1" / Redfish Id
+    present: bool = True
+    size_mib: Optional[int] = None
+    type: Optional[str] = None  # "DDR5"
+    rated_mts: Optional[int] = None
+    configured_mts: Optional[int] = None
+    manufacturer: Optional[str] = None
+    part_number: Optional[str] = None
+    serial: Optional[str] = None
+    rank: Optional[int] = None
+    ecc: Optional[bool] = None
+    socket: Optional[int] = None
+    channel: Optional[str] = None
+    health: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: str  # NVML index, or Redfish Processor Id
+    name: Optional[str] = None
+    uuid: Optional[str] = None
+    serial: Optional[str] = None
+    pci_bus_id: Optional[str] = None
+    pci_device_id: Optional[str] = None  # "0x2bb4"
+    memory_mib: Optional[int] = None
+    pcie_gen_max: Optional[int] = None
+    pcie_width_max: Optional[int] = None
+    pcie_gen_current: Optional[int] = None
+    pcie_width_current: Optional[int] = None
+    vbios: Optional[str] = None
+    board_part_number: Optional[str] = None
+    power_limit_w: Optional[float] = None
+    ecc_enabled: Optional[bool] = None
+    compute_capability: Optional[str] = None
+    driver_version: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Drive:
+    name: str  # "nvme0n1", "sda", Redfish Drive Id
+    protocol: Optional[str] = None  # "NVMe", "SATA", "SAS"
+    media: Optional[str] = None  # "SSD", "HDD"
+    model: Optional[str] = None
+    serial: Optional[str] = None
+    wwn: Optional[str] = None
+    capacity_bytes: Optional[int] = None
+    firmware: Optional[str] = None
+    pcie_gen: Optional[int] = None
+    pcie_width: Optional[int] = None
+    health: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Nic:
+    name: str  # "eth0" or Redfish EthernetInterface Id
+    mac: Optional[str] = None
+    speed_mbps: Optional[int] = None
+    link_up: Optional[bool] = None
+    driver: Optional[str] = None
+    pcie_gen: Optional[int] = None
+    pcie_width: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class PcieDevice:
+    address: str  # "0000:41:00.0" or Redfish Id
+    vendor_id: Optional[str] = None
+    device_id: Optional[str] = None
+    name: Optional[str] = None
+    device_class: Optional[str] = None
+    link_gen: Optional[int] = None
+    link_width: Optional[int] = None
+    max_link_gen: Optional[int] = None
+    max_link_width: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Firmware:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    name: str
+    watts: Optional[float] = None
+    capacity_w: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Temperature:
+    name: str
+    celsius: Optional[float] = None
+    upper_critical_c: Optional[float] = None
+
+
+@dataclass
+class HardwareInventory:
+    source: str  # "redfish" or "os"
+    collected_at: float
+    system: SystemInfo = field(default_factory=SystemInfo)
+    cpus: List[Cpu] = field(default_factory=list)
+    logical_cpus: Optional[int] = None
+    numa_nodes: Optional[int] = None
+    memory_total_mib: Optional[int] = None
+    dimms: List[Dimm] = field(default_factory=list)
+    gpus: List[Gpu] = field(default_factory=list)
+    drives: List[Drive] = field(default_factory=list)
+    nics: List[Nic] = field(default_factory=list)
+    pcie: List[PcieDevice] = field(default_factory=list)
+    firmware: List[Firmware] = field(default_factory=list)
+    power: List[PowerReading] = field(default_factory=list)
+    temperatures: List[Temperature] = field(default_factory=list)
+    gaps: Dict[str, str] = field(default_factory=dict)  # what could not be read, and why
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+_PARTS = {
+    "cpus": Cpu,
+    "dimms": Dimm,
+    "gpus": Gpu,
+    "drives": Drive,
+    "nics": Nic,
+    "pcie": PcieDevice,
+    "firmware": Firmware,
+    "power": PowerReading,
+    "temperatures": Temperature,
+}
+
+
+def inventory_from_dict(d: Dict[str, Any]) -> HardwareInventory:
+    kwargs: Dict[str, Any] = {k: v for k, v in d.items() if k not in _PARTS and k != "system"}
+    inv = HardwareInventory(**kwargs)
+    inv.system = SystemInfo(**d.get("system", {}))
+    for key, cls in _PARTS.items():
+        setattr(inv, key, [cls(**item) for item in d.get(key, [])])
+    return inv
