@@ -263,7 +263,7 @@ class Acceptance(Frozen):
     gpu_temp_series: str = "gpu*.temp_c"
     node_power_series: str = "node.power_w"  # the BMC's whole-chassis reading, when sampled
     part_power_series: tuple[str, ...] = ("cpu*.power_w", "gpu*.power_w")
-    gpu_slowdown_measurement: str = "gpus.*.slowdown_temp_c"  # in the gpu suite's measurements
+    gpu_slowdown_measurement: str = "gpus.*.slowdown_c"  # in the gpu suite's measurements (NVML)
 
 
 class Profile(Frozen):

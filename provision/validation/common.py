@@ -90,7 +90,7 @@ def select(measurements: dict[str, Any], path: str) -> list[Part] | None:
                 items = ((str(k), v) for k, v in node.items())
             else:
                 return
-            kind = steps[i - 1].rstrip("s") if i > 0 else "part"
+            kind = steps[i - 1].removeprefix("per_").rstrip("s") if i > 0 else "part"
             for k, v in items:
                 walk(v, i + 1, k, _label(v, k, kind))
         elif isinstance(node, dict) and step in node:
@@ -124,5 +124,5 @@ def version_key(text: str) -> tuple[tuple[int, int | str], ...] | None:
 
 
 def fmt(value: float, unit: str = "") -> str:
-    text = f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return f"{text} {unit}".strip()

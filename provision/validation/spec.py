@@ -52,7 +52,9 @@ def check_inventory(profile: Profile, inv: HardwareInventory, host: Host | None 
         out += _drives(cls, inv)
     out += _nics(profile, inv, host)
     if src != "os":
-        out = [replace(f, required=False) for f in out]  # pre-OS gaps are advisory; fails still fail
+        # The BMC cannot see many fields; where it is silent the in-OS view decides. What it does
+        # report must still match, and a mismatch there fails like any other.
+        out = [replace(f, required=False) for f in out if f.verdict is not Verdict.INCONCLUSIVE]
     return out
 
 
@@ -195,7 +197,10 @@ def _nics(profile: Profile, inv: HardwareInventory, host: Host | None) -> list[F
         want = f"{spec.speed_gbps} Gb/s, link up"
         if nic is None:
             # Redfish may not list a NIC it cannot match by MAC: that is missing evidence there.
-            verdict = Verdict.FAIL if src == "os" and "nics" not in inv.gaps else Verdict.INCONCLUSIVE
+            if src != "os" or "nics" in inv.gaps:
+                verdict = Verdict.INCONCLUSIVE
+            else:
+                verdict = Verdict.FAIL if spec.required else Verdict.WARN  # optional: may not be fitted
             suffix = "" if src == "os" else f"@{src}"
             out.append(
                 finding(

@@ -13,7 +13,7 @@ from provision.profile import Profile
 from provision.telemetry import Telemetry
 from provision.validation.common import finding, fmt, number, select
 
-_GPU_INDEX = re.compile(r"gpu(\d+)")
+_GPU_INDEX = re.compile(r"gpu(\d+)\.")
 
 
 def check_telemetry(profile: Profile, tel: Telemetry | None, suites: list[SuiteResult]) -> list[Finding]:
@@ -86,7 +86,7 @@ def _gpu(profile: Profile, tel: Telemetry | None, slowdown: dict[str, float]) ->
         ]
     out = []
     for name in names:
-        m = _GPU_INDEX.match(name)
+        m = _GPU_INDEX.search(name)
         index = m.group(1) if m else name
         st = tel.stats(name)
         limit = slowdown.get(index)
