@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from burnin.schema import SCHEMA_VERSION, RunResult, run_from_dict
 from provision.errors import BadInput, NotFound
 from provision.golden import Golden, golden_from_dict
 from provision.report.record import RawEvidence
-from provision.telemetry import Telemetry, parse_telemetry
+from provision.telemetry import DEFAULT_SUMS, Telemetry, parse_telemetry
 
 RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
@@ -85,14 +86,15 @@ def digest_dir(directory: Path) -> list[RawEvidence]:
     ]
 
 
-def read_telemetry(path: Path) -> Telemetry | None:
+def read_telemetry(path: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> Telemetry | None:
     if not path.is_file():
         return None
     with path.open(encoding="utf-8", errors="replace") as f:
-        return parse_telemetry(f)
+        return parse_telemetry(f, sums)
 
 
-def load_run_dir(directory: Path) -> RunFiles:
+def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> RunFiles:
+    """`sums`: series pattern groups whose per-sample totals the telemetry keeps (part power)."""
     if not directory.is_dir():
         raise NotFound(f"{directory}: expected a run directory, got no such directory")
     result_path = directory / RESULT_FILE
@@ -105,7 +107,7 @@ def load_run_dir(directory: Path) -> RunFiles:
         tel_path = (directory / run.telemetry).resolve()
         if directory.resolve() not in tel_path.parents:
             raise BadInput(f"{result_path}: telemetry: expected a path inside the run directory, got {run.telemetry!r}")
-        tel = read_telemetry(tel_path)
+        tel = read_telemetry(tel_path, sums)
     return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory)
 
 

@@ -20,6 +20,11 @@ from provision.report.junit import render_junit
 from provision.runfiles import RunFiles, latest_local_run, load_run_dir, read_golden
 
 
+def power_sums(app: App) -> set[tuple[str, ...]]:
+    """Every profile's part-power patterns: the telemetry is read before its profile is known."""
+    return {tuple(p.acceptance.part_power_series) for p in app.catalog.profiles.values()}
+
+
 def tool_version() -> str:
     return version("inferno-provision")
 
@@ -112,13 +117,13 @@ def report(
     if diff:
         records = []
         for ref in diff:
-            files = load_run_dir(Path(ref))
+            files = load_run_dir(Path(ref), power_sums(app))
             records.append(accept_files(app, files, "burnin", profile_name).record)
         d = diff_records(records[0], records[1])
         _write(json.dumps(d, indent=2) if fmt == "json" else render_diff(d), output)
         return
     directory, kind = _run_dir(app, local, run_dir, host)
-    files = load_run_dir(directory)
+    files = load_run_dir(directory, power_sums(app))
     if host is not None and files.run.host != host:
         raise BadInput(f"{directory}: host: expected {host!r}, got {files.run.host!r}")
     acc = accept_files(app, files, kind, profile_name)

@@ -142,7 +142,7 @@ def _inventory(inv: dict[str, Any] | None, label: str) -> str:
 
 
 def _plots(tel: Telemetry | None, phases: list[Phase]) -> str:
-    if tel is None or not tel.times or tel.start_s is None or tel.end_s is None:
+    if tel is None or not tel.samples or tel.start_s is None or tel.end_s is None:
         return "<p class=muted>No telemetry was recorded for this run.</p>"
     groups: dict[tuple[str, str], list[str]] = {}
     for name in sorted(tel.series):
@@ -158,7 +158,7 @@ def _plots(tel: Telemetry | None, phases: list[Phase]) -> str:
         out.append(plot(title, unit, envelopes, tel.start_s, tel.end_s, phases))
         out.append("</figure>")
     note = (
-        f"<p class=muted>{len(tel.times)} samples over {_dur(tel.end_s - tel.start_s)}; each line is the mean "
+        f"<p class=muted>{tel.samples} samples over {_dur(tel.end_s - tel.start_s)}; each line is the mean "
         f"of up to {PLOT_BUCKETS} intervals and the band around it spans that interval's minimum to maximum."
         + (f" {tel.bad_lines} unparsable line(s) skipped." if tel.bad_lines else "")
         + "</p>"

@@ -117,7 +117,7 @@ def build_record(
         "raw": [{"path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in raw],
         "telemetry": {
             "file": run.telemetry,
-            "samples": len(telemetry.times) if telemetry else 0,
+            "samples": telemetry.samples if telemetry else 0,
             "bad_lines": telemetry.bad_lines if telemetry else 0,
             "series": series,
         },
