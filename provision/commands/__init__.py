@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import report, stubs
+from provision.commands import stubs
+from provision.commands.lint import lint
+from provision.commands.report import report
+from provision.commands.show import show
+from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in stubs.COMMANDS:
+    for command in [lint, show, status, report, *stubs.COMMANDS]:
         group.add_command(command)
-    group.add_command(report.report)
