@@ -106,7 +106,9 @@ def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS
     if run.telemetry:
         tel_path = (directory / run.telemetry).resolve()
         if directory.resolve() not in tel_path.parents:
-            raise BadInput(f"{result_path}: telemetry: expected a path inside the run directory, got {run.telemetry!r}")
+            raise BadInput(
+                f"{result_path}: telemetry: expected a path inside the run directory, got {run.telemetry!r}"
+            )
         tel = read_telemetry(tel_path, sums)
     return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory)
 

@@ -147,7 +147,7 @@ class _Parser:
         for name in names:
             values = [x for row in rows if (x := row.get(name)).__class__ in _NUMERIC and x == x]
             if values:
-                _merge(tel.series.setdefault(name, {}), b, min(values), max(values), sum(values), len(values))  # type: ignore[arg-type]
+                _merge(tel.series.setdefault(name, {}), b, min(values), max(values), sum(values), len(values))
                 for i in self._groups(name):
                     members.setdefault(i, []).append(name)
         for i, group in members.items():
@@ -157,12 +157,19 @@ class _Parser:
                 for name in group:
                     x = row.get(name)
                     if x.__class__ in _NUMERIC and x == x:
-                        total += x  # type: ignore[operator]
+                        total += x
                         seen = True
                 if seen:
                     totals.append(total)
             if totals:
-                _merge(tel.sums.setdefault(self.sum_keys[i], {}), b, min(totals), max(totals), sum(totals), len(totals))
+                _merge(
+                    tel.sums.setdefault(self.sum_keys[i], {}),
+                    b,
+                    min(totals),
+                    max(totals),
+                    sum(totals),
+                    len(totals),
+                )
         self.rows = []
         if max((len(s) for s in (*tel.series.values(), *tel.sums.values())), default=0) > MAX_BUCKETS:
             self._coarsen()
@@ -214,7 +221,9 @@ class _Parser:
             self.tel.phase_marks.append((t, phase))
             return
         nested = next((obj[k] for k in _NESTED_KEYS if isinstance(obj.get(k), dict)), None)
-        self.sample(t, nested if nested is not None else {k: v for k, v in obj.items() if k not in _TIME_KEYS})
+        self.sample(
+            t, nested if nested is not None else {k: v for k, v in obj.items() if k not in _TIME_KEYS}
+        )
 
 
 def parse_telemetry(lines: Iterable[str], sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> Telemetry:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from provision.cli import cli
 from tests.conftest import PROFILES
 from tests.support.bundle import FIXTURES
-from tests.support.chromium import render, png_size
+from tests.support.chromium import png_size, render
 from tests.support.longrun import write_long_run
 
 SCHEMA = json.loads(files("provision").joinpath("schemas/acceptance-report-v1.json").read_text())
@@ -66,7 +66,7 @@ def test_json_record_validates_against_the_shipped_schema(tmp_path: Path) -> Non
 
 
 def test_schema_rejects_a_record_missing_its_verdict(tmp_path: Path) -> None:
-    code, out, _ = provision("report", "--run-dir", str(run_dir(tmp_path)), "--format", "json")
+    _, out, _ = provision("report", "--run-dir", str(run_dir(tmp_path)), "--format", "json")
     record = json.loads(out)
     del record["verdict"]
     with pytest.raises(jsonschema.ValidationError, match="'verdict' is a required property"):
@@ -84,8 +84,11 @@ def test_junit_has_one_testcase_per_finding_with_the_documented_mapping(tmp_path
     cases = root.findall(".//testcase")
     assert len(cases) == len(findings) == int(root.get("tests", "-1"))
     want = Counter(
-        "failures" if f["verdict"] == "fail" else
-        ("errors" if f["required"] else "skipped") if f["verdict"] == "inconclusive" else "ok"
+        "failures"
+        if f["verdict"] == "fail"
+        else ("errors" if f["required"] else "skipped")
+        if f["verdict"] == "inconclusive"
+        else "ok"
         for f in findings
     )
     assert int(root.get("failures", "-1")) == want["failures"] == len(root.findall(".//failure")) >= 1
@@ -105,7 +108,7 @@ def test_html_renders_in_chromium_with_verdict_and_plots(tmp_path: Path) -> None
     out = render(page, shot)
     assert out.console == []
     assert 'class="verdict rejected"' in out.dom and "REJECTED" in out.dom
-    attention = out.dom[out.dom.index('id="attention"'):out.dom.index('id="inventory"')]
+    attention = out.dom[out.dom.index('id="attention"') : out.dom.index('id="inventory"')]
     assert "gpu_memory_mib" in attention and "46068 MiB" in attention and "stream_triad" in attention
     assert out.dom.index('id="verdict"') < out.dom.index('id="attention"') < out.dom.index('id="telemetry"')
     for kind in ("temperatures", "clocks", "power", "throughput"):
@@ -118,8 +121,10 @@ def test_html_renders_in_chromium_with_verdict_and_plots(tmp_path: Path) -> None
 
 def test_console_errors_are_caught(tmp_path: Path) -> None:
     page = tmp_path / "bad.html"
-    page.write_text('<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/x.png">'
-                    '<script>console.error("boom from the page")</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><body><img src="http://127.0.0.1:9/x.png">'
+        '<script>console.error("boom from the page")</script></body></html>'
+    )
     out = render(page)
     assert any("boom from the page" in m for m in out.console)
 
@@ -177,19 +182,23 @@ def test_diff_names_swapped_parts_firmware_and_performance(tmp_path: Path) -> No
         assert line in out, out
     code, out, _ = provision("report", "--diff", str(a), str(b), "--format", "json")
     d = json.loads(out)
-    assert d["a"]["run_id"] == "20251128T120000Z-compute-1" and d["b"]["run_id"] == "20251201T090000Z-compute-1"
+    assert (
+        d["a"]["run_id"] == "20251128T120000Z-compute-1" and d["b"]["run_id"] == "20251201T090000Z-compute-1"
+    )
 
 
 def test_diff_of_a_run_with_itself_says_nothing_changed(tmp_path: Path) -> None:
     a = run_dir(tmp_path)
-    code, out, _ = provision("report", "--diff", str(a), str(a))
+    _, out, _ = provision("report", "--diff", str(a), str(a))
     assert "no change in parts, firmware, performance or verdicts" in out
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["report"], "expected --local or --run-dir DIR"),
+        (["report"], "report: expected HOST, --local or --run-dir DIR, got none of them"),
+        (["report", "inferno-host-compute-1"], "expected a state store with this host's runs, got none"),
+        (["report", "--local", "--run", "r1"], "expected at most one of them, got several"),
         (["report", "--run-dir", "/nonexistent/run"], "/nonexistent/run: expected a run directory"),
         (["report", "nosuchhost", "--local"], "host: expected one of"),
         (["report", "--local"], "expected a run of 'provision burnin --local', got none"),
@@ -225,3 +234,46 @@ def test_unparsable_telemetry_lines_are_counted_not_fatal(tmp_path: Path) -> Non
         f.write('{"t": 1764331421, "v": {"gpu0.temp_c": 4\n')  # the agent was killed mid-write
     _, out, _ = provision("report", "--run-dir", str(d), "--format", "json")
     assert json.loads(out)["telemetry"]["bad_lines"] == 1
+
+
+def stored_run(state: Path, edit: Any = None) -> str:
+    from provision.state import StateStore
+
+    src = run_dir(state.parent / f"src-{len(list(state.parent.glob('src-*')))}", edit)
+    with StateStore.open(state) as store:
+        run = store.create_run("inferno-host-compute-1", "host")
+        for name in ("result.json", "inventory-redfish.json", "telemetry.jsonl"):
+            store.put_document(run.id, name, (src / name).read_bytes())
+        return run.id
+
+
+def test_report_from_the_state_store_keeps_the_record_and_the_host_state(tmp_path: Path) -> None:
+    from provision.state import HostState, StateStore
+
+    state = tmp_path / "state"
+    first = stored_run(state)
+    code, out, _ = provision("report", "inferno-host-compute-1", "--format", "json", state=state)
+    assert code == 0 and json.loads(out)["verdict"] == "accepted"
+    with StateStore.open(state) as store:
+        assert store.get_host_state("inferno-host-compute-1") is HostState.accepted
+        kept = json.loads(store.get_document(first, "acceptance.json"))
+        assert kept["run"]["run_id"] == "20251128T120000Z-compute-1" and kept["verdict"] == "accepted"
+    second = stored_run(state, broken)
+    code, out, _ = provision("report", "inferno-host-compute-1", "--format", "junit", state=state)
+    assert code == 0 and 'failures="1"' in out
+    with StateStore.open(state) as store:
+        assert store.get_host_state("inferno-host-compute-1") is HostState.rejected
+    code, out, _ = provision("report", "inferno-host-compute-1", "--diff", first, second, state=state)
+    assert "check gpu_memory_mib:gpu:3 (serial 1652824012343): pass -> fail" in out, out
+
+
+def test_evidence_changed_after_collection_is_refused(tmp_path: Path) -> None:
+    from provision.cli import main
+
+    state = tmp_path / "state"
+    run = stored_run(state)
+    with (state / "runs" / run / "telemetry.jsonl").open("a") as f:
+        f.write('{"t": 1764331500, "v": {"cpu0.temp_c": 20}}\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["--profiles", str(PROFILES), "--state", str(state), "report", "inferno-host-compute-1"])
+    assert exit_.value.code == 3

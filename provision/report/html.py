@@ -17,7 +17,14 @@ from provision.report.svg import plot, timeline
 from provision.telemetry import Phase, Telemetry, downsample, kind_of
 
 PLOT_BUCKETS = 400
-KIND_TITLES = {"temperatures": "Temperatures", "clocks": "Clocks", "power": "Power", "throughput": "Throughput"}
+# No scripts, no fetches: the browser enforces what the file promises (and reports any breach).
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+KIND_TITLES = {
+    "temperatures": "Temperatures",
+    "clocks": "Clocks",
+    "power": "Power",
+    "throughput": "Throughput",
+}
 VERDICT_TEXT = {
     "accepted": "ACCEPTED",
     "rejected": "REJECTED",
@@ -25,9 +32,11 @@ VERDICT_TEXT = {
 }
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2430;background:#fff}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2430;
+background:#fff}
 main{max-width:1000px;margin:0 auto;padding:20px 24px 60px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d9dee7;padding-bottom:4px}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d9dee7;padding-bottom:4px}
 h3{font-size:14px;margin:16px 0 6px}
 .verdict{border-radius:8px;padding:16px 20px;margin:12px 0 8px;color:#fff}
 .verdict b{font-size:28px;letter-spacing:.5px}.verdict p{margin:6px 0 0}
@@ -72,7 +81,9 @@ def _table(headers: list[str], rows: list[list[Any]], mono: set[int] | None = No
     mono = mono or set()
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=mono" if i in mono else ""}>{_cell(c)}</td>' for i, c in enumerate(r)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td{' class=mono' if i in mono else ''}>{_cell(c)}</td>" for i, c in enumerate(r))
+        + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -83,12 +94,15 @@ def _findings_table(findings: list[dict[str, Any]]) -> str:
     for f in findings:
         rows.append(
             f'<tr><td><span class="v v-{f["verdict"]}">{escape(f["verdict"])}</span>'
-            f'{"" if f["required"] else "<br><span class=muted>optional</span>"}</td>'
+            f"{'' if f['required'] else '<br><span class=muted>optional</span>'}</td>"
             f"<td class=mono>{escape(f['check'])}</td><td>{escape(f['component'])}</td>"
             f"<td>{escape(f['expected'])}</td><td>{escape(f['observed'])}</td>"
             f"<td class=mono>{escape(', '.join(f['evidence']) or f['source'])}</td></tr>"
         )
-    head = "<tr><th>Verdict</th><th>Check</th><th>Component</th><th>Expected</th><th>Observed</th><th>Evidence</th></tr>"
+    head = "".join(
+        f"<th>{h}</th>" for h in ("Verdict", "Check", "Component", "Expected", "Observed", "Evidence")
+    )
+    head = f"<tr>{head}</tr>"
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -100,42 +114,105 @@ def _inventory(inv: dict[str, Any] | None, label: str) -> str:
         f"<h3>{escape(label)}</h3>",
         _table(
             ["Manufacturer", "Model", "Serial", "BIOS", "BMC", "OS", "Kernel"],
-            [[sysi.get(k) for k in ("manufacturer", "model", "serial", "bios_version", "bmc_version", "os_name", "kernel")]],
+            [
+                [
+                    sysi.get(k)
+                    for k in (
+                        "manufacturer",
+                        "model",
+                        "serial",
+                        "bios_version",
+                        "bmc_version",
+                        "os_name",
+                        "kernel",
+                    )
+                ]
+            ],
             {2},
         ),
     ]
     if inv.get("cpus"):
-        out.append(_table(["Socket", "Model", "Cores", "Threads"],
-                          [[c.get("socket"), c.get("model"), c.get("cores"), c.get("threads")] for c in inv["cpus"]]))
+        out.append(
+            _table(
+                ["Socket", "Model", "Cores", "Threads"],
+                [[c.get("socket"), c.get("model"), c.get("cores"), c.get("threads")] for c in inv["cpus"]],
+            )
+        )
     if inv.get("dimms"):
-        out.append(_table(
-            ["DIMM", "Size (MiB)", "Type", "Rated MT/s", "Configured MT/s", "Part", "Serial"],
-            [[d.get("locator"), d.get("size_mib"), d.get("type"), d.get("rated_mts"), d.get("configured_mts"),
-              d.get("part_number"), d.get("serial")] for d in inv["dimms"]],
-            {6},
-        ))
+        out.append(
+            _table(
+                ["DIMM", "Size (MiB)", "Type", "Rated MT/s", "Configured MT/s", "Part", "Serial"],
+                [
+                    [
+                        d.get("locator"),
+                        d.get("size_mib"),
+                        d.get("type"),
+                        d.get("rated_mts"),
+                        d.get("configured_mts"),
+                        d.get("part_number"),
+                        d.get("serial"),
+                    ]
+                    for d in inv["dimms"]
+                ],
+                {6},
+            )
+        )
     if inv.get("gpus"):
-        out.append(_table(
-            ["GPU", "Name", "Memory (MiB)", "PCIe", "Power limit (W)", "VBIOS", "Serial"],
-            [[g.get("index"), g.get("name"), g.get("memory_mib"),
-              f"Gen{g.get('pcie_gen_max')} x{g.get('pcie_width_max')}" if g.get("pcie_gen_max") else None,
-              g.get("power_limit_w"), g.get("vbios"), g.get("serial")] for g in inv["gpus"]],
-            {6},
-        ))
+        out.append(
+            _table(
+                ["GPU", "Name", "Memory (MiB)", "PCIe", "Power limit (W)", "VBIOS", "Serial"],
+                [
+                    [
+                        g.get("index"),
+                        g.get("name"),
+                        g.get("memory_mib"),
+                        f"Gen{g.get('pcie_gen_max')} x{g.get('pcie_width_max')}"
+                        if g.get("pcie_gen_max")
+                        else None,
+                        g.get("power_limit_w"),
+                        g.get("vbios"),
+                        g.get("serial"),
+                    ]
+                    for g in inv["gpus"]
+                ],
+                {6},
+            )
+        )
     if inv.get("drives"):
-        out.append(_table(
-            ["Drive", "Protocol", "Model", "Capacity (bytes)", "Firmware", "Serial", "WWN"],
-            [[d.get("name"), d.get("protocol"), d.get("model"), d.get("capacity_bytes"), d.get("firmware"),
-              d.get("serial"), d.get("wwn")] for d in inv["drives"]],
-            {5, 6},
-        ))
+        out.append(
+            _table(
+                ["Drive", "Protocol", "Model", "Capacity (bytes)", "Firmware", "Serial", "WWN"],
+                [
+                    [
+                        d.get("name"),
+                        d.get("protocol"),
+                        d.get("model"),
+                        d.get("capacity_bytes"),
+                        d.get("firmware"),
+                        d.get("serial"),
+                        d.get("wwn"),
+                    ]
+                    for d in inv["drives"]
+                ],
+                {5, 6},
+            )
+        )
     if inv.get("nics"):
-        out.append(_table(
-            ["NIC", "MAC", "Speed (Mb/s)", "Link"],
-            [[n.get("name"), n.get("mac"), n.get("speed_mbps"),
-              None if n.get("link_up") is None else ("up" if n["link_up"] else "down")] for n in inv["nics"]],
-            {1},
-        ))
+        out.append(
+            _table(
+                ["NIC", "MAC", "Speed (Mb/s)", "Link"],
+                [
+                    [
+                        n.get("name"),
+                        n.get("mac"),
+                        n.get("speed_mbps"),
+                        None if n.get("link_up") is None else ("up" if n["link_up"] else "down"),
+                    ]
+                    for n in inv["nics"]
+                ],
+                {1},
+            )
+        )
     if inv.get("gaps"):
         out.append(_table(["Not read", "Why"], [[k, v] for k, v in inv["gaps"].items()]))
     return "".join(out)
@@ -146,9 +223,9 @@ def _plots(tel: Telemetry | None, phases: list[Phase]) -> str:
         return "<p class=muted>No telemetry was recorded for this run.</p>"
     groups: dict[tuple[str, str], list[str]] = {}
     for name in sorted(tel.series):
-        kind = kind_of(name)
-        if kind is not None:
-            groups.setdefault(kind, []).append(name)
+        found = kind_of(name)
+        if found is not None:
+            groups.setdefault(found, []).append(name)
     order = list(KIND_TITLES)
     out = []
     for (kind, unit), names in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
@@ -184,7 +261,8 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
     why = {
         "accepted": "Nothing failed and every required check has evidence.",
         "rejected": f"{counts['fail']} check(s) failed.",
-        "inconclusive": f"Nothing failed, but {record['required_inconclusive']} required check(s) have no usable evidence.",
+        "inconclusive": f"Nothing failed, but {record['required_inconclusive']} required check(s) "
+        "have no usable evidence.",
     }[verdict]
     inos = record["inventory"]["in_os"]
     pre = record["inventory"]["pre_os"]
@@ -200,18 +278,25 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
         ["GPU driver", next((g.get("driver_version") for g in (inos or {}).get("gpus", [])), None)],
         ["Telemetry", f"{record['telemetry']['file'] or '—'} ({record['telemetry']['samples']} samples)"],
     ]
-    suites_rows = [[s.get("suite"), s.get("duration_s"), s.get("options") or ""] for s in plan.get("suites", [])]
+    suites_rows = [
+        [s.get("suite"), s.get("duration_s"), s.get("options") or ""] for s in plan.get("suites", [])
+    ]
     results_rows = [[s["suite"], s["verdict"], _dur(s["duration_s"]), s["error"]] for s in record["suites"]]
     raw_rows = [[r["path"], r["size_bytes"], r["sha256"]] for r in record["raw"]]
-    ev_rows = [[e["id"], " ".join(e["command"]), e["exit_code"], e["artifact"], e["sha256"]] for e in record["evidence"]]
+    ev_rows = [
+        [e["id"], " ".join(e["command"]), e["exit_code"], e["artifact"], e["sha256"]]
+        for e in record["evidence"]
+    ]
     title = f"Burn-in acceptance: {record['host']}"
     body = [
         f"<h1>{escape(title)}</h1>",
-        f"<p class=muted>Profile <b>{_cell(record['profile'])}</b> · run <span class=mono>{escape(run['run_id'])}</span>"
-        f" ({escape(run['kind'])}) · {_when(start)} → {_when(run['ended_at'])} ({_dur(run['duration_s'])})</p>",
+        f"<p class=muted>Profile <b>{_cell(record['profile'])}</b> · run "
+        f"<span class=mono>{escape(run['run_id'])}</span> ({escape(run['kind'])})"
+        f" · {_when(start)} → {_when(run['ended_at'])} ({_dur(run['duration_s'])})</p>",
         f'<section id="verdict" class="verdict {verdict}"><b>{VERDICT_TEXT[verdict]}</b><p>{escape(why)}</p>'
-        f'<p class="counts"><span>{counts["fail"]} failed</span><span>{counts["inconclusive"]} inconclusive</span>'
-        f'<span>{counts["warn"]} warnings</span><span>{counts["pass"]} passed</span></p></section>',
+        f'<p class="counts"><span>{counts["fail"]} failed</span>'
+        f"<span>{counts['inconclusive']} inconclusive</span>"
+        f"<span>{counts['warn']} warnings</span><span>{counts['pass']} passed</span></p></section>",
         '<h2 id="attention">Needs attention</h2>',
         _findings_table(attention) if attention else "<p>No failing or inconclusive check.</p>",
     ]
@@ -238,16 +323,19 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
         _table(["Raw file", "Bytes", "SHA-256"], raw_rows, {0, 2}) if raw_rows else "",
         '<h2 id="signoff">Sign-off</h2>',
         f"<p>Record digest (SHA-256 of the JSON record): <span class=mono>{record_digest(record)}</span></p>",
-        '<table class="sign"><thead><tr><th>Role</th><th>Name</th><th>Decision</th><th>Signature</th><th>Date</th>'
+        '<table class="sign"><thead><tr><th>Role</th><th>Name</th><th>Decision</th><th>Signature</th>'
+        "<th>Date</th>"
         "</tr></thead><tbody>"
-        + "".join(f"<tr><td>{r}</td><td></td><td></td><td></td><td></td></tr>"
-                  for r in ("Burn-in operator", "Platform owner", "Asset management"))
+        + "".join(
+            f"<tr><td>{r}</td><td></td><td></td><td></td><td></td></tr>"
+            for r in ("Burn-in operator", "Platform owner", "Asset management")
+        )
         + "</tbody></table>",
     ]
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>{escape(title)} — {verdict}</title><style>{CSS}</style></head><body><main>"
         + "".join(body)
         + "</main></body></html>\n"

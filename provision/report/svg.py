@@ -13,8 +13,18 @@ from html import escape
 from provision.telemetry import Envelope, Phase
 
 PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-    "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#ad494a",
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#ad494a",
 )
 PHASE_FILLS = ("#eef3fb", "#fbf3e9", "#eef8ee", "#f6eef8", "#f9f9e8", "#eef7f8")
 W, H = 960, 240
@@ -107,7 +117,7 @@ def timeline(phases: Sequence[Phase], start: float, end: float) -> str:
         x0 = LEFT + (p.start_s - start) / span * pw
         w = max((p.end_s - p.start_s) / span * pw, 1.0)
         parts.append(
-            f'<g><title>{escape(p.name)}: {_duration(p.end_s - p.start_s)}</title>'
+            f"<g><title>{escape(p.name)}: {_duration(p.end_s - p.start_s)}</title>"
             f'<rect x="{x0:.1f}" y="8" width="{w:.1f}" height="24" fill="{PALETTE[i % len(PALETTE)]}" '
             f'fill-opacity="0.75"/><text x="{x0 + 3:.1f}" y="{50 + 14 * (i % 2)}" class="tl">'
             f"{escape(p.name)} ({_duration(p.end_s - p.start_s)})</text></g>"

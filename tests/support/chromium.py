@@ -28,9 +28,17 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def render(page: Path, screenshot: Path | None = None, window: str = "1100,2400") -> Rendered:
     chromium = require_tool("chromium")
-    base = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            f"--user-data-dir={page.parent / '.chromium-profile'}", "--enable-logging=stderr", "--v=0",
-            f"--window-size={window}"]
+    base = [
+        chromium,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={page.parent / '.chromium-profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--window-size={window}",
+    ]
     url = page.resolve().as_uri()
     dump = _run([*base, "--dump-dom", url], page.parent)
     if dump.returncode != 0:

@@ -34,7 +34,8 @@ def write_long_run(directory: Path, hours: int = HOURS) -> int:
             out.write(
                 f'{{"t": {t0 + s}, "v": {{"cpu0.temp_c": {cpu}, "cpu1.temp_c": {cpu}, '
                 f'"cpu0.power_w": 380, "cpu1.power_w": 381, "cpu0.freq_mhz": 4010, '
-                f'"gpu0.temp_c": {gpu}, "gpu1.temp_c": {gpu}, "gpu2.temp_c": {gpu}, "gpu3.temp_c": {float(gpu) + spike:.1f}, '
+                f'"gpu0.temp_c": {gpu}, "gpu1.temp_c": {gpu}, "gpu2.temp_c": {gpu}, '
+                f'"gpu3.temp_c": {float(gpu) + spike:.1f}, '
                 f'"gpu0.power_w": 298, "gpu1.power_w": 297, "gpu2.power_w": 299, "gpu3.power_w": 296, '
                 f'"gpu0.sm_clock_mhz": 2280, "gpu1.sm_clock_mhz": 2270, "gpu2.sm_clock_mhz": 2275, '
                 f'"gpu3.sm_clock_mhz": 2265, "nvme0.temp_c": 45, "nvme1.temp_c": 46, "nvme2.temp_c": 44, '
