@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from provision.commands import stubs
+from provision.commands.handoff import handoff
 from provision.commands.lint import lint
 from provision.commands.report import report
 from provision.commands.show import show
@@ -12,5 +13,5 @@ from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, report, *stubs.COMMANDS]:
+    for command in [lint, show, status, report, handoff, *stubs.COMMANDS]:
         group.add_command(command)
