@@ -79,7 +79,9 @@ def fma_mismatches(data: bytes, first: Optional[bytes]) -> int:
     head = data[:period]
     bad = 0
     if data != head * (len(data) // period):
-        bad += sum(1 for o in range(period, len(data), 4) if data[o : o + 4] != head[o % period : o % period + 4])
+        bad += sum(
+            1 for o in range(period, len(data), 4) if data[o : o + 4] != head[o % period : o % period + 4]
+        )
     if first is not None and data != first:
         bad += sum(1 for o in range(0, min(len(data), len(first)), 4) if data[o : o + 4] != first[o : o + 4])
     return bad
@@ -157,16 +159,16 @@ class CudaStressor:
     def _load_module(self) -> ctypes.c_void_p:
         module = ctypes.c_void_p()
         log = ctypes.create_string_buffer(8192)
-        # CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6 (the size travels as the pointer).
+        # CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6 (the size goes as the pointer).
         opts = (ctypes.c_int * 2)(5, 6)
         vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p), ctypes.c_void_p(8192))
         ptx = ctypes.c_char_p(gpu_ptx.PTX.encode())
         code = self._lib.cuModuleLoadDataEx(ctypes.byref(module), ptx, 2, opts, vals)
         if code != 0:
-            try:
-                self._check("cuModuleLoadDataEx", code)
-            except CudaError as exc:
-                raise CudaError(f"cuModuleLoadDataEx ({log.value.decode(errors='replace')[:300]})", code, exc.name)
+            name = ctypes.c_char_p()
+            self._lib.cuGetErrorName(code, ctypes.byref(name))
+            jit_log = log.value.decode(errors="replace")[:300]
+            raise CudaError(f"cuModuleLoadDataEx ({jit_log})", code, (name.value or b"?").decode())
         return module
 
 
@@ -179,7 +181,9 @@ class _Kernels:
         self.fn = {}
         for name in gpu_ptx.KERNELS:
             f = ctypes.c_void_p()
-            self.s._check("cuModuleGetFunction", self.lib.cuModuleGetFunction(ctypes.byref(f), module, name.encode()))
+            self.s._check(
+                "cuModuleGetFunction", self.lib.cuModuleGetFunction(ctypes.byref(f), module, name.encode())
+            )
             self.fn[name] = f
         # 8 resident blocks per SM fills every GPU here; a multiple of 4 keeps the output whole periods.
         self.blocks = max(4, device.sm_count * 8 // 4 * 4)
@@ -188,7 +192,12 @@ class _Kernels:
         self.s._check("cuEventCreate", self.lib.cuEventCreate(ctypes.byref(self.end), 0))
 
     def run(
-        self, result: GpuLoadResult, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+        self,
+        result: GpuLoadResult,
+        compute_s: float,
+        memory_s: float,
+        memory_pct: float,
+        stop: threading.Event,
     ) -> None:
         try:
             self.compute(result.compute, compute_s, stop)
@@ -203,7 +212,9 @@ class _Kernels:
 
     def launch(self, name: str, *args: Any) -> None:
         params = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.byref(a), ctypes.c_void_p) for a in args])
-        code = self.lib.cuLaunchKernel(self.fn[name], self.blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, None, params, None)
+        code = self.lib.cuLaunchKernel(
+            self.fn[name], self.blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, None, params, None
+        )
         self.s._check(f"cuLaunchKernel({name})", code)
 
     def timed(self, name: str, *args: Any) -> float:
@@ -212,7 +223,9 @@ class _Kernels:
         self.s._check("cuEventRecord", self.lib.cuEventRecord(self.end, None))
         self.s._check("cuEventSynchronize", self.lib.cuEventSynchronize(self.end))
         ms = ctypes.c_float()
-        self.s._check("cuEventElapsedTime", self.lib.cuEventElapsedTime(ctypes.byref(ms), self.start, self.end))
+        self.s._check(
+            "cuEventElapsedTime", self.lib.cuEventElapsedTime(ctypes.byref(ms), self.start, self.end)
+        )
         return ms.value / 1000.0
 
     def compute(self, res: ComputeResult, duration_s: float, stop: threading.Event) -> None:
@@ -225,7 +238,9 @@ class _Kernels:
             data = self.fetch(host, out, words)
             res.reference_digest = digest(data)
             res.mismatches += fma_mismatches(data, None)
-            iters = int(min(1 << 22, max(REFERENCE_ITERS, REFERENCE_ITERS * LAUNCH_TARGET_S / max(seconds, 1e-6))))
+            iters = int(
+                min(1 << 22, max(REFERENCE_ITERS, REFERENCE_ITERS * LAUNCH_TARGET_S / max(seconds, 1e-6)))
+            )
             first: Optional[bytes] = None
             deadline = time.monotonic() + duration_s
             flop = 0.0
@@ -245,7 +260,9 @@ class _Kernels:
         self.s._check("cuMemGetInfo", self.lib.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total)))
         size = int(free.value * memory_pct / 100) // 4096 * 4096
         buf, errors = ctypes.c_uint64(), ctypes.c_uint64()
-        for _ in range(6):  # other allocations (the driver's own) can make "free" optimistic: shrink and retry
+        for _ in range(
+            6
+        ):  # other allocations (the driver's own) can make "free" optimistic: shrink and retry
             code = self.lib.cuMemAlloc_v2(ctypes.byref(buf), ctypes.c_size_t(size))
             if code == 0:
                 break
@@ -262,10 +279,14 @@ class _Kernels:
                 # Alternate a pattern with its complement so every cell holds a 0 and a 1 across two passes.
                 base = ((res.passes // 2) * 0x9E3779B9) & 0xFFFFFFFF
                 seed = ctypes.c_uint32(base ^ (0xFFFFFFFF if res.passes % 2 else 0))
-                self.s._check("cuMemsetD32", self.lib.cuMemsetD32_v2(errors, ctypes.c_uint32(0), ctypes.c_size_t(1)))
+                self.s._check(
+                    "cuMemsetD32", self.lib.cuMemsetD32_v2(errors, ctypes.c_uint32(0), ctypes.c_size_t(1))
+                )
                 seconds += self.timed("mem_write", buf, words, seed)
                 seconds += self.timed("mem_check", buf, words, seed, errors)
-                self.s._check("cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(4)))
+                self.s._check(
+                    "cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(4))
+                )
                 res.mismatched_words += count.value
                 res.passes += 1
             res.bytes_per_s = 2.0 * size * res.passes / seconds if seconds > 0 else None

@@ -25,7 +25,12 @@ from burnin.schema import Finding, Verdict
 # Azure NHC's failing XIDs (reference/hardware.md section 4); any other XID is a warning.
 XID_FATAL = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
 # Clock-event bits that mean the hardware, not policy, held the clocks down. SwPowerCap (0x4) is normal.
-HW_CLOCK_EVENTS = {0x8: "HwSlowdown", 0x20: "SwThermalSlowdown", 0x40: "HwThermalSlowdown", 0x80: "HwPowerBrake"}
+HW_CLOCK_EVENTS = {
+    0x8: "HwSlowdown",
+    0x20: "SwThermalSlowdown",
+    0x40: "HwThermalSlowdown",
+    0x80: "HwPowerBrake",
+}
 SLOWDOWN_COUNTERS = ("sw_thermal_slowdown_ns", "hw_thermal_slowdown_ns", "hw_power_brake_ns")
 
 
@@ -52,7 +57,9 @@ class GpuObservation:
     load_fault: Optional[str] = None  # the stressor failed mid-load: a fault
 
 
-def _f(check: str, comp: str, expected: str, observed: str, verdict: Verdict, required: bool = True) -> Finding:
+def _f(
+    check: str, comp: str, expected: str, observed: str, verdict: Verdict, required: bool = True
+) -> Finding:
     return Finding(
         id=f"{check}:{comp}",
         check=check,
@@ -75,12 +82,26 @@ def inventory_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[
     out: List[Finding] = []
     if "count" in exp:
         n = len(gpus)
-        out.append(_f("gpu_count", "node", str(exp["count"]), str(n), Verdict.PASS if n == exp["count"] else Verdict.FAIL))
+        out.append(
+            _f(
+                "gpu_count",
+                "node",
+                str(exp["count"]),
+                str(n),
+                Verdict.PASS if n == exp["count"] else Verdict.FAIL,
+            )
+        )
     for g in gpus:
         c, info = component(g), g.info
         if exp.get("name"):
             name = info.get("name")
-            v = Verdict.INCONCLUSIVE if name is None else Verdict.PASS if name == exp["name"] else Verdict.FAIL
+            v = (
+                Verdict.INCONCLUSIVE
+                if name is None
+                else Verdict.PASS
+                if name == exp["name"]
+                else Verdict.FAIL
+            )
             out.append(_f("gpu_name", c, exp["name"], str(name), v))
         if exp.get("memory_mib"):
             mem, tol = info.get("memory_mib"), float(exp.get("memory_tolerance_pct", 0.5))
@@ -90,8 +111,16 @@ def inventory_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[
             out.append(_f("gpu_memory", c, f"{exp['memory_mib']} MiB ±{tol}%", f"{mem} MiB", v))
         if exp.get("ecc_required", True):
             cur, pend = info.get("ecc_current"), info.get("ecc_pending")
-            v = Verdict.INCONCLUSIVE if cur is None else Verdict.PASS if cur and pend is not False else Verdict.FAIL
-            out.append(_f("gpu_ecc_mode", c, "enabled (current and pending)", f"current={cur} pending={pend}", v))
+            v = (
+                Verdict.INCONCLUSIVE
+                if cur is None
+                else Verdict.PASS
+                if cur and pend is not False
+                else Verdict.FAIL
+            )
+            out.append(
+                _f("gpu_ecc_mode", c, "enabled (current and pending)", f"current={cur} pending={pend}", v)
+            )
         if exp.get("power_limit_w"):
             lim = info.get("power_limit_enforced_w")
             ok = lim is not None and abs(lim - float(exp["power_limit_w"])) <= 1.0
@@ -100,14 +129,22 @@ def inventory_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[
     return out
 
 
-def health_findings(gpus: List[GpuObservation], exp: Dict[str, Any], xids: List[Dict[str, Any]]) -> List[Finding]:
+def health_findings(
+    gpus: List[GpuObservation], exp: Dict[str, Any], xids: List[Dict[str, Any]]
+) -> List[Finding]:
     out: List[Finding] = []
     fatal = set(int(x) for x in exp.get("xid_fatal", XID_FATAL))
     margin = float(exp.get("temp_margin_c", 5.0))
     for g in gpus:
         c = component(g)
         out.append(
-            _f("gpu_present", c, "on the bus for the whole run", g.lost or "present", Verdict.FAIL if g.lost else Verdict.PASS)
+            _f(
+                "gpu_present",
+                c,
+                "on the bus for the whole run",
+                g.lost or "present",
+                Verdict.FAIL if g.lost else Verdict.PASS,
+            )
         )
         out.append(_pcie(g, c, exp))
         mine = [e for e in xids if e.get("gpu") in (g.index, None)]
@@ -125,11 +162,25 @@ def health_findings(gpus: List[GpuObservation], exp: Dict[str, Any], xids: List[
         out.append(_clock_events(g, c))
         slow = g.info.get("slowdown_c")
         if g.max_temp_c is None or slow is None:
-            out.append(_f("gpu_temperature", c, f"{margin} °C below slowdown", f"max {g.max_temp_c} °C, slowdown {slow}", Verdict.INCONCLUSIVE))
+            out.append(
+                _f(
+                    "gpu_temperature",
+                    c,
+                    f"{margin} °C below slowdown",
+                    f"max {g.max_temp_c} °C, slowdown {slow}",
+                    Verdict.INCONCLUSIVE,
+                )
+            )
         else:
             ok = g.max_temp_c <= slow - margin
             out.append(
-                _f("gpu_temperature", c, f"≤ {slow - margin:g} °C (slowdown {slow} − {margin:g})", f"max {g.max_temp_c:g} °C", Verdict.PASS if ok else Verdict.FAIL)
+                _f(
+                    "gpu_temperature",
+                    c,
+                    f"≤ {slow - margin:g} °C (slowdown {slow} − {margin:g})",
+                    f"max {g.max_temp_c:g} °C",
+                    Verdict.PASS if ok else Verdict.FAIL,
+                )
             )
     return out
 
@@ -141,7 +192,8 @@ def _pcie(g: GpuObservation, c: str, exp: Dict[str, Any]) -> Finding:
         return _f("gpu_pcie_link", c, "no expectation in the plan", "-", Verdict.INCONCLUSIVE, required=False)
     if g.max_pcie_gen is None or g.max_pcie_width is None:
         return _f("gpu_pcie_link", c, expected, "link not read under load", Verdict.INCONCLUSIVE)
-    observed = f"Gen{g.max_pcie_gen} x{g.max_pcie_width} (capable Gen{g.info.get('pcie_gen_max')} x{g.info.get('pcie_width_max')})"
+    capable = f"Gen{g.info.get('pcie_gen_max')} x{g.info.get('pcie_width_max')}"
+    observed = f"Gen{g.max_pcie_gen} x{g.max_pcie_width} (capable {capable})"
     ok = g.max_pcie_gen >= (want_gen or 0) and g.max_pcie_width >= (want_w or 0)
     return _f("gpu_pcie_link", c, expected, observed, Verdict.PASS if ok else Verdict.FAIL)
 
@@ -159,28 +211,65 @@ def _memory_errors(g: GpuObservation, c: str) -> List[Finding]:
     else:
         total = sum(v for v in unc if v)
         out.append(
-            _f("gpu_ecc_uncorrected", c, "0 (volatile and aggregate)", f"volatile={unc[0]} aggregate={unc[1]}", Verdict.PASS if total == 0 else Verdict.FAIL)
+            _f(
+                "gpu_ecc_uncorrected",
+                c,
+                "0 (volatile and aggregate)",
+                f"volatile={unc[0]} aggregate={unc[1]}",
+                Verdict.PASS if total == 0 else Verdict.FAIL,
+            )
         )
     corr = _delta(g, "ecc_corrected_volatile")
     if corr is not None:
-        out.append(_f("gpu_ecc_corrected", c, "no new corrected errors", f"+{corr}", Verdict.PASS if corr == 0 else Verdict.WARN, required=False))
+        out.append(
+            _f(
+                "gpu_ecc_corrected",
+                c,
+                "no new corrected errors",
+                f"+{corr}",
+                Verdict.PASS if corr == 0 else Verdict.WARN,
+                required=False,
+            )
+        )
     rows = [g.after.get(k) for k in ("remap_corr_rows", "remap_unc_rows", "remap_pending", "remap_failure")]
     if rows[2] is None:
-        out.append(_f("gpu_row_remap", c, "no pending or failed remap", "row remapping not available", Verdict.INCONCLUSIVE, required=False))
+        out.append(
+            _f(
+                "gpu_row_remap",
+                c,
+                "no pending or failed remap",
+                "row remapping not available",
+                Verdict.INCONCLUSIVE,
+                required=False,
+            )
+        )
     else:
         bad = bool(rows[1]) or bool(rows[2]) or bool(rows[3])
         v = Verdict.FAIL if bad else Verdict.WARN if rows[0] else Verdict.PASS
-        observed = f"corrected={rows[0]} uncorrected={rows[1]} pending={bool(rows[2])} failure={bool(rows[3])}"
+        observed = (
+            f"corrected={rows[0]} uncorrected={rows[1]} pending={bool(rows[2])} failure={bool(rows[3])}"
+        )
         out.append(_f("gpu_row_remap", c, "no pending or failed remap, 0 uncorrectable rows", observed, v))
     replay = _delta(g, "pcie_replay")
     if replay is not None:
-        out.append(_f("gpu_pcie_replay", c, "no new PCIe replays", f"+{replay}", Verdict.PASS if replay == 0 else Verdict.WARN, required=False))
+        out.append(
+            _f(
+                "gpu_pcie_replay",
+                c,
+                "no new PCIe replays",
+                f"+{replay}",
+                Verdict.PASS if replay == 0 else Verdict.WARN,
+                required=False,
+            )
+        )
     return out
 
 
 def _clock_events(g: GpuObservation, c: str) -> Finding:
     expected = "no HW slowdown, thermal or power-brake clock events (SW power cap allowed)"
-    seen = [name for bit, name in HW_CLOCK_EVENTS.items() if g.clock_events is not None and g.clock_events & bit]
+    seen = [
+        name for bit, name in HW_CLOCK_EVENTS.items() if g.clock_events is not None and g.clock_events & bit
+    ]
     seen += [k for k in SLOWDOWN_COUNTERS if (_delta(g, k) or 0) > 0]
     if seen:
         return _f("gpu_clock_events", c, expected, ", ".join(seen), Verdict.FAIL)
@@ -198,14 +287,30 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
         if g.load_fault:
             out.append(_f("gpu_stress_result", c, "load runs to the end", g.load_fault, Verdict.FAIL))
         elif g.compute_mismatches is None or g.memory_mismatches is None:
-            out.append(_f("gpu_stress_result", c, "0 mismatched words", g.load_error or "stressor did not run", Verdict.INCONCLUSIVE))
+            out.append(
+                _f(
+                    "gpu_stress_result",
+                    c,
+                    "0 mismatched words",
+                    g.load_error or "stressor did not run",
+                    Verdict.INCONCLUSIVE,
+                )
+            )
         else:
             bad = g.compute_mismatches + g.memory_mismatches
             odd = g.reference_digest is not None and len(set(digests)) > 1 and g.reference_digest != majority
             observed = f"compute {g.compute_mismatches}, memory {g.memory_mismatches} mismatched words" + (
                 "; reference launch differs from the other GPUs" if odd else ""
             )
-            out.append(_f("gpu_stress_result", c, "0 mismatched words, same result as the other GPUs", observed, Verdict.FAIL if bad or odd else Verdict.PASS))
+            out.append(
+                _f(
+                    "gpu_stress_result",
+                    c,
+                    "0 mismatched words, same result as the other GPUs",
+                    observed,
+                    Verdict.FAIL if bad or odd else Verdict.PASS,
+                )
+            )
     floor_mem = exp.get("min_mem_gbs")
     if floor_mem is None and exp.get("mem_bandwidth_gbs"):
         floor_mem = float(exp["mem_bandwidth_gbs"]) * float(exp.get("mem_floor_pct", 60)) / 100
@@ -215,7 +320,9 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
     return out
 
 
-def _throughput(gpus: List[GpuObservation], kind: str, get: Any, unit: float, label: str, floor: Any, spread: float) -> List[Finding]:
+def _throughput(
+    gpus: List[GpuObservation], kind: str, get: Any, unit: float, label: str, floor: Any, spread: float
+) -> List[Finding]:
     out: List[Finding] = []
     values = [get(g) / unit for g in gpus if get(g)]
     median = statistics.median(values) if values else None
@@ -223,16 +330,52 @@ def _throughput(gpus: List[GpuObservation], kind: str, get: Any, unit: float, la
         c, v = component(g), get(g)
         check = f"gpu_throughput_{kind}"
         if v is None or median is None:
-            out.append(_f(check, c, f"within {spread:g}% of node median", "not measured", Verdict.INCONCLUSIVE))
-            out.append(_f(check + "_floor", c, "above the profile floor", "not measured", Verdict.INCONCLUSIVE, required=floor is not None))
+            out.append(
+                _f(check, c, f"within {spread:g}% of node median", "not measured", Verdict.INCONCLUSIVE)
+            )
+            out.append(
+                _f(
+                    check + "_floor",
+                    c,
+                    "above the profile floor",
+                    "not measured",
+                    Verdict.INCONCLUSIVE,
+                    required=floor is not None,
+                )
+            )
             continue
         x = v / unit
         off = abs(x - median) / median * 100 if median else 0.0
-        out.append(_f(check, c, f"within {spread:g}% of node median {median:.1f} {label}", f"{x:.1f} {label} ({off:.1f}% off)", Verdict.PASS if off <= spread else Verdict.FAIL))
+        out.append(
+            _f(
+                check,
+                c,
+                f"within {spread:g}% of node median {median:.1f} {label}",
+                f"{x:.1f} {label} ({off:.1f}% off)",
+                Verdict.PASS if off <= spread else Verdict.FAIL,
+            )
+        )
         if floor is None:
-            out.append(_f(check + "_floor", c, "a floor in the profile", f"{x:.1f} {label}; no floor set", Verdict.INCONCLUSIVE, required=False))
+            out.append(
+                _f(
+                    check + "_floor",
+                    c,
+                    "a floor in the profile",
+                    f"{x:.1f} {label}; no floor set",
+                    Verdict.INCONCLUSIVE,
+                    required=False,
+                )
+            )
         else:
-            out.append(_f(check + "_floor", c, f"≥ {float(floor):.1f} {label}", f"{x:.1f} {label}", Verdict.PASS if x >= float(floor) else Verdict.FAIL))
+            out.append(
+                _f(
+                    check + "_floor",
+                    c,
+                    f"≥ {float(floor):.1f} {label}",
+                    f"{x:.1f} {label}",
+                    Verdict.PASS if x >= float(floor) else Verdict.FAIL,
+                )
+            )
     return out
 
 
@@ -240,9 +383,22 @@ def power_finding(peak_node_gpu_w: Optional[float], exp: Dict[str, Any]) -> Find
     feed = exp.get("feed_continuous_w")
     other = float(exp.get("non_gpu_draw_w", 0))
     if feed is None:
-        return _f("gpu_node_power", "node", "a feed rating in the plan", f"GPU peak {peak_node_gpu_w} W", Verdict.INCONCLUSIVE, required=False)
+        return _f(
+            "gpu_node_power",
+            "node",
+            "a feed rating in the plan",
+            f"GPU peak {peak_node_gpu_w} W",
+            Verdict.INCONCLUSIVE,
+            required=False,
+        )
     if peak_node_gpu_w is None:
         return _f("gpu_node_power", "node", f"≤ {feed} W", "GPU power not read", Verdict.INCONCLUSIVE)
     total = peak_node_gpu_w + other
     observed = f"{total:.0f} W (GPUs {peak_node_gpu_w:.0f} W + rest of node {other:.0f} W)"
-    return _f("gpu_node_power", "node", f"≤ {float(feed):.0f} W continuous", observed, Verdict.PASS if total <= float(feed) else Verdict.FAIL)
+    return _f(
+        "gpu_node_power",
+        "node",
+        f"≤ {float(feed):.0f} W continuous",
+        observed,
+        Verdict.PASS if total <= float(feed) else Verdict.FAIL,
+    )

@@ -105,7 +105,7 @@ class Nvml:
         return len(self._handles)
 
     def call(self, index: Optional[int], what: str, fn_name: str, *args: Any) -> Any:
-        """lib.fn_name(*args); None where it is not available (why goes to gaps); GpuLost if the GPU is gone."""
+        """lib.fn_name(*args); None where not available (why: in gaps); GpuLost if the GPU is gone."""
         key = what if index is None else f"gpu{index}.{what}"
         fn = getattr(self.lib, fn_name, None)
         if fn is None:
@@ -170,10 +170,14 @@ class Nvml:
         cc = self.dev(i, "compute_capability", "nvmlDeviceGetCudaComputeCapability")
         d["compute_capability"] = None if cc is None else f"{int(cc[0])}.{int(cc[1])}"
         d["slowdown_c"] = _opt_int(
-            self.dev(i, "slowdown_c", "nvmlDeviceGetTemperatureThreshold", lib.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)
+            self.dev(
+                i, "slowdown_c", "nvmlDeviceGetTemperatureThreshold", lib.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
+            )
         )
         d["shutdown_c"] = _opt_int(
-            self.dev(i, "shutdown_c", "nvmlDeviceGetTemperatureThreshold", lib.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)
+            self.dev(
+                i, "shutdown_c", "nvmlDeviceGetTemperatureThreshold", lib.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN
+            )
         )
         return d
 
@@ -188,7 +192,9 @@ class Nvml:
             "temp_c": _opt_float(self.dev(i, "temp_c", "nvmlDeviceGetTemperature", lib.NVML_TEMPERATURE_GPU)),
             "power_w": _milli(self.dev(i, "power_w", "nvmlDeviceGetPowerUsage")),
             "sm_clock_mhz": _opt_float(self.dev(i, "sm_clock", "nvmlDeviceGetClockInfo", lib.NVML_CLOCK_SM)),
-            "mem_clock_mhz": _opt_float(self.dev(i, "mem_clock", "nvmlDeviceGetClockInfo", lib.NVML_CLOCK_MEM)),
+            "mem_clock_mhz": _opt_float(
+                self.dev(i, "mem_clock", "nvmlDeviceGetClockInfo", lib.NVML_CLOCK_MEM)
+            ),
             "util_gpu_pct": None if util is None else float(util.gpu),
             "util_mem_pct": None if util is None else float(util.memory),
             "clock_events": _opt_float(events),
@@ -223,7 +229,8 @@ class Nvml:
         values = self.dev(i, "field_values", "nvmlDeviceGetFieldValues", [fid for _, fid in wanted])
         if values is None:
             return out
-        for (key, _), v in zip(wanted, values):
+        for n, (key, _) in enumerate(wanted):
+            v = values[n]
             if int(v.nvmlReturn) != 0:  # NVML_SUCCESS; per-field NotSupported is common
                 self.gaps[f"gpu{i}.{key}"] = f"field not available (nvmlReturn {int(v.nvmlReturn)})"
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import pynvml
 import pytest
@@ -37,12 +37,17 @@ EXPECT = {
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, expect: Optional[Dict[str, Any]] = None, options: Optional[Dict[str, Any]] = None):
-        self.events: List[Tuple[str, Dict[str, Any]]] = []
-        self.samplers: Dict[str, Any] = {}
-        self.phases: List[str] = []
-        self.tools: List[List[str]] = []
-        self.tool_output: Dict[str, str] = {}
+    def __init__(
+        self,
+        tmp_path: Path,
+        expect: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ):
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.samplers: dict[str, Any] = {}
+        self.phases: list[str] = []
+        self.tools: list[list[str]] = []
+        self.tool_output: dict[str, str] = {}
         opts = {"sample_interval_s": 0.02, **(options or {})}
         self.ctx = SuiteContext(
             run_dir=tmp_path,
@@ -55,7 +60,9 @@ class Harness:
             stop=threading.Event(),
         )
 
-    def run_tool(self, evidence_id: str, argv: List[str], timeout_s: float, artifact: Optional[str] = None) -> ToolRun:
+    def run_tool(
+        self, evidence_id: str, argv: list[str], timeout_s: float, artifact: str | None = None
+    ) -> ToolRun:
         self.tools.append(argv)
         out = self.tool_output.get(evidence_id)
         return ToolRun(
@@ -66,32 +73,50 @@ class Harness:
         )
 
 
-def four(**changes: Any) -> List[FakeGpu]:
+def four(**changes: Any) -> list[FakeGpu]:
     return [FakeGpu(index=i, **changes) for i in range(4)]
 
 
-def run(tmp_path: Path, gpus: List[FakeGpu], expect: Optional[Dict[str, Any]] = None, results: Any = None,
-        missing: Tuple[str, ...] = (), options: Optional[Dict[str, Any]] = None) -> Tuple[SuiteResult, Harness, FakeNvml]:
+def run(
+    tmp_path: Path,
+    gpus: list[FakeGpu],
+    expect: dict[str, Any] | None = None,
+    results: Any = None,
+    missing: tuple[str, ...] = (),
+    options: dict[str, Any] | None = None,
+) -> tuple[SuiteResult, Harness, FakeNvml]:
     h = Harness(tmp_path, expect, options)
     lib = FakeNvml(gpus, missing=missing)
     stressor = FakeStressor(lib, results)
     return gpu_suite.run(h.ctx, lib=lib, stressor=stressor), h, lib
 
 
-def find(result: SuiteResult, check: str, component_prefix: str = "") -> List[Finding]:
+def find(result: SuiteResult, check: str, component_prefix: str = "") -> list[Finding]:
     return [f for f in result.findings if f.check == check and f.component.startswith(component_prefix)]
 
 
-def verdicts(result: SuiteResult, check: str) -> List[Verdict]:
+def verdicts(result: SuiteResult, check: str) -> list[Verdict]:
     return [f.verdict for f in find(result, check)]
 
 
 def test_healthy_node_passes_with_evidence_and_telemetry(tmp_path: Path) -> None:
     result, h, lib = run(tmp_path, four())
-    assert result.verdict is Verdict.PASS, [f for f in result.findings if f.verdict is not Verdict.PASS and f.required]
+    assert result.verdict is Verdict.PASS, [
+        f for f in result.findings if f.verdict is not Verdict.PASS and f.required
+    ]
     assert verdicts(result, "gpu_count") == [Verdict.PASS]
-    for check in ("gpu_name", "gpu_memory", "gpu_ecc_mode", "gpu_pcie_link", "gpu_xid", "gpu_clock_events",
-                  "gpu_temperature", "gpu_stress_result", "gpu_throughput_compute", "gpu_throughput_memory"):
+    for check in (
+        "gpu_name",
+        "gpu_memory",
+        "gpu_ecc_mode",
+        "gpu_pcie_link",
+        "gpu_xid",
+        "gpu_clock_events",
+        "gpu_temperature",
+        "gpu_stress_result",
+        "gpu_throughput_compute",
+        "gpu_throughput_memory",
+    ):
         assert verdicts(result, check) == [Verdict.PASS] * 4, check
     pcie = find(result, "gpu_pcie_link", "gpu:0")[0]
     assert pcie.observed.startswith("Gen5 x16")  # read under load, not the idle Gen1
@@ -152,8 +177,12 @@ def test_gpu_lost_mid_run_is_a_failure_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_older_driver_missing_functions_are_not_available_not_errors(tmp_path: Path) -> None:
-    missing = ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetRemappedRows", "nvmlDeviceGetFieldValues",
-               "nvmlDeviceGetGpuMaxPcieLinkGeneration")
+    missing = (
+        "nvmlDeviceGetCurrentClocksEventReasons",
+        "nvmlDeviceGetRemappedRows",
+        "nvmlDeviceGetFieldValues",
+        "nvmlDeviceGetGpuMaxPcieLinkGeneration",
+    )
     gpus = four(clock_events_load=0x4 | 0x40)  # HW thermal slowdown, seen through the pre-R535 call
     result, _, _ = run(tmp_path, gpus, missing=missing)
     gaps = result.measurements["nvml_gaps"]
@@ -209,7 +238,10 @@ def test_stress_mismatches_faults_and_a_divergent_reference(tmp_path: Path) -> N
     odd = healthy_result(device=None)  # type: ignore[arg-type]
     odd.compute.reference_digest = "e" * 64
     fault = healthy_result(device=None)  # type: ignore[arg-type]
-    fault.memory.error, fault.memory.fault = "cuLaunchKernel(mem_check) failed: CUDA_ERROR_ECC_UNCORRECTABLE (214)", True
+    fault.memory.error, fault.memory.fault = (
+        "cuLaunchKernel(mem_check) failed: CUDA_ERROR_ECC_UNCORRECTABLE (214)",
+        True,
+    )
     result, _, _ = run(tmp_path, four(), results={0: bad_compute, 1: odd, 2: fault})
     assert verdicts(result, "gpu_stress_result") == [Verdict.FAIL, Verdict.FAIL, Verdict.FAIL, Verdict.PASS]
     assert "ECC_UNCORRECTABLE" in find(result, "gpu_stress_result", "gpu:2")[0].observed
@@ -253,7 +285,7 @@ def test_real_pynvml_without_a_driver_here(tmp_path: Path) -> None:
     result = gpu_suite.run(Harness(tmp_path).ctx)
     assert result.verdict is Verdict.FAIL
     assert find(result, "gpu_driver")[0].observed.startswith("nvmlInit failed: NVMLError_")
-    gaps: Dict[str, str] = {}
+    gaps: dict[str, str] = {}
     assert nvml_adapter.os_gpus(gaps) == []
     assert gaps["gpus"].startswith("nvmlInit failed")
 
@@ -270,23 +302,32 @@ def test_real_libcuda_loader_without_a_driver_here(tmp_path: Path) -> None:
     result = gpu_suite.run(h.ctx, lib=FakeNvml(four()))  # stressor=None: the real loader is tried
     stress = find(result, "gpu_stress_result", "gpu:0")[0]
     assert stress.verdict is Verdict.INCONCLUSIVE and reason in stress.observed
-    assert find(result, "gpu_pcie_link", "gpu:0")[0].verdict is Verdict.INCONCLUSIVE  # idle link proves nothing
+    assert (
+        find(result, "gpu_pcie_link", "gpu:0")[0].verdict is Verdict.INCONCLUSIVE
+    )  # idle link proves nothing
     assert result.verdict is Verdict.INCONCLUSIVE
 
 
 def test_os_gpus_inventory_from_nvml(tmp_path: Path) -> None:
-    gaps: Dict[str, str] = {}
+    gaps: dict[str, str] = {}
     gpus = nvml_adapter.os_gpus(gaps, lib=FakeNvml(four(), missing=("nvmlDeviceGetSerial",)))
     assert [g.index for g in gpus] == ["0", "1", "2", "3"]
     g = gpus[1]
-    assert (g.name, g.memory_mib, g.pci_device_id, g.pci_bus_id) == (EXPECT["name"], 97887, "0x2bb4", "00000000:61:00.0")
+    assert (g.name, g.memory_mib, g.pci_device_id, g.pci_bus_id) == (
+        EXPECT["name"],
+        97887,
+        "0x2bb4",
+        "00000000:61:00.0",
+    )
     assert (g.pcie_gen_max, g.pcie_width_max, g.power_limit_w, g.compute_capability) == (5, 16, 300.0, "12.0")
     assert (g.ecc_enabled, g.driver_version, g.serial) == (True, "575.57.08", None)
     assert "FunctionNotFound" in gaps["gpu1.serial"]
 
 
 def test_third_party_tools_requested_but_missing_are_inconclusive(tmp_path: Path) -> None:
-    result, h, _ = run(tmp_path, four(), options={"gpu_burn": True, "dcgm_level": 1, "gpu_burn_dir": "/opt/gpu-burn"})
+    result, h, _ = run(
+        tmp_path, four(), options={"gpu_burn": True, "dcgm_level": 1, "gpu_burn_dir": "/opt/gpu-burn"}
+    )
     assert h.tools[0][:3] == ["env", "-C", "/opt/gpu-burn"]
     assert find(result, "gpu_burn")[0].verdict is Verdict.INCONCLUSIVE
     assert find(result, "gpu_dcgm_diag")[0].observed == "dcgmi is not installed"

@@ -85,7 +85,11 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
     result.measurements["system"] = system
     result.measurements["gpus"] = [g.info for g in gpus]
     ctx.log("gpu_inventory", count=len(gpus), names=[g.info.get("name") for g in gpus], **system)
-    result.evidence.append(Evidence(id="gpu.nvml", command=["nvml"], excerpt=f"{len(gpus)} GPUs, driver {system['driver_version']}"))
+    result.evidence.append(
+        Evidence(
+            id="gpu.nvml", command=["nvml"], excerpt=f"{len(gpus)} GPUs, driver {system['driver_version']}"
+        )
+    )
     result.findings += inventory_findings(gpus, exp)
 
     watcher = XidWatcher(nvml)
@@ -134,7 +138,12 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
 
 
 def _load(
-    ctx: SuiteContext, nvml: Nvml, stressor: Any, gpus: List[GpuObservation], opts: Dict[str, Any], result: SuiteResult
+    ctx: SuiteContext,
+    nvml: Nvml,
+    stressor: Any,
+    gpus: List[GpuObservation],
+    opts: Dict[str, Any],
+    result: SuiteResult,
 ) -> Dict[str, Any]:
     """Run the stressor on every GPU while this thread samples NVML. The telemetry thread of the agent
     reads the latest sample through add_sampler (it never calls NVML itself)."""
@@ -154,7 +163,9 @@ def _load(
     for nvml_index, device in devices.items():
 
         def work(n: int = nvml_index, d: Any = device) -> None:
-            results[n] = stressor.run(d, duration * share, duration * (1 - share), float(opts.get("memory_pct", 90)), ctx.stop)
+            results[n] = stressor.run(
+                d, duration * share, duration * (1 - share), float(opts.get("memory_pct", 90)), ctx.stop
+            )
 
         threads.append(threading.Thread(target=work, name=f"gpu-load-{nvml_index}", daemon=True))
     ctx.mark_phase("gpu.load")
@@ -189,22 +200,37 @@ def _load(
     ctx.mark_phase("gpu.idle")
     for n, r in results.items():
         g = gpus[n]
-        g.flops, g.mem_bytes_per_s, g.reference_digest = r.compute.flops, r.memory.bytes_per_s, r.compute.reference_digest
+        g.flops, g.mem_bytes_per_s, g.reference_digest = (
+            r.compute.flops,
+            r.memory.bytes_per_s,
+            r.compute.reference_digest,
+        )
         faults = [x.error for x in (r.compute, r.memory) if x.error and x.fault]
         errors = [x.error for x in (r.compute, r.memory) if x.error and not x.fault]
         g.load_fault = "; ".join(e for e in faults if e) or None
         g.load_error = "; ".join(e for e in errors if e) or None
         if not errors:
             g.compute_mismatches, g.memory_mismatches = r.compute.mismatches, r.memory.mismatched_words
-        ctx.log("gpu_load_result", gpu=n, tflops=(r.compute.flops or 0) / 1e12, mem_gbs=(r.memory.bytes_per_s or 0) / 1e9,
-                compute_mismatches=r.compute.mismatches, memory_mismatches=r.memory.mismatched_words,
-                error=g.load_fault or g.load_error)
+        ctx.log(
+            "gpu_load_result",
+            gpu=n,
+            tflops=(r.compute.flops or 0) / 1e12,
+            mem_gbs=(r.memory.bytes_per_s or 0) / 1e9,
+            compute_mismatches=r.compute.mismatches,
+            memory_mismatches=r.memory.mismatched_words,
+            error=g.load_fault or g.load_error,
+        )
     result.evidence.append(
         Evidence(
             id="gpu.stress",
             command=["builtin:cuda-ptx", f"duration_s={duration:g}"],
             duration_s=duration,
-            excerpt="; ".join(f"gpu{n}: {(r.compute.flops or 0) / 1e12:.1f} TFLOP/s {(r.memory.bytes_per_s or 0) / 1e9:.0f} GB/s" for n, r in sorted(results.items())),
+            excerpt="; ".join(
+                "gpu{}: {:.1f} TFLOP/s, {:.0f} GB/s".format(
+                    n, (r.compute.flops or 0) / 1e12, (r.memory.bytes_per_s or 0) / 1e9
+                )
+                for n, r in sorted(results.items())
+            ),
             error=_load_gaps(devices, gpus),
         )
     )
@@ -266,7 +292,9 @@ def _accumulate(g: GpuObservation, s: Dict[str, Optional[float]], loaded: bool) 
         g.clock_events = (g.clock_events or 0) | int(events)
 
 
-def _third_party(ctx: SuiteContext, opts: Dict[str, Any], exp: Dict[str, Any], result: SuiteResult) -> List[Finding]:
+def _third_party(
+    ctx: SuiteContext, opts: Dict[str, Any], exp: Dict[str, Any], result: SuiteResult
+) -> List[Finding]:
     out: List[Finding] = []
     if opts.get("gpu_burn"):
         secs = max(10, int(ctx.duration_s * float(opts.get("gpu_burn_share", 0.25))))
@@ -277,16 +305,44 @@ def _third_party(ctx: SuiteContext, opts: Dict[str, Any], exp: Dict[str, Any], r
         result.evidence.append(run.evidence)
         verdict, observed = gpu_parsers.parse_gpu_burn(run.stdout).verdict()
         if run.missing or run.timed_out:
-            verdict, observed = Verdict.INCONCLUSIVE, "gpu_burn " + ("is not installed" if run.missing else "timed out")
-        out.append(Finding(id="gpu_burn:node", check="gpu_burn", component="node", expected="all GPUs OK, 0 errors",
-                           observed=observed, verdict=verdict, evidence=["gpu.gpu_burn"], source="burnin"))
+            verdict, observed = (
+                Verdict.INCONCLUSIVE,
+                "gpu_burn " + ("is not installed" if run.missing else "timed out"),
+            )
+        out.append(
+            Finding(
+                id="gpu_burn:node",
+                check="gpu_burn",
+                component="node",
+                expected="all GPUs OK, 0 errors",
+                observed=observed,
+                verdict=verdict,
+                evidence=["gpu.gpu_burn"],
+                source="burnin",
+            )
+        )
     level = int(opts.get("dcgm_level", 0) or 0)
     if level:
-        run = ctx.run_tool("gpu.dcgm", ["dcgmi", "diag", "-r", str(level), "--json"], 3600, artifact="dcgm.json")
+        run = ctx.run_tool(
+            "gpu.dcgm", ["dcgmi", "diag", "-r", str(level), "--json"], 3600, artifact="dcgm.json"
+        )
         result.evidence.append(run.evidence)
         verdict, observed = gpu_parsers.parse_dcgm_diag(run.stdout).verdict()
         if run.missing or run.timed_out:
-            verdict, observed = Verdict.INCONCLUSIVE, "dcgmi " + ("is not installed" if run.missing else "timed out")
-        out.append(Finding(id="gpu_dcgm_diag:node", check="gpu_dcgm_diag", component="node", expected=f"dcgmi diag -r {level}: all pass",
-                           observed=observed, verdict=verdict, evidence=["gpu.dcgm"], source="burnin"))
+            verdict, observed = (
+                Verdict.INCONCLUSIVE,
+                "dcgmi " + ("is not installed" if run.missing else "timed out"),
+            )
+        out.append(
+            Finding(
+                id="gpu_dcgm_diag:node",
+                check="gpu_dcgm_diag",
+                component="node",
+                expected=f"dcgmi diag -r {level}: all pass",
+                observed=observed,
+                verdict=verdict,
+                evidence=["gpu.dcgm"],
+                source="burnin",
+            )
+        )
     return out

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import pynvml
 
@@ -27,12 +27,12 @@ class FakeGpu:
     name: str = MAXQ
     memory_mib: int = 97887
     device_id: int = 0x2BB4
-    pcie_max: Tuple[int, int] = (5, 16)
-    pcie_idle: Tuple[int, int] = (1, 16)  # GPUs train the link down when idle
-    pcie_load: Tuple[int, int] = (5, 16)
-    ecc_mode: Tuple[int, int] = (1, 1)
+    pcie_max: tuple[int, int] = (5, 16)
+    pcie_idle: tuple[int, int] = (1, 16)  # GPUs train the link down when idle
+    pcie_load: tuple[int, int] = (5, 16)
+    ecc_mode: tuple[int, int] = (1, 1)
     power_limit_mw: int = 300_000
-    cc: Tuple[int, int] = (12, 0)
+    cc: tuple[int, int] = (12, 0)
     slowdown_c: int = 90
     shutdown_c: int = 95
     temp_idle_c: int = 35
@@ -40,13 +40,13 @@ class FakeGpu:
     power_idle_mw: int = 25_000
     power_load_mw: int = 290_000
     clock_events_load: int = 0x4  # SwPowerCap: normal under a full burn
-    ecc: Dict[Tuple[int, int], int] = field(default_factory=dict)  # (error type, counter type) -> count
-    ecc_after_load: Dict[Tuple[int, int], int] = field(default_factory=dict)
-    remapped_rows: Tuple[int, int, int, int] = (0, 0, 0, 0)
-    fields: Dict[int, int] = field(default_factory=dict)
-    fields_after_load: Dict[int, int] = field(default_factory=dict)
-    lose_after_samples: Optional[int] = None  # GpuIsLost from then on
-    xid_after_samples: List[Tuple[int, int]] = field(default_factory=list)  # (samples taken, xid)
+    ecc: dict[tuple[int, int], int] = field(default_factory=dict)  # (error type, counter type) -> count
+    ecc_after_load: dict[tuple[int, int], int] = field(default_factory=dict)
+    remapped_rows: tuple[int, int, int, int] = (0, 0, 0, 0)
+    fields: dict[int, int] = field(default_factory=dict)
+    fields_after_load: dict[int, int] = field(default_factory=dict)
+    lose_after_samples: int | None = None  # GpuIsLost from then on
+    xid_after_samples: list[tuple[int, int]] = field(default_factory=list)  # (samples taken, xid)
     xid_supported: bool = True
     loaded: bool = False
     was_loaded: bool = False
@@ -67,11 +67,13 @@ class _Handle:
 
 
 class FakeNvml:
-    def __init__(self, gpus: List[FakeGpu], missing: Tuple[str, ...] = (), init_error: Optional[int] = None) -> None:
+    def __init__(
+        self, gpus: list[FakeGpu], missing: tuple[str, ...] = (), init_error: int | None = None
+    ) -> None:
         self.gpus = gpus
         self.missing = set(missing)
         self.init_error = init_error
-        self.calls: Dict[str, int] = {}
+        self.calls: dict[str, int] = {}
         self.shutdown_called = False
         self._lock = threading.Lock()
 
@@ -141,7 +143,9 @@ class FakeNvml:
 
     def nvmlDeviceGetPciInfo(self, h: _Handle) -> Any:
         g = self._dev(h)
-        return SimpleNamespace(busId=g.bus_id.encode(), pciDeviceId=(g.device_id << 16) | 0x10DE, domain=0, bus=0, device=0)
+        return SimpleNamespace(
+            busId=g.bus_id.encode(), pciDeviceId=(g.device_id << 16) | 0x10DE, domain=0, bus=0, device=0
+        )
 
     def nvmlDeviceGetMemoryInfo(self, h: _Handle) -> Any:
         total = self._dev(h).memory_mib * 1024 * 1024
@@ -164,7 +168,7 @@ class FakeNvml:
         g = self._dev(h)
         return (g.pcie_load if g.loaded else g.pcie_idle)[1]
 
-    def nvmlDeviceGetEccMode(self, h: _Handle) -> List[int]:
+    def nvmlDeviceGetEccMode(self, h: _Handle) -> list[int]:
         return list(self._dev(h).ecc_mode)
 
     def nvmlDeviceGetPowerManagementDefaultLimit(self, h: _Handle) -> int:
@@ -176,10 +180,10 @@ class FakeNvml:
     def nvmlDeviceGetPowerManagementLimit(self, h: _Handle) -> int:
         return self._dev(h).power_limit_mw
 
-    def nvmlDeviceGetPowerManagementLimitConstraints(self, h: _Handle) -> List[int]:
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, h: _Handle) -> list[int]:
         return [150_000, self._dev(h).power_limit_mw]
 
-    def nvmlDeviceGetCudaComputeCapability(self, h: _Handle) -> Tuple[int, int]:
+    def nvmlDeviceGetCudaComputeCapability(self, h: _Handle) -> tuple[int, int]:
         return self._dev(h).cc
 
     def nvmlDeviceGetTemperatureThreshold(self, h: _Handle, kind: int) -> int:
@@ -226,22 +230,30 @@ class FakeNvml:
         extra = g.ecc_after_load.get((err, counter), 0) if g.was_loaded else 0
         return g.ecc.get((err, counter), 0) + extra
 
-    def nvmlDeviceGetRemappedRows(self, h: _Handle) -> Tuple[int, int, int, int]:
+    def nvmlDeviceGetRemappedRows(self, h: _Handle) -> tuple[int, int, int, int]:
         return self._dev(h).remapped_rows
 
     def nvmlDeviceGetPcieReplayCounter(self, h: _Handle) -> int:
         g = self._dev(h)
         return g.fields.get(pynvml.NVML_FI_DEV_PCIE_REPLAY_COUNTER, 0)
 
-    def nvmlDeviceGetFieldValues(self, h: _Handle, ids: List[int]) -> List[Any]:
+    def nvmlDeviceGetFieldValues(self, h: _Handle, ids: list[int]) -> list[Any]:
         g = self._dev(h)
         out = []
         for fid in ids:
             if fid in g.fields:
                 value = g.fields[fid] + (g.fields_after_load.get(fid, 0) if g.was_loaded else 0)
-                out.append(SimpleNamespace(fieldId=fid, nvmlReturn=0, valueType=3, value=SimpleNamespace(ullVal=value)))
+                out.append(
+                    SimpleNamespace(
+                        fieldId=fid, nvmlReturn=0, valueType=3, value=SimpleNamespace(ullVal=value)
+                    )
+                )
             else:
-                out.append(SimpleNamespace(fieldId=fid, nvmlReturn=pynvml.NVML_ERROR_NOT_SUPPORTED, valueType=3, value=None))
+                out.append(
+                    SimpleNamespace(
+                        fieldId=fid, nvmlReturn=pynvml.NVML_ERROR_NOT_SUPPORTED, valueType=3, value=None
+                    )
+                )
         return out
 
     # --- events ---
@@ -264,8 +276,11 @@ class FakeNvml:
                     if g.samples >= after:
                         del g.xid_after_samples[n]
                         return SimpleNamespace(
-                            device=_Handle(g), eventType=pynvml.nvmlEventTypeXidCriticalError, eventData=xid,
-                            gpuInstanceId=0xFFFFFFFF, computeInstanceId=0xFFFFFFFF,
+                            device=_Handle(g),
+                            eventType=pynvml.nvmlEventTypeXidCriticalError,
+                            eventData=xid,
+                            gpuInstanceId=0xFFFFFFFF,
+                            computeInstanceId=0xFFFFFFFF,
                         )
         time.sleep(min(timeout_ms, 20) / 1000)
         raise pynvml.NVMLError(pynvml.NVML_ERROR_TIMEOUT)
@@ -277,7 +292,9 @@ class FakeNvml:
 def healthy_result(device: Device, tflops: float = 95.0, gbs: float = 1500.0) -> GpuLoadResult:
     return GpuLoadResult(
         device=device,
-        compute=ComputeResult(flops=tflops * 1e12, launches=40, mismatches=0, reference_digest="d" * 64, elapsed_s=10),
+        compute=ComputeResult(
+            flops=tflops * 1e12, launches=40, mismatches=0, reference_digest="d" * 64, elapsed_s=10
+        ),
         memory=MemoryResult(bytes_per_s=gbs * 1e9, passes=20, mismatched_words=0, tested_bytes=90 << 30),
     )
 
@@ -286,21 +303,26 @@ class FakeStressor:
     """Stands in for burnin.gpu_load.CudaStressor: CUDA ordinals in reverse NVML order (as fastest-first
     ordering can give), loads the fake GPUs for `run_s`, then returns the injected result per bus id."""
 
-    def __init__(self, nvml: FakeNvml, results: Optional[Dict[int, GpuLoadResult]] = None, run_s: float = 0.3) -> None:
+    def __init__(
+        self, nvml: FakeNvml, results: dict[int, GpuLoadResult] | None = None, run_s: float = 0.3
+    ) -> None:
         self.nvml = nvml
         self.run_s = run_s
         n = len(nvml.gpus)
         self._devices = [
-            Device(ordinal=n - 1 - g.index, name=g.name, pci_bus_id=g.bus_id[4:], sm_count=188) for g in nvml.gpus
+            Device(ordinal=n - 1 - g.index, name=g.name, pci_bus_id=g.bus_id[4:], sm_count=188)
+            for g in nvml.gpus
         ]
         self.results = {g.index: healthy_result(self._devices[g.index]) for g in nvml.gpus}
         self.results.update(results or {})
-        self.calls: List[Tuple[int, float, float, float]] = []
+        self.calls: list[tuple[int, float, float, float]] = []
 
-    def devices(self) -> List[Device]:
+    def devices(self) -> list[Device]:
         return sorted(self._devices, key=lambda d: d.ordinal)
 
-    def run(self, device: Device, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event) -> GpuLoadResult:
+    def run(
+        self, device: Device, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+    ) -> GpuLoadResult:
         index = next(i for i, d in enumerate(self._devices) if d is device)
         gpu = self.nvml.gpus[index]
         self.calls.append((index, compute_s, memory_s, memory_pct))
