@@ -44,8 +44,9 @@ class GpuBurnReport:
 
     def verdict(self) -> Tuple[Verdict, str]:
         if self.aborted or any(g.status == "FAULTY" or g.died for g in self.gpus):
-            bad = [str(g.index) for g in self.gpus if g.status == "FAULTY" or g.died]
-            return Verdict.FAIL, "gpu_burn: faulty GPUs " + (", ".join(bad) or "(all clients died)")
+            bad = ", ".join(str(g.index) for g in self.gpus if g.status == "FAULTY" or g.died)
+            why = " (all clients died, aborted)" if self.aborted else ""
+            return Verdict.FAIL, f"gpu_burn: faulty GPUs {bad or '?'}{why}"
         if any((g.errors or 0) != 0 for g in self.gpus):
             return Verdict.FAIL, "gpu_burn: compare errors on GPUs " + ", ".join(
                 str(g.index) for g in self.gpus if (g.errors or 0) != 0
