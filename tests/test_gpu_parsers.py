@@ -78,7 +78,10 @@ def test_dcgm4_failure_and_pass() -> None:
     [
         ("Error: unable to establish a connection to the specified host: localhost", "output is not JSON"),
         ('{"version": "4.2.3"}', "no 'DCGM Diagnostic' object"),
-        ('{"DCGM Diagnostic": {"runtime_error": "GPU 0 is not supported", "test_categories": []}}', "runtime error"),
+        (
+            '{"DCGM Diagnostic": {"runtime_error": "GPU 0 is not supported", "test_categories": []}}',
+            "runtime",
+        ),
     ],
 )
 def test_dcgm_unparsable(text: str, error: str) -> None:
@@ -123,7 +126,7 @@ def _ptxas() -> str:
         import nvidia.cuda_nvcc as nvcc  # nvidia-cuda-nvcc-cu12 (dev dependency) ships ptxas
     except ImportError:
         pytest.skip("ptxas is not installed (pip install nvidia-cuda-nvcc-cu12)")
-    candidate = Path(list(nvcc.__path__)[0]) / "bin" / "ptxas"
+    candidate = Path(next(iter(nvcc.__path__))) / "bin" / "ptxas"
     if not candidate.exists():
         pytest.skip(f"ptxas is not at {candidate}")
     return str(candidate)
