@@ -98,11 +98,11 @@ class CudaStressor:
         self._lib = lib
 
     @classmethod
-    def open(cls) -> "CudaStressor":
+    def open(cls, path: str = "libcuda.so.1") -> "CudaStressor":
         try:
-            lib = ctypes.CDLL("libcuda.so.1")
+            lib = ctypes.CDLL(path)
         except OSError as exc:
-            raise CudaUnavailable(f"libcuda.so.1 cannot be loaded: {exc}") from None
+            raise CudaUnavailable(f"{path} cannot be loaded: {exc}") from None
         stressor = cls(lib)
         try:
             stressor._check("cuInit", lib.cuInit(0))
