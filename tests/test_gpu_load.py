@@ -89,4 +89,5 @@ def test_suite_over_the_real_loader(tmp_path: Path, libcuda: str, monkeypatch: p
     assert find(result, "gpu_stress_result", "gpu:0")[0].verdict is Verdict.PASS
     bad = find(result, "gpu_stress_result", "gpu:1")[0]
     assert bad.verdict is Verdict.FAIL and "memory" in bad.observed and "memory 0 " not in bad.observed
-    assert result.measurements["per_gpu"][0]["tflops"] > 0
+    first = result.measurements["per_gpu"][0]
+    assert first["mem_gbs"] > 0 and first["compute_mismatches"] == 0 and first["tflops"] is not None
