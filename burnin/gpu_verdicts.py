@@ -2,11 +2,13 @@
 
 Keys read from plan["expect"]["gpus"] (all optional; a missing threshold makes its check inconclusive
 and not required, a missing fact skips the comparison it feeds):
-  count (int), name (str, exact NVML name), memory_mib (int), memory_tolerance_pct (float, default 0.5),
+  count (int), name (str, exact NVML name), pci_device_id (str, "0x2bb4"), compute_capability (str, "12.0"),
+  memory_mib (int), memory_tolerance_pct (float, default 0.5),
   pcie_gen (int), pcie_width (int), power_limit_w (float), ecc_required (bool, default True),
   temp_margin_c (float, default 5), throughput_spread_pct (float, default 7),
-  min_tflops (float, FP32 FLOP/s floor of our FMA kernel, in TFLOP/s),
-  min_mem_gbs (float, floor of our write+check kernel in GB/s) or else
+  min_tflops (float, floor of our FP32 FMA kernel in TFLOP/s) or else
+  fp32_tflops (datasheet FP32 peak) x compute_floor_pct (default 50) / 100,
+  min_mem_gbs (float, floor of our write+check kernels in GB/s) or else
   mem_bandwidth_gbs (datasheet GB/s) x mem_floor_pct (default 60) / 100,
   feed_continuous_w (float, the circuit's continuous rating), non_gpu_draw_w (float, default 0: the rest
   of the node while the GPUs burn), xid_fatal (list of int, default XID_FATAL).
@@ -103,6 +105,20 @@ def inventory_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[
                 else Verdict.FAIL
             )
             out.append(_f("gpu_name", c, exp["name"], str(name), v))
+        for key, check in (
+            ("pci_device_id", "gpu_pci_device_id"),
+            ("compute_capability", "gpu_compute_capability"),
+        ):
+            if exp.get(key):
+                seen = info.get(key)
+                v = (
+                    Verdict.INCONCLUSIVE
+                    if seen is None
+                    else Verdict.PASS
+                    if seen == exp[key]
+                    else Verdict.FAIL
+                )
+                out.append(_f(check, c, str(exp[key]), str(seen), v))
         if exp.get("memory_mib"):
             mem, tol = info.get("memory_mib"), float(exp.get("memory_tolerance_pct", 0.5))
             want = float(exp["memory_mib"])
@@ -314,8 +330,11 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
     floor_mem = exp.get("min_mem_gbs")
     if floor_mem is None and exp.get("mem_bandwidth_gbs"):
         floor_mem = float(exp["mem_bandwidth_gbs"]) * float(exp.get("mem_floor_pct", 60)) / 100
+    floor_tflops = exp.get("min_tflops")
+    if floor_tflops is None and exp.get("fp32_tflops"):
+        floor_tflops = float(exp["fp32_tflops"]) * float(exp.get("compute_floor_pct", 50)) / 100
     spread = float(exp.get("throughput_spread_pct", 7.0))
-    out += _throughput(gpus, "compute", lambda g: g.flops, 1e12, "TFLOP/s", exp.get("min_tflops"), spread)
+    out += _throughput(gpus, "compute", lambda g: g.flops, 1e12, "TFLOP/s", floor_tflops, spread)
     out += _throughput(gpus, "memory", lambda g: g.mem_bytes_per_s, 1e9, "GB/s", floor_mem, spread)
     return out
 
