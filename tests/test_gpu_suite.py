@@ -332,3 +332,19 @@ def test_third_party_tools_requested_but_missing_are_inconclusive(tmp_path: Path
     assert find(result, "gpu_burn")[0].verdict is Verdict.INCONCLUSIVE
     assert find(result, "gpu_dcgm_diag")[0].observed == "dcgmi is not installed"
     assert result.verdict is Verdict.INCONCLUSIVE
+
+
+def test_cancelled_run_is_inconclusive_but_keeps_what_it_saw(tmp_path: Path) -> None:
+    gpus = four()
+    gpus[0].temp_load_c = 95
+    h = Harness(tmp_path)
+    lib = FakeNvml(gpus)
+    stressor = FakeStressor(lib, run_s=30)
+    threading.Timer(0.3, h.ctx.stop.set).start()
+    result = gpu_suite.run(h.ctx, lib=lib, stressor=stressor)
+    assert result.error == "cancelled before the load finished"
+    assert find(result, "gpu_run_complete")[0].verdict is Verdict.INCONCLUSIVE
+    assert (
+        find(result, "gpu_temperature", "gpu:0")[0].verdict is Verdict.FAIL
+    )  # a fault seen is still a fault
+    assert result.verdict is Verdict.FAIL

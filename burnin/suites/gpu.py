@@ -134,6 +134,21 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
         for g in gpus
     ]
     result.measurements["peak_gpu_power_w"] = loads.get("peak_gpu_power_w")
+    if ctx.stop.is_set():  # cancelled: what was seen still counts, but a short burn proves nothing
+        result.error = "cancelled before the load finished"
+        result.findings.append(
+            Finding(
+                id="gpu_run_complete:node",
+                check="gpu_run_complete",
+                component="node",
+                expected=f"{ctx.duration_s:g} s of load",
+                observed=result.error,
+                verdict=Verdict.INCONCLUSIVE,
+                evidence=["gpu.stress"],
+                source="burnin",
+            )
+        )
+        return
     result.findings += _third_party(ctx, opts, exp, result)
 
 
