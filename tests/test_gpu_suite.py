@@ -348,3 +348,16 @@ def test_cancelled_run_is_inconclusive_but_keeps_what_it_saw(tmp_path: Path) -> 
         find(result, "gpu_temperature", "gpu:0")[0].verdict is Verdict.FAIL
     )  # a fault seen is still a fault
     assert result.verdict is Verdict.FAIL
+
+
+def test_fake_nvml_models_real_pynvml_functions_only() -> None:
+    """The fake must not drift from the real binding: same names, same number of parameters."""
+    import inspect
+
+    modelled = [n for n in vars(FakeNvml) if n.startswith("nvml")]
+    assert len(modelled) > 30
+    for name in modelled:
+        real = inspect.signature(getattr(pynvml, name))
+        fake = inspect.signature(getattr(FakeNvml, name))
+        required = [p for p in real.parameters.values() if p.default is inspect.Parameter.empty]
+        assert len(required) == len(fake.parameters) - 1, name  # less `self`
