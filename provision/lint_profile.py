@@ -115,13 +115,21 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
                 ("network", i, "peer"),
                 f"expected {tx.SWITCH_GRAMMAR}, got {nic.peer!r}",
             )
-    if pf.reserved_cpu_pct != SEED_RESERVED_CPU_PCT or pf.reserved_memory_mib != SEED_RESERVED_MEMORY_MIB:
+    if pf.reserved_cpu_pct != SEED_RESERVED_CPU_PCT:
         out.warning(
-            "seed.reservations",
+            "seed.reserved-cpu",
             doc,
             ("platform", "reserved_cpu_pct"),
-            f"the seed reserves {SEED_RESERVED_CPU_PCT:g}% CPU and {SEED_RESERVED_MEMORY_MIB} MiB for node "
-            f"daemons; this profile reserves {pf.reserved_cpu_pct:g}% and {pf.reserved_memory_mib} MiB",
+            f"the seed reserves {SEED_RESERVED_CPU_PCT:g}% of the CPUs for node daemons; "
+            f"this profile reserves {pf.reserved_cpu_pct:g}%",
+        )
+    if pf.reserved_memory_mib != SEED_RESERVED_MEMORY_MIB:
+        out.warning(
+            "seed.reserved-memory",
+            doc,
+            ("platform", "reserved_memory_mib"),
+            f"the seed reserves {SEED_RESERVED_MEMORY_MIB} MiB of memory for node daemons; "
+            f"this profile reserves {pf.reserved_memory_mib} MiB",
         )
     if (pf.os.name, pf.os.version) != SEED_OS:
         out.warning(
@@ -186,7 +194,7 @@ def _memory(p: Profile, doc: Document, out: Findings) -> None:
             "memory.channels",
             doc,
             ("memory", "populated_channels_per_socket"),
-            f"expected at most the {cpu.memory_channels_per_socket} channels a {cpu.model} has, "
+            f"expected at most the {cpu.memory_channels_per_socket} channels of the {cpu.model}, "
             f"got {m.populated_channels_per_socket}",
         )
     if m.dimm_count % cpu.sockets:
@@ -281,7 +289,7 @@ def _gpus(p: Profile, doc: Document, out: Findings) -> None:
             "gpus.slots",
             doc,
             ("gpus", "count"),
-            f"expected at most the {p.chassis.gpu_slots} GPU slots of a {p.chassis.model}, got {g.count}",
+            f"expected at most the {p.chassis.gpu_slots} GPU slots of the {p.chassis.model}, got {g.count}",
         )
     if g.name != g.seed_name:
         out.info(

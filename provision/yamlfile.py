@@ -50,12 +50,17 @@ def dotted(loc: Iterable[str | int]) -> str:
     return out or "(top level)"
 
 
+def _scalar(node: yaml.Node) -> Any:
+    # A fresh constructor per scalar: the same tag resolution as safe_load, without re-parsing text.
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _scalar(key_node)
             if not isinstance(key, str):
                 raise BadInput(
                     f"{file}:{key_node.start_mark.line + 1}: {dotted(path)}: expected a text key, got {key!r}"
@@ -70,7 +75,7 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node)
 
 
 def read_yaml(path: Path) -> Document:

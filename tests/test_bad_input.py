@@ -233,9 +233,7 @@ CASES = [
     ),
     Case(
         "outlet-zero",
-        replace(
-            HOSTS, 'pdu_outlet: 1\n    boot_mac: "3c:ec:ef:20', 'pdu_outlet: 0\n    boot_mac: "3c:ec:ef:20'
-        ),
+        replace(HOSTS, "pdu_outlet: 1", "pdu_outlet: 0"),
         "{d}/hosts.yaml:8: hosts[0].pdu_outlet: expected a value > 0, got 0",
     ),
     Case(
