@@ -75,6 +75,17 @@ def test_runs_are_sortable_and_filtered(store: StateStore) -> None:
         store.get_run("nope")
 
 
+def test_runs_left_running_by_a_dead_process_are_interrupted(store: StateStore) -> None:
+    dead = store.create_run(HOST, "provision")
+    token = store.issue_token(dead.id, HOST, ttl_s=300)
+    other = store.create_run("inferno-host-master", "provision")
+    with store.host_lock(HOST):
+        stale = store.interrupt_stale_runs(HOST)
+    assert [(r.id, r.status) for r in stale] == [(dead.id, RunStatus.interrupted)]
+    assert store.get_run(other.id).status is RunStatus.running
+    assert store.check_token(HOST, token) is None
+
+
 def test_journal_records_attempts_and_completed_steps(store: StateStore) -> None:
     run = store.create_run(HOST, "provision")
     store.step_started(run.id, "inspect")
