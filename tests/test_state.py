@@ -316,3 +316,38 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
                 pass
     finally:
         stop_pid(proc.pid)
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from provision.state import StateStore
+with StateStore.open(Path(sys.argv[1])) as store:
+    for i in range(int(sys.argv[2])):
+        run = store.create_run("inferno-host-compute-1", sys.argv[3])
+        store.add_event("inferno-host-compute-1", "sample", {"i": i}, run.id)
+"""
+
+
+def test_two_processes_write_one_store_without_losing_a_row(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    StateStore.open(state_dir).close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(state_dir), "150", f"writer-{n}"],
+            env=env,
+            start_new_session=True,
+        )
+        for n in range(2)
+    ]
+    try:
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    finally:
+        for p in procs:
+            stop_pid(p.pid)
+    with StateStore.open(state_dir) as store:
+        runs = store.list_runs("inferno-host-compute-1")
+        assert len(runs) == len({r.id for r in runs}) == 300
+        assert {r.kind for r in runs} == {"writer-0", "writer-1"}
+        assert len(store.events(kind="sample")) == 300
