@@ -25,7 +25,7 @@ PROVISION = Path(sys.executable).parent / "provision"
 @dataclass(frozen=True)
 class Case:
     id: str
-    edit: Callable[[Path], None]
+    edit: Callable[[Path], object]
     message: str  # {d} stands for the profiles directory
     real_process: bool = False  # also run the installed `provision` script
 
@@ -40,7 +40,7 @@ def replace(name: str, old: str, new: str) -> Callable[[Path], None]:
     return edit
 
 
-def write(name: str, content: bytes) -> Callable[[Path], None]:
+def write(name: str, content: bytes) -> Callable[[Path], object]:
     return lambda d: (d / name).write_bytes(content)
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,9 @@ HOST = "inferno-host-compute-1"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore.open(tmp_path / "state")
-    yield s  # type: ignore[misc]
-    s.close()
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    with StateStore.open(tmp_path / "state") as s:
+        yield s
 
 
 def test_new_store_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
