@@ -15,11 +15,12 @@ import pytest
 from provision import cli
 from provision.catalog import load_catalog
 from provision.errors import BadInput
-from tests.conftest import PROFILES, REPO
+from tests.conftest import REPO
 
 LUST = "circle-2-lust.yaml"
 HOSTS = "hosts.yaml"
 PROVISION = Path(sys.executable).parent / "provision"
+FIXTURE = Path(__file__).parent / "data" / "profiles"  # frozen: the table names its lines
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ CASES = [
 
 def _prepared(tmp_path: Path, case: Case) -> Path:
     d = tmp_path / "profiles"
-    shutil.copytree(PROFILES, d)
+    shutil.copytree(FIXTURE, d, ignore=shutil.ignore_patterns("*.md"))
     case.edit(d)
     return d
 

@@ -85,7 +85,11 @@ def test_show_json_carries_every_seed_fact_of_compute_1(tmp_path: Path) -> None:
         "NEMA 6-30R",
         "inferno-pdu-circle2-1",
     )
-    assert host["pdu"] == "inferno-pdu-circle2-1"
+    assert (host["pdu"], host["designation"], d["memory_gib_per_core"]) == (
+        "inferno-pdu-circle2-1",
+        "primary",
+        4,
+    )
     assert p["platform"]["use_cases"] == ["high-density inference", "model fine-tuning", "batch training"]
     pf = p["platform"]
     assert (pf["pool"], pf["labels"], pf["namespace"]) == (
@@ -124,7 +128,7 @@ def test_show_human_and_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[
         store.set_host_state(COMPUTE, HostState.burning_in, "install done")
     code, out, _ = _cli(["--profiles", str(PROFILES), "--state", str(tmp_path), "show", COMPUTE], capsys)
     assert code == 0
-    assert out.splitlines()[0] == f"{COMPUTE}  (burning-in)"
+    assert out.splitlines()[0] == f"{COMPUTE}  (burning-in, primary)"
     assert "peak 1152.0 GB/s" in out and "384 logical CPUs" in out and f"last run    {run.id}" in out
     data = _json(["--profiles", str(PROFILES), "--state", str(tmp_path), "show", COMPUTE], capsys)
     assert (data["lifecycle"]["state"], data["lifecycle"]["last_run_id"]) == ("burning-in", run.id)
