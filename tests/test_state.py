@@ -351,3 +351,25 @@ def test_two_processes_write_one_store_without_losing_a_row(tmp_path: Path) -> N
         assert len(runs) == len({r.id for r in runs}) == 300
         assert {r.kind for r in runs} == {"writer-0", "writer-1"}
         assert len(store.events(kind="sample")) == 300
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_dir = tmp_path / "old"
+    _v1_database(state_dir)
+
+    def broken_v2(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE documents (x TEXT)")
+        db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(statedb, "MIGRATIONS", (statedb.MIGRATIONS[0], broken_v2))
+    with pytest.raises(StateError, match="no such table: no_such_table"):
+        StateStore.open(state_dir)
+    db = sqlite3.connect(state_dir / statedb.DB_FILE)
+    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'documents'").fetchone() is None
+    db.close()
+    monkeypatch.undo()
+    with StateStore.open(state_dir) as store:  # the real migration still applies afterwards
+        assert store.schema_version == 2 and store.get_host_state(HOST) is HostState.accepted
