@@ -82,7 +82,7 @@ CASES = [
     Case(
         "bad-unit-duration",
         replace(LUST, "{suite: gpu, duration_s: 30}", "{suite: gpu, duration_s: 30s}"),
-        "{d}/circle-2-lust.yaml:129: burnin.quick.suites[4].duration_s: expected an integer in seconds "
+        "{d}/circle-2-lust.yaml:115: burnin.quick.suites[4].duration_s: expected an integer in seconds "
         '(the unit is in the field\'s name), got "30s"',
     ),
     Case(
@@ -117,7 +117,7 @@ CASES = [
     Case(
         "bad-suite",
         replace(LUST, "{suite: gpu, duration_s: 30}", "{suite: disk, duration_s: 30}"),
-        "{d}/circle-2-lust.yaml:129: burnin.quick.suites[4].suite: expected one of 'cpu', 'memory', "
+        "{d}/circle-2-lust.yaml:115: burnin.quick.suites[4].suite: expected one of 'cpu', 'memory', "
         "'nvme', 'boot_disks', 'gpu' or 'soak', got \"disk\"",
     ),
     Case(
@@ -150,7 +150,7 @@ CASES = [
     Case(
         "union-option",
         replace(LUST, "options: {destructive: true}", "options: {destructive: [1]}"),
-        "{d}/circle-2-lust.yaml:137: burnin.acceptance.suites[2].options.destructive: "
+        "{d}/circle-2-lust.yaml:123: burnin.acceptance.suites[2].options.destructive: "
         "expected text, an integer, a number or true or false, got [1]",
     ),
     Case(
