@@ -26,7 +26,7 @@ from fnmatch import fnmatch
 MAX_BUCKETS = 4096
 _TIME_KEYS = ("t", "ts", "time")
 _NESTED_KEYS = ("v", "values", "samples")
-DEFAULT_SUMS: tuple[tuple[str, ...], ...] = (("cpu*.power_w", "gpu*.power_w"),)
+DEFAULT_SUMS: tuple[tuple[str, ...], ...] = (("cpu*.power_w", "gpu*.power_w", "power.package-*_w"),)
 
 Bucket = list[float]  # [min, max, sum, count]
 
@@ -58,6 +58,14 @@ class Telemetry:
     sum_members: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
     phase_marks: list[tuple[float, str]] = field(default_factory=list)
     bad_lines: int = 0
+
+    def shift(self, offset_s: float) -> None:
+        """Move the series in time: the agent writes seconds since the run started."""
+        if self.start_s is not None:
+            self.start_s += offset_s
+        if self.end_s is not None:
+            self.end_s += offset_s
+        self.phase_marks = [(t + offset_s, name) for t, name in self.phase_marks]
 
     def phases(self, end_s: float | None = None) -> list[Phase]:
         marks = sorted(self.phase_marks)
@@ -267,21 +275,21 @@ def downsample(tel: Telemetry, name: str, buckets: int) -> Envelope:
     )
 
 
-_KINDS = (
-    ("temperatures", "°C", ("temp_c", "_c")),
-    ("clocks", "MHz", ("_mhz",)),
-    ("power", "W", ("power_w", "_w")),
-    ("throughput", "MB/s", ("_mbs", "_gbs", "_iops", "_bps", "_tflops")),
-)
 _THROUGHPUT_UNITS = {"mbs": "MB/s", "gbs": "GB/s", "iops": "IOPS", "bps": "B/s", "tflops": "TFLOPS"}
 
 
 def kind_of(name: str) -> tuple[str, str] | None:
-    """Which plot a series belongs to, from the unit its name carries (house rule: units in names)."""
-    for kind, unit, suffixes in _KINDS:
-        if any(name.endswith(s) for s in suffixes):
-            if kind == "throughput":
-                suffix = name.rsplit("_", 1)[-1]
-                unit = _THROUGHPUT_UNITS.get(suffix, suffix)
-            return kind, unit
+    """Which plot a series belongs to, from the unit its name carries (house rule: units in names):
+    the agent's `temp.<chip>.<label>` (°C), `cpu.mhz_avg`, `power.<zone>_w`, and `<part>.<what>_c|_w|_mhz`."""
+    if name.startswith("temp.") or name.endswith("_c"):
+        return "temperatures", "°C"
+    if name.endswith("_mhz") or ".mhz" in name:
+        return "clocks", "MHz"
+    if name.endswith("_w"):
+        return "power", "W"
+    suffix = name.rsplit("_", 1)[-1]
+    if suffix in _THROUGHPUT_UNITS:
+        return "throughput", _THROUGHPUT_UNITS[suffix]
+    if suffix == "pct":  # cpu.busy_pct, gpu0.util_gpu_pct: how hard each part was driven
+        return "utilization", "%"
     return None

@@ -111,7 +111,7 @@ def test_html_renders_in_chromium_with_verdict_and_plots(tmp_path: Path) -> None
     attention = out.dom[out.dom.index('id="attention"') : out.dom.index('id="inventory"')]
     assert "gpu_memory_mib" in attention and "46068 MiB" in attention and "stream_triad" in attention
     assert out.dom.index('id="verdict"') < out.dom.index('id="attention"') < out.dom.index('id="telemetry"')
-    for kind in ("temperatures", "clocks", "power", "throughput"):
+    for kind in ("temperatures", "clocks", "power", "utilization"):
         assert f'data-kind="{kind}"' in out.dom
     assert out.dom.count("<polygon") >= 20 and 'data-series="gpu3.temp_c"' in out.dom
     assert "Sign-off" in out.dom and "1652824012343" in out.dom
@@ -144,11 +144,11 @@ def test_72_hour_series_stays_small_and_renders(long_report: tuple[Path, int]) -
     assert samples == 72 * 3600 + 1
     size = page.stat().st_size
     telemetry = (page.parent / "run" / "telemetry.jsonl").stat().st_size
-    assert size < 1_000_000 and telemetry > 100 * size  # 23 series x 259,201 samples -> under 1 MB
+    assert size < 1_000_000 and telemetry > 100 * size  # 24 series x 259,201 samples -> under 1 MB
     out = render(page)
     assert out.console == []
     assert 'class="verdict accepted"' in out.dom and "259201 samples over 72 h" in out.dom
-    assert out.dom.count("<polyline") == 23
+    assert out.dom.count("<polyline") == 24
     # the rare 9 °C spikes of gpu3 survive the reduction: its band reaches 89.9 °C
     assert "max 89.9 °C" in out.dom
 

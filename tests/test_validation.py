@@ -11,7 +11,7 @@ import pytest
 from burnin.schema import Finding, Verdict
 from provision.errors import BadInput
 from provision.golden import Golden, capture, golden_from_dict
-from provision.profile import Profile
+from provision.profile import Counter, Profile, Suite
 from provision.validation import RunVerdict, run_verdict
 from tests.support.bundle import HOST, Bundle, by_id, catalog
 
@@ -231,28 +231,26 @@ CASES: list[tuple[str, Callable[[Bundle], None], str, Verdict, str]] = [
     ("gpu spread pass", nothing, "gpu_compute_spread:gpu:2", P, "+0.2%"),
     ("gpu spread fail", suite_set("gpu", "per_gpu.2.tflops", 88.0), "gpu_compute_spread:gpu:2", F, "-12.0%"),
     ("gpu spread inconclusive", suite_del("gpu", "per_gpu"), "gpu_compute:node", INC, "not reported"),
-    # error counters that must stay zero
-    ("media errors pass", nothing, f"nvme_media_errors:{NVME1}", P, "0"),
+    # floors per part, keyed by the agent's component names
+    ("nvme floor pass", nothing, "nvme_seq_read:nvme:2451E8A101", P, "88.4% of peak"),
     (
-        "media errors fail",
-        suite_set("nvme", "drives.1.media_errors", 3),
-        f"nvme_media_errors:{NVME1}",
+        "nvme floor fail",
+        suite_set("nvme", "fio.nvme:2451E8A101.seq_read.bw_bytes_per_s", 9.1e9),
+        "nvme_seq_read:nvme:2451E8A101",
         F,
-        "3",
+        "57.8% of peak",
     ),
-    (
-        "media errors inconclusive",
-        suite_set("nvme", "drives.1.media_errors", None),
-        f"nvme_media_errors:{NVME1}",
-        INC,
-        "None",
-    ),
-    ("edac fail", suite_set("memory", "edac_ce_count", 2), "edac_ce:node", F, "2"),
-    ("edac inconclusive", suite_del("memory", "edac_ue_count"), "edac_ue:node", INC, "not reported"),
+    ("nvme floor inconclusive", suite_del("nvme", "fio"), "nvme_seq_read:node", INC, "not reported"),
     # temperature margins
-    ("cpu temp pass", nothing, "cpu_temperature:cpu0.temp_c", P, "max 77.7"),
-    ("cpu temp fail", scale_series("cpu0.temp_c", 1.2), "cpu_temperature:cpu0.temp_c", F, "max 93"),
-    ("cpu temp inconclusive", drop_series("cpu"), "cpu_temperature:cpu", INC, "not reported"),
+    ("cpu temp pass", nothing, "cpu_temperature:temp.k10temp.Tctl", P, "max 78.7"),
+    (
+        "cpu temp fail",
+        scale_series("temp.k10temp.Tctl", 1.2),
+        "cpu_temperature:temp.k10temp.Tctl",
+        F,
+        "max 94",
+    ),
+    ("cpu temp inconclusive", drop_series("temp.k10temp"), "cpu_temperature:cpu", INC, "not reported"),
     ("gpu margin pass", nothing, "gpu_temperature_margin:gpu:0", P, "max 81.2"),
     ("gpu margin fail", scale_series("gpu0.temp_c", 1.12), "gpu_temperature_margin:gpu:0", F, "max 9"),
     (
@@ -279,6 +277,23 @@ def test_check(case: str, edit: Callable[[Bundle], None], fid: str, verdict: Ver
     f = findings[fid]
     assert (f.verdict, observed in f.observed) == (verdict, True), f
     assert f.expected and f.check and f.component
+
+
+COUNTER = Counter(check="nvme_media_errors", suite=Suite.nvme, measurement="fio.*.media_errors")
+
+
+@pytest.mark.parametrize(("value", "verdict", "observed"), [(0, P, "0"), (3, F, "3"), (None, INC, "None")])
+def test_counter_that_must_stay_zero(value: Any, verdict: Verdict, observed: str) -> None:
+    b = Bundle()
+    b.suite("nvme")["measurements"]["fio"]["nvme:2451E8A101"]["media_errors"] = value
+    findings = by_id(b.findings(with_acceptance(counters=(COUNTER,))))
+    f = findings["nvme_media_errors:nvme:2451E8A101"]
+    assert (f.verdict, f.observed, f.expected) == (verdict, observed, "<= 0")
+
+
+def test_counter_with_no_measurement_is_inconclusive() -> None:
+    f = by_id(Bundle().findings(with_acceptance(counters=(COUNTER,))))["nvme_media_errors:node"]
+    assert f.verdict is INC and f.observed == "(not reported)"
 
 
 def test_dimm_trained_below_expected_but_allowed_warns() -> None:

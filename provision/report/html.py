@@ -24,6 +24,7 @@ KIND_TITLES = {
     "clocks": "Clocks",
     "power": "Power",
     "throughput": "Throughput",
+    "utilization": "Utilization",
 }
 VERDICT_TEXT = {
     "accepted": "ACCEPTED",
