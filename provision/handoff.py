@@ -163,8 +163,8 @@ def driver_mode(profile: Profile, record: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         "mode": "remove",
-        "statement": f"remove the burn-in NVIDIA driver ({version or 'version not reported'}) before joining; "
-        "the GPU Operator installs its own (driver.enabled=true)",
+        "statement": f"remove the burn-in NVIDIA driver ({version or 'version not reported'}) before "
+        "joining; the GPU Operator installs its own (driver.enabled=true)",
         "commands": ["dnf -y remove 'nvidia-driver*' 'kmod-nvidia*' 'cuda-drivers*'", "dracut --force"],
     }
 

@@ -27,6 +27,8 @@ RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
 RECORD_FILE = "acceptance.json"
 GOLDEN_DIR = "golden"
+AGENT_DIR = "agent"
+RELATIVE_BEFORE_S = 1e9  # a time below this (2001) is seconds since the start, not an epoch
 _CHUNK = 1 << 20
 
 
@@ -104,24 +106,17 @@ def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS
     in_os = parse_inventory(run.inventory, f"{result_path}: inventory")
     tel = None
     if run.telemetry:
-        tel_path = (directory / run.telemetry).resolve()
-        if directory.resolve() not in tel_path.parents:
+        # The agent's own run directory is the store's run directory or its agent/ subdirectory.
+        candidates = [(base / run.telemetry).resolve() for base in (directory, directory / AGENT_DIR)]
+        if any(directory.resolve() not in c.parents for c in candidates):
             raise BadInput(
                 f"{result_path}: telemetry: expected a path inside the run directory, got {run.telemetry!r}"
             )
-        tel = read_telemetry(tel_path, sums)
+        tel_path = next((c for c in candidates if c.is_file()), None)
+        tel = read_telemetry(tel_path, sums) if tel_path else None
+        if tel is not None and tel.start_s is not None and tel.start_s < RELATIVE_BEFORE_S:
+            tel.shift(run.started_at)  # the agent writes seconds since the run started
     return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory)
-
-
-def latest_local_run(state_dir: Path) -> Path:
-    """The newest run directory `provision burnin --local` left under <state>/local/."""
-    base = state_dir / "local"
-    runs = sorted(
-        (p.parent for p in base.glob(f"*/{RESULT_FILE}")), key=lambda p: (p / RESULT_FILE).stat().st_mtime
-    )
-    if not runs:
-        raise NotFound(f"{base}: expected a run of 'provision burnin --local', got none")
-    return runs[-1]
 
 
 def golden_path(profiles_dir: Path, profile: str) -> Path:

@@ -198,10 +198,10 @@ def test_diff_of_a_run_with_itself_says_nothing_changed(tmp_path: Path) -> None:
     [
         (["report"], "report: expected HOST, --local or --run-dir DIR, got none of them"),
         (["report", "inferno-host-compute-1"], "expected a state store with this host's runs, got none"),
-        (["report", "--local", "--run", "r1"], "expected at most one of them, got several"),
+        (["report", "inferno-host-compute-1", "--local"], "expected one of them, got several"),
         (["report", "--run-dir", "/nonexistent/run"], "/nonexistent/run: expected a run directory"),
-        (["report", "nosuchhost", "--local"], "host: expected one of"),
-        (["report", "--local"], "expected a run of 'provision burnin --local', got none"),
+        (["report", "nosuchhost"], "host: expected one of"),
+        (["report", "--local"], "expected a state store with this host's runs, got none"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -277,3 +277,32 @@ def test_evidence_changed_after_collection_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--profiles", str(PROFILES), "--state", str(state), "report", "inferno-host-compute-1"])
     assert exit_.value.code == 3
+
+
+def test_report_local_reads_the_last_local_run_as_burnin_local_stores_it(tmp_path: Path) -> None:
+    """What `provision burnin --local` leaves: a run of host "local" in the store with result.json,
+    and the agent's own directory (runs/<id>/agent/) holding telemetry.jsonl in seconds since start."""
+    from provision.state import StateStore
+
+    state = tmp_path / "state"
+    result = json.loads((FIXTURES / "lust-result.json").read_text())
+    result["host"] = "local"
+    with StateStore.open(state) as store:
+        run = store.create_run("local", "burnin")
+        ref = store.put_document(run.id, "result.json", result)
+        store.put_document(run.id, "inventory.json", result["inventory"])
+    agent = ref.path.parent / "agent"
+    agent.mkdir()
+    shutil.copy(FIXTURES / "lust-telemetry.jsonl", agent / "telemetry.jsonl")
+    code, out, _ = provision("report", "--local", "--format", "json", state=state)
+    assert code == 0
+    record = json.loads(out)
+    assert record["host"] == "local" and record["profile"] is None and record["run"]["kind"] == "local"
+    jsonschema.validate(record, SCHEMA, cls=jsonschema.Draft202012Validator)
+    phases = {p["name"]: p for p in record["phases"]}
+    assert phases["gpu"]["start"] == result["started_at"] + 160  # relative t moved onto the run's clock
+    assert "agent/telemetry.jsonl" in {r["path"] for r in record["raw"]}
+    code, out, _ = provision(
+        "report", "--local", "--profile", "circle-2-lust", "--format", "json", state=state
+    )
+    assert json.loads(out)["profile"] == "circle-2-lust"

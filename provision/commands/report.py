@@ -19,8 +19,10 @@ from provision.profile import Profile
 from provision.report.diff import diff_records, render_diff
 from provision.report.html import render_html
 from provision.report.junit import render_junit
-from provision.runfiles import RunFiles, latest_local_run, load_run_dir, read_golden
+from provision.runfiles import RunFiles, load_run_dir, read_golden
 from provision.runs import find_run, keep_acceptance, load_run, open_store, stored_record
+
+LOCAL_HOST = "local"  # the host name `provision burnin --local` keeps its runs under
 
 
 def power_sums(app: App) -> set[tuple[str, ...]]:
@@ -111,8 +113,8 @@ def report(
     The run comes from the state store (HOST, its latest burn-in or --run ID; the record and the
     host's accepted/rejected state are kept there), from --local (the last 'burnin --local' run)
     or from --run-dir DIR (a run directory copied by hand)."""
-    if sum((local, run_dir is not None, run_id is not None)) > 1:
-        raise BadInput("--local, --run-dir and --run: expected at most one of them, got several")
+    if sum((local, run_dir is not None, host is not None)) > 1:
+        raise BadInput("HOST, --local and --run-dir: expected one of them, got several")
     if host is not None:
         app.catalog.host(host)
     if diff:
@@ -120,12 +122,18 @@ def report(
         d = diff_records(records[0], records[1])
         _write(json.dumps(d, indent=2) if fmt == "json" else render_diff(d), output)
         return
-    if local or run_dir is not None:
-        directory = run_dir if run_dir is not None else latest_local_run(app.state_dir)
+    if local:
+        with open_store(app.state_dir) as store:
+            run = find_run(store, LOCAL_HOST, run_id)
+            files = load_run(store, run, power_sums(app))
+        _write(render(accept_files(app, files, "local", profile_name), files, fmt), output)
+        return
+    if run_dir is not None:
+        directory = run_dir
         files = load_run_dir(directory, power_sums(app))
         if host is not None and files.run.host != host:
             raise BadInput(f"{directory}: host: expected {host!r}, got {files.run.host!r}")
-        acc = accept_files(app, files, "local" if local else "burnin", profile_name)
+        acc = accept_files(app, files, "burnin", profile_name)
         _write(render(acc, files, fmt), output)
         return
     if host is None:

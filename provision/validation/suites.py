@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from burnin.schema import Finding, SuiteResult, Verdict
 from provision.golden import Golden
-from provision.profile import Counter, Floor, PeakOf, Profile, Suite
+from provision.profile import Counter, Floor, PeakOf, Profile
 from provision.validation.common import Part, finding, fmt, median, number, select
 
 MEMORY_BYTES_PER_TRANSFER = 8

@@ -39,6 +39,7 @@ def write_long_run(directory: Path, hours: int = HOURS) -> int:
                 f'"gpu0.power_w": 298, "gpu1.power_w": 297, "gpu2.power_w": 299, "gpu3.power_w": 296, '
                 f'"gpu0.sm_clock_mhz": 2280, "gpu1.sm_clock_mhz": 2270, "gpu2.sm_clock_mhz": 2275, '
                 f'"gpu3.sm_clock_mhz": 2265, "nvme0.temp_c": 45, "nvme1.temp_c": 46, "nvme2.temp_c": 44, '
-                f'"nvme3.temp_c": 45, "nvme0.read_mbs": 13900, "gpu0.util_gpu_pct": 100, "node.power_w": 2650}}}}\n'
+                f'"nvme3.temp_c": 45, "nvme0.read_mbs": 13900, "gpu0.util_gpu_pct": 100, '
+                f'"node.power_w": 2650}}}}\n'
             )
     return seconds + 1
