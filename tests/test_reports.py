@@ -115,6 +115,8 @@ def test_html_renders_in_chromium_with_verdict_and_plots(tmp_path: Path) -> None
         assert f'data-kind="{kind}"' in out.dom
     assert out.dom.count("<polygon") >= 20 and 'data-series="gpu3.temp_c"' in out.dom
     assert "Sign-off" in out.dom and "1652824012343" in out.dom
+    # the GPU short of memory is marked in the inventory (in-OS table, and the BMC's in its <details>)
+    assert out.dom.count('<tr class="bad">') == 2
     width, height = png_size(shot)
     assert (width, height) == (1100, 2400) and shot.stat().st_size > 50_000
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -17,6 +18,7 @@ from provision.report.svg import plot, timeline
 from provision.telemetry import Phase, Telemetry, downsample, kind_of
 
 PLOT_BUCKETS = 400
+_SERIAL = re.compile(r"serial ([^)\s]+)")
 # No scripts, no fetches: the browser enforces what the file promises (and reports any breach).
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 KIND_TITLES = {
@@ -55,7 +57,7 @@ svg text{font:11px system-ui,sans-serif;fill:#445}svg .yl{text-anchor:end}svg .x
 svg .ph{fill:#6b7385;font-size:10px}svg .tl{text-anchor:start}figure{margin:0}svg .unit{font-weight:600}
 .legend{margin:2px 0 14px 60px;font-size:12px}.key{margin-right:12px;white-space:nowrap}
 .key i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
-.sign td{height:34px}details{margin:8px 0}summary{cursor:pointer;font-weight:600}
+.sign td{height:34px}tr.bad td{background:#fdecea}details{margin:8px 0}summary{cursor:pointer;font-weight:600}
 @media print{.verdict{print-color-adjust:exact;-webkit-print-color-adjust:exact}details{display:block}}
 """
 
@@ -78,11 +80,17 @@ def _cell(value: Any) -> str:
     return "—" if value is None or value == "" else escape(str(value))
 
 
-def _table(headers: list[str], rows: list[list[Any]], mono: set[int] | None = None) -> str:
+def _table(
+    headers: list[str],
+    rows: list[list[Any]],
+    mono: set[int] | None = None,
+    flagged: frozenset[str] = frozenset(),
+) -> str:
+    """`flagged`: serials of parts a check failed on; their rows are marked so a person finds the part."""
     mono = mono or set()
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>"
+        ("<tr class=bad>" if any(str(c) in flagged for c in r if c is not None) else "<tr>")
         + "".join(f"<td{' class=mono' if i in mono else ''}>{_cell(c)}</td>" for i, c in enumerate(r))
         + "</tr>"
         for r in rows
@@ -93,12 +101,13 @@ def _table(headers: list[str], rows: list[list[Any]], mono: set[int] | None = No
 def _findings_table(findings: list[dict[str, Any]]) -> str:
     rows = []
     for f in findings:
+        evidence = ", ".join(f["evidence"]) or "from " + (f["source"] or "agent")
         rows.append(
             f'<tr><td><span class="v v-{f["verdict"]}">{escape(f["verdict"])}</span>'
             f"{'' if f['required'] else '<br><span class=muted>optional</span>'}</td>"
             f"<td class=mono>{escape(f['check'])}</td><td>{escape(f['component'])}</td>"
             f"<td>{escape(f['expected'])}</td><td>{escape(f['observed'])}</td>"
-            f"<td class=mono>{escape(', '.join(f['evidence']) or f['source'])}</td></tr>"
+            f"<td class=mono>{escape(evidence)}</td></tr>"
         )
     head = "".join(
         f"<th>{h}</th>" for h in ("Verdict", "Check", "Component", "Expected", "Observed", "Evidence")
@@ -107,7 +116,7 @@ def _findings_table(findings: list[dict[str, Any]]) -> str:
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _inventory(inv: dict[str, Any] | None, label: str) -> str:
+def _inventory(inv: dict[str, Any] | None, label: str, flagged: frozenset[str] = frozenset()) -> str:
     if not inv:
         return f"<p class=muted>No {escape(label)} inventory.</p>"
     sysi = inv.get("system", {})
@@ -156,6 +165,7 @@ def _inventory(inv: dict[str, Any] | None, label: str) -> str:
                     for d in inv["dimms"]
                 ],
                 {6},
+                flagged,
             )
         )
     if inv.get("gpus"):
@@ -177,6 +187,7 @@ def _inventory(inv: dict[str, Any] | None, label: str) -> str:
                     for g in inv["gpus"]
                 ],
                 {6},
+                flagged,
             )
         )
     if inv.get("drives"):
@@ -196,6 +207,7 @@ def _inventory(inv: dict[str, Any] | None, label: str) -> str:
                     for d in inv["drives"]
                 ],
                 {5, 6},
+                flagged,
             )
         )
     if inv.get("nics"):
@@ -212,6 +224,7 @@ def _inventory(inv: dict[str, Any] | None, label: str) -> str:
                     for n in inv["nics"]
                 ],
                 {1},
+                flagged,
             )
         )
     if inv.get("gaps"):
@@ -255,13 +268,19 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
     counts = record["counts"]
     findings = record["findings"]
     attention = [f for f in findings if f["verdict"] in ("fail", "inconclusive")]
+    flagged = frozenset(m for f in attention for m in _SERIAL.findall(f["component"]))
     warnings = [f for f in findings if f["verdict"] == "warn"]
     phases = [Phase(p["name"], p["start"], p["end"]) for p in record["phases"]]
     start = run["started_at"]
     end = run["ended_at"] or (phases[-1].end_s if phases else start)
     why = {
         "accepted": "Nothing failed and every required check has evidence.",
-        "rejected": f"{counts['fail']} check(s) failed.",
+        "rejected": f"{counts['fail']} check(s) failed"
+        + (
+            f"; {record['required_inconclusive']} required check(s) have no usable evidence."
+            if record["required_inconclusive"]
+            else "."
+        ),
         "inconclusive": f"Nothing failed, but {record['required_inconclusive']} required check(s) "
         "have no usable evidence.",
     }[verdict]
@@ -305,9 +324,9 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
         body += ["<h3>Warnings</h3>", _findings_table(warnings)]
     body += [
         '<h2 id="inventory">Hardware inventory</h2>',
-        _inventory(inos, "In the OS (burn-in agent)"),
+        _inventory(inos, "In the OS (burn-in agent)", flagged),
         "<details><summary>Before the OS (BMC, Redfish): what the BMC listed, cross-checked part by part"
-        "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)") + "</details>",
+        "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)", flagged) + "</details>",
         '<h2 id="timeline">Timeline</h2>',
         timeline(phases, start, end) if phases else "<p class=muted>No phases recorded.</p>",
         _table(["Suite", "Verdict", "Duration", "Stopped because"], results_rows),
