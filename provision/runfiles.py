@@ -26,6 +26,8 @@ from provision.telemetry import DEFAULT_SUMS, Telemetry, parse_telemetry
 RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
 RECORD_FILE = "acceptance.json"
+# What the controller derives from a run (its record and reports): not raw evidence.
+DERIVED = frozenset({RECORD_FILE, "findings.json", "report.html", "report.junit.xml"})
 GOLDEN_DIR = "golden"
 AGENT_DIR = "agent"
 RELATIVE_BEFORE_S = 1e9  # a time below this (2001) is seconds since the start, not an epoch
@@ -84,7 +86,7 @@ def digest_dir(directory: Path) -> list[RawEvidence]:
     return [
         RawEvidence(str(p.relative_to(directory)), sha256_file(p), p.stat().st_size)
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != RECORD_FILE
+        if p.is_file() and p.name not in DERIVED
     ]
 
 
