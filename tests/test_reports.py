@@ -65,6 +65,22 @@ def test_json_record_validates_against_the_shipped_schema(tmp_path: Path) -> Non
     assert raw["telemetry.jsonl"]["size_bytes"] == (FIXTURES / "lust-telemetry.jsonl").stat().st_size
 
 
+def test_a_reinstall_record_validates(tmp_path: Path) -> None:
+    _, out, _ = provision("report", "--run-dir", str(run_dir(tmp_path)), "--format", "json")
+    record = json.loads(out)
+    record["reinstall"] = {
+        "previous_run": "r0",
+        "previous_verdict": "accepted",
+        "previous_report": "r0/x",
+        "changes": ["gpu 1652824012342 -> 1652824099999"],
+        "weighted_suites": ["gpu"],
+    }
+    jsonschema.validate(record, SCHEMA, cls=jsonschema.Draft202012Validator)
+    record["reinstall"]["weighted_suites"] = [3]
+    with pytest.raises(jsonschema.ValidationError, match="3 is not of type 'string'"):
+        jsonschema.validate(record, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
 def test_schema_rejects_a_record_missing_its_verdict(tmp_path: Path) -> None:
     _, out, _ = provision("report", "--run-dir", str(run_dir(tmp_path)), "--format", "json")
     record = json.loads(out)
@@ -96,6 +112,8 @@ def test_junit_has_one_testcase_per_finding_with_the_documented_mapping(tmp_path
     assert int(root.get("skipped", "-1")) == want["skipped"] == len(root.findall(".//skipped"))
     failure = root.find(".//failure")
     assert failure is not None and "46068 MiB" in failure.get("message", "")
+    warn = root.find(".//testcase[@name='nic_link:nic:ib0']/system-out")
+    assert warn is not None and (warn.text or "").startswith("WARN ")
 
 
 def test_html_renders_in_chromium_with_verdict_and_plots(tmp_path: Path) -> None:
