@@ -6,9 +6,11 @@ import click
 
 from provision.commands import stubs
 from provision.commands.kickstart import kickstart
+from provision.commands.serve import serve
 
 
 def register(group: click.Group) -> None:
     for command in stubs.COMMANDS:
         group.add_command(command)
     group.add_command(kickstart)
+    group.add_command(serve)
