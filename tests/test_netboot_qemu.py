@@ -159,8 +159,9 @@ def test_bios_and_uefi_pxe_fetch_script_kernel_initrd_kickstart_and_call_back(
         )  # fmt: skip
         server = stack.enter_context(
             running(
-                [*in_srv, sys.executable, "-m", "provision.cli", "--profiles", str(profiles), "--state",
-                 str(state), "serve", "--listen", f"{lab.server_ip}:8080", "--url", url, "--images", str(images)],
+                [*in_srv, sys.executable, "-m", "provision.cli", "--profiles", str(profiles),
+                 "--state", str(state), "serve", "--listen", f"{lab.server_ip}:8080", "--url", url,
+                 "--images", str(images)],
                 log=http_log,
             )
         )  # fmt: skip

@@ -92,7 +92,9 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 say() { echo "TEST-INIT: $*"; }
 die() { say "FAILED: $*"; sync; poweroff -f; }
 for m in MODULES; do insmod /lib/modules/$m.ko 2>/dev/null; done
-for i in 1 2 3 4 5 6 7 8 9 10; do IF=$(ls /sys/class/net | grep -v '^lo$' | head -1); [ -n "$IF" ] && break; sleep 0.5; done
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  IF=$(ls /sys/class/net | grep -v '^lo$' | head -1); [ -n "$IF" ] && break; sleep 0.5
+done
 [ -n "$IF" ] || die "no network interface"
 ip link set lo up; ip link set "$IF" up
 say "nic $IF mac $(cat /sys/class/net/$IF/address)"
