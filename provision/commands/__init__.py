@@ -6,11 +6,12 @@ import click
 
 from provision.commands import stubs
 from provision.commands.kickstart import kickstart
+from provision.commands.lint import lint
 from provision.commands.serve import serve
+from provision.commands.show import show
+from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in stubs.COMMANDS:
+    for command in [lint, show, status, kickstart, serve, *stubs.COMMANDS]:
         group.add_command(command)
-    group.add_command(kickstart)
-    group.add_command(serve)
