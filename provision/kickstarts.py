@@ -26,6 +26,7 @@ def host_where(catalog: Catalog, host: Host, field: str = "boot_disks") -> str:
 def kickstart_for(
     catalog: Catalog, host: Host, token: str, server_url: str, inspected: tuple[DiskId, ...] = ()
 ) -> str:
+    """The kickstart; boot disks from the inventory's `boot_disks`, else from `inspected`."""
     profile = catalog.profile_of(host)
     disks = resolve_boot_disks(profile, host, inspected, where=host_where(catalog, host))
     spec = build_install_spec(profile, host, catalog.site, disks, token, server_url)
