@@ -220,6 +220,8 @@ def build_install_spec(
         callback=Callback(base_url=callback_base_url.rstrip("/"), host=host.name, token=token),
         profile=profile.name,
         gpu=gpu,
+        # The controller logs in as host.ssh_user: root gets the same keys (prohibit-password).
+        root_ssh_keys=site.admin.ssh_keys if host.ssh_user == "root" else (),
     )
 
 
