@@ -212,8 +212,8 @@ CASES = [
         "bmc-password-key",
         replace(
             HOSTS,
-            "INFERNO_BMC_COMPUTE_1\n      verify_tls: true\n",
-            "INFERNO_BMC_COMPUTE_1\n      verify_tls: true\n      password: hunter2\n",
+            "      verify_tls: true\n  - name: inferno-host-exper-1",
+            "      verify_tls: true\n      password: hunter2\n  - name: inferno-host-exper-1",
         ),
         "{d}/hosts.yaml:18: hosts[0].bmc.password: expected only known fields, got unknown field",
     ),
@@ -221,8 +221,8 @@ CASES = [
         "verify-tls-word",
         replace(
             HOSTS,
-            "INFERNO_BMC_COMPUTE_1\n      verify_tls: true\n",
-            "INFERNO_BMC_COMPUTE_1\n      verify_tls: 'yes'\n",
+            "verify_tls: true\n  - name: inferno-host-exper-1",
+            "verify_tls: 'yes'\n  - name: inferno-host-exper-1",
         ),
         "{d}/hosts.yaml:17: hosts[0].bmc.verify_tls: expected true, false or a CA bundle path, got 'yes'",
     ),
@@ -240,7 +240,7 @@ CASES = [
     Case(
         "port-too-big",
         lambda d: (d / HOSTS).write_text((d / HOSTS).read_text() + "    ssh_port: 70000\n"),
-        "{d}/hosts.yaml:52: hosts[2].ssh_port: expected a value < 65536, got 70000",
+        "{d}/hosts.yaml:46: hosts[2].ssh_port: expected a value < 65536, got 70000",
     ),
     Case(
         "host-missing-rack",
@@ -257,7 +257,7 @@ CASES = [
     Case(
         "duplicate-host",
         replace(HOSTS, "name: inferno-host-exper-1", "name: inferno-host-compute-1"),
-        "{d}/hosts.yaml:19: hosts[1].name: expected a unique host name, got 'inferno-host-compute-1' again "
+        "{d}/hosts.yaml:18: hosts[1].name: expected a unique host name, got 'inferno-host-compute-1' again "
         "(first at line 4)",
         real_process=True,
     ),
