@@ -182,12 +182,16 @@ def test_without_site_file_defaults_apply_and_the_kickstart_wants_a_key(profiles
 
 def _drop_boot_disks(profiles: Path, host: str) -> None:
     path = profiles / "hosts.yaml"
-    out, current = [], None
+    out, current, skipping = [], None, False
     for line in path.read_text().splitlines():
         if line.startswith("  - name: "):
             current = line.split(": ", 1)[1]
         if current == host and line.startswith("    boot_disks:"):
+            skipping = True
             continue
+        if skipping and line.startswith("      - "):
+            continue
+        skipping = False
         out.append(line)
     path.write_text("\n".join(out) + "\n")
 
@@ -242,7 +246,7 @@ def test_bad_boot_disk_ids_are_refused(profiles_copy: Path, replace: str, messag
 
 def test_boot_disk_that_is_also_scratch_is_refused(profiles_copy: Path) -> None:
     path = profiles_copy / "hosts.yaml"
-    anchor = '    boot_disks: [{wwn: "0x5002538e40c1a201"'
+    anchor = '    boot_disks:\n      - {wwn: "0x5002538e40c1a201"'
     assert anchor in path.read_text()
     text = path.read_text().replace(anchor, "    scratch_disks: [{serial: S6KLNA0W100201}]\n" + anchor)
     path.write_text(text)
