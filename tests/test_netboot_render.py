@@ -172,9 +172,10 @@ def test_dnsmasq_refuses_hosts_it_cannot_reserve(profiles_copy: Path) -> None:
     hosts = profiles_copy / "hosts.yaml"
     hosts.write_text(hosts.read_text().replace("address: 10.0.2.11/24, gateway: 10.0.2.1, ", ""))
     dhcp_catalog = load_catalog(profiles_copy)
+    line = hosts.read_text().splitlines().index("    interfaces:") + 1  # the compute host's, the first
     with pytest.raises(
         BadInput,
-        match=r"hosts\.yaml:10: hosts\[inferno-host-compute-1\]\.interfaces: expected the "
+        match=rf"hosts\.yaml:{line}: hosts\[inferno-host-compute-1\]\.interfaces: expected the "
         r"boot MAC 3c:ec:ef:20:01:10 with an address to reserve, got none",
     ):
         dnsmasq_for(dhcp_catalog, {COMPUTE: TOKEN}, SERVER, "eth0", "10.0.2.0/24", "/srv/tftp")
