@@ -18,6 +18,7 @@ import re
 import shutil
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from kickstart.netboot import render_ipxe_local
 from provision.catalog import Catalog
 from provision.errors import ExternalError, ProvisionError
+from provision.hosts import DiskId
 from provision.kickstarts import ipxe_for, kickstart_for
 from provision.state import HostState, Run, StateStore
 
@@ -83,10 +85,13 @@ class BootServer:
         listen: tuple[str, int] = ("127.0.0.1", 8080),
         public_url: str | None = None,
         images_dir: Path | None = None,
+        inspected: Callable[[str], tuple[DiskId, ...]] | None = None,
     ) -> None:
+        """`inspected(host)`: the boot pair an inspection found, for hosts.yaml entries without one."""
         self.catalog = catalog
         self.store = store
         self.images_dir = images_dir
+        self.inspected = inspected
         self.requests: deque[Request] = deque(maxlen=10_000)
         self._lock = threading.Lock()  # one callback's state changes at a time
         try:
@@ -149,7 +154,9 @@ class BootServer:
         run = self.run_for(host, token)
         if run is None or token is None:
             return 403, "", "no running install"
-        return 200, kickstart_for(self.catalog, self.catalog.hosts[host], token, self.url), f"run {run.id}"
+        entry = self.catalog.hosts[host]
+        disks = self.inspected(host) if self.inspected and not entry.boot_disks else ()
+        return 200, kickstart_for(self.catalog, entry, token, self.url, disks), f"run {run.id}"
 
     def callback(self, host: str, event: str, token: str | None, body: str) -> int:
         with self._lock:
@@ -274,8 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404)
             return
         size = path.stat().st_size
-        self.server.app.requests.append(Request("GET", self.path, 200, None, f"{size} bytes"))
-        log.info("%s GET %s -> 200 (%d bytes)", self.client_address[0], self.path, size)
+        shown = redact(self.path)
+        self.server.app.requests.append(Request("GET", shown, 200, None, f"{size} bytes"))
+        log.info("%s GET %s -> 200 (%d bytes)", self.client_address[0], shown, size)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))
