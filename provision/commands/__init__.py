@@ -6,13 +6,15 @@ import click
 
 from provision.commands import stubs
 from provision.commands.handoff import handoff
+from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
 from provision.commands.profile import profile
 from provision.commands.report import report
+from provision.commands.serve import serve
 from provision.commands.show import show
 from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, report, handoff, profile, *stubs.COMMANDS]:
+    for command in [lint, show, status, kickstart, serve, report, handoff, profile, *stubs.COMMANDS]:
         group.add_command(command)
