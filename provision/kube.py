@@ -4,8 +4,8 @@ that the node is Ready and advertises its GPUs. Nothing from the client leaves t
 Changes are JSON Patches (RFC 6902) guarded by a `test` of the object's resourceVersion (custom
 objects: JSON Merge Patches carrying the resourceVersion, the only kind the client sends for them),
 so a taint or label someone else changed meanwhile is never overwritten: the call fails and a
-person runs it again. Taints are merged: ours (the pool's and the quarantine) are replaced, every other taint on
-the node (the node controller's not-ready, a cordon) is kept.
+person runs it again. Taints are merged: ours (the pool's and the quarantine) are replaced, every
+other taint on the node (the node controller's not-ready, a cordon) is kept.
 """
 
 from __future__ import annotations
