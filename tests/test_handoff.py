@@ -477,3 +477,23 @@ def test_a_second_handoff_changes_only_what_drifted(tmp_path: Path, kube: Kube) 
     assert fix["body"]["metadata"]["resourceVersion"]  # the precondition
     reserved = fix["body"]["spec"]["kubeletConfig"]["systemReserved"]
     assert reserved == {"cpu": "38400m", "memory": "1024Mi"}
+
+
+def test_unreadable_kubeconfig_is_bad_input(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store_run(state, tmp_path)
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
+    res = provision("handoff", HOST, "--kubeconfig", str(bad), state=state)
+    assert res.exit_code == 2
+    assert f"--kubeconfig {bad}: expected a valid kubeconfig, got" in res.output
+
+
+def test_handoff_without_any_run_is_not_found(tmp_path: Path) -> None:
+    from provision.state import StateStore
+
+    with StateStore.open(tmp_path / "state"):
+        pass
+    res = provision("handoff", HOST, "--dry-run", state=tmp_path / "state")
+    assert res.exit_code == 2
+    assert f"{HOST}: expected a run holding acceptance.json, got none" in res.output
