@@ -26,6 +26,17 @@ from provision.hosts import Bmc, BmcAuth
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
+class _QuietSessionGuess(logging.Filter):
+    """sushy warns on every connect to a BMC without a SessionService (sushy-emulator, older
+    firmware) before falling back to Basic auth, which is the documented, expected path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Could not discover the Session service path" not in record.getMessage()
+
+
+logging.getLogger("sushy.main").addFilter(_QuietSessionGuess())
+
 # Messages that mean "the BMC is busy, ask again" rather than "no": iDRAC job queue, iLO during POST,
 # Dell's 409 for about a minute after a power-off.
 BUSY_MARKERS = (

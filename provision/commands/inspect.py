@@ -1,9 +1,74 @@
-"""placeholder"""
+"""`provision inspect HOST`: read the hardware through the BMC, before any OS, and validate it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
 
 import click
+
+from burnin.schema import Verdict, to_dict
+from provision.app import App, emit
+from provision.errors import VerdictFailed
+from provision.inspection import inspect_findings, overall
+from provision.redfish import connect
+from provision.redfish_inventory import collect_inventory
+
+ORDER = {"fail": 0, "inconclusive": 1, "warn": 2, "pass": 3}
+
+
+def _human(data: dict[str, Any]) -> str:
+    inv = data["inventory"]
+    present = [d for d in inv["dimms"] if d["present"]]
+    lines = [
+        f"{data['host']} ({data['profile']}) via {data['bmc']}: {data['verdict'].upper()}",
+        f"  {len(inv['cpus'])} CPUs, {len(present)}/{len(inv['dimms'])} DIMM slots populated, "
+        f"{len(inv['gpus'])} GPUs, {len(inv['drives'])} drives, {len(inv['nics'])} NICs, "
+        f"{len(inv['pcie'])} PCIe devices",
+    ]
+    counts = Counter(f["verdict"] for f in data["findings"])
+    lines.append("  findings: " + ", ".join(f"{counts[v]} {v}" for v in ORDER if counts[v]))
+    for f in sorted(data["findings"], key=lambda f: ORDER[f["verdict"]]):
+        if f["verdict"] != "pass":
+            lines.append(
+                f"  {f['verdict'].upper():<12} {f['check']:<18} {f['component']}: "
+                f"expected {f['expected']}, observed {f['observed']}"
+            )
+    lines += [f"  gap: {area}: {why}" for area, why in inv["gaps"].items()]
+    return "\n".join(lines)
 
 
 @click.command()
 @click.argument("host")
-def inspect(host: str) -> None:
-    """x"""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: inventory and findings at the top level.")
+@click.pass_obj
+def inspect(app: App, host: str, as_json: bool) -> None:
+    """Read HOST's hardware through its BMC (Redfish), validate it against the profile.
+
+    Read-only. Exit 0 when nothing fails, 1 when a finding fails, 3 when the BMC cannot be read.
+    What the BMC does not expose is inconclusive, never pass.
+    """
+    entry = app.catalog.host(host)
+    profile = app.catalog.profile_of(entry)
+    with connect(entry.bmc) as bmc:
+        inventory = collect_inventory(bmc.try_json, entry.bmc.system)
+    findings = inspect_findings(profile, inventory, entry)
+    verdict = overall(findings)
+    data = {
+        "host": host,
+        "profile": profile.name,
+        "bmc": entry.bmc.url,
+        "verdict": verdict.value,
+        "inventory": inventory.to_dict(),
+        "findings": [to_dict(f) for f in findings],
+    }
+    # TODO(lead): when provision/state.py lands, store the inventory and findings here:
+    #   store = StateStore.open(app.state_dir); run = store.create_run(host, kind="inspect")
+    #   store.put_document(run, "inventory.redfish", data["inventory"]); store.set_host_state(host,
+    #   HostState.inspected). The document holds no secret (the walker never sees credentials).
+    emit(data, as_json, _human)
+    failed = [f for f in findings if f.verdict is Verdict.FAIL]
+    if failed:
+        raise VerdictFailed(
+            f"{host}: {len(failed)} inspection finding(s) failed: " + ", ".join(f.id for f in failed[:5])
+        )
