@@ -62,7 +62,8 @@ class FaultPlan:
         with self._lock:
             if self._rng.random() >= self.fail_rate:
                 return None
-            kind = self._rng.choice(self.kinds)
+            # Round-robin over the kinds, so every kind shows up once a few calls have failed.
+            kind = self.kinds[sum(self.counts.values()) % len(self.kinds)]
             self.counts[kind] = self.counts.get(kind, 0) + 1
             return kind
 

@@ -1,0 +1,172 @@
+"""Faults between us and a real BMC: a proxy in front of sushy-emulator answers 5xx, resets
+connections, answers 409 and replies slowly; scripted rules imitate vendor quirks. And a BMC that is
+down or hangs must give exit 3 with the URL, within the bound the retry policy sets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.faultproxy import FaultPlan, Reply, fault_proxy, redfish_error
+from tests.support.procs import free_port
+from tests.support.redfish_rig import SYSTEM_PATH, cli, emulator, set_bmc
+
+HOST = "inferno-host-master"
+
+
+@pytest.fixture(autouse=True)
+def _creds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERNO_BMC_MASTER", "admin:secret")
+
+
+def test_power_and_boot_complete_with_30_percent_of_calls_failing(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = FaultPlan(fail_rate=0.3, seed=7)
+    with emulator(tmp_path / "emu") as emu, fault_proxy(emu.port, plan) as proxy:
+        port = proxy.server_address[1]
+        # 8 attempts: a call fails for good only if 8 draws in a row fail (0.3**8 ~ 7e-5).
+        set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{port}", attempts=8, retry_delay_s=0.02,
+                read_timeout_s=5, power_timeout_s=60)  # fmt: skip
+        base = ["--profiles", str(profiles_copy)]
+        rc, out, err = cli([*base, "boot", HOST, "pxe", "--json"], capsys)
+        assert rc == 0, err
+        assert json.loads(out)["target"] == "Pxe"
+        rc, out, err = cli([*base, "power", HOST, "cycle", "--json"], capsys)
+        assert rc == 0, err
+        assert json.loads(out)["state"] == "On"
+        rc, out, err = cli([*base, "power", HOST, "off", "--force", "--json"], capsys)
+        assert rc == 0, err
+        assert json.loads(out)["state"] == "Off"
+    # Every kind of fault really happened, and a fair share of all calls failed.
+    assert set(plan.counts) == {"5xx", "reset", "409", "slow"}
+    failed = sum(v for k, v in plan.counts.items() if k != "slow")
+    assert failed >= len(proxy.requests) * 0.1
+
+
+def test_bmc_down_exits_3_naming_the_url_within_its_retry_bound(
+    profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()  # nothing listens: connection refused
+    set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{port}", attempts=3, retry_delay_s=0.2, connect_timeout_s=1)
+    start = time.monotonic()
+    rc, out, err = cli(["--profiles", str(profiles_copy), "power", HOST, "status"], capsys)
+    elapsed = time.monotonic() - start
+    assert rc == 3
+    assert f"http://127.0.0.1:{port}/redfish/v1/: connect failed after 3 attempt(s)" in err
+    assert "Traceback" not in err and out == ""
+    assert elapsed < 10  # 3 refused attempts + 0.6 s of back-off; sushy's defaults would take ~27 s
+
+
+def test_bmc_that_accepts_but_never_answers_times_out_with_exit_3(
+    profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody ever reads
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{port}", attempts=2, retry_delay_s=0.1,
+                read_timeout_s=0.5, connect_timeout_s=0.5)  # fmt: skip
+        start = time.monotonic()
+        rc, _, err = cli(["--profiles", str(profiles_copy), "power", HOST, "status"], capsys)
+        elapsed = time.monotonic() - start
+    assert rc == 3 and f"127.0.0.1:{port}" in err and "timed out" in err.lower()
+    assert elapsed < 10
+
+
+def _patch_rule(kind: str, times: int) -> Any:
+    """Answer the first `times` matching requests with the quirk, then let them through."""
+    left = {"n": times}
+
+    def rule(method: str, path: str, body: dict[str, Any] | None) -> Reply | dict[str, Any] | None:
+        if left["n"] <= 0:
+            return None
+        if kind == "dell_409" and method == "POST" and "Reset" in path and body == {"ResetType": "On"}:
+            left["n"] -= 1
+            return Reply(409, redfish_error("Base.1.8.ActionParameterValueConflict", "Power On not allowed yet"))
+        if kind == "hpe_post" and method == "PATCH" and path == SYSTEM_PATH:
+            left["n"] -= 1
+            return Reply(400, redfish_error("iLO.2.14.UnableToModifyDuringSystemPOST", "System in POST"))
+        if kind == "smc_mode" and method == "PATCH" and path == SYSTEM_PATH and body:
+            left["n"] -= 1  # the target is taken, the mode falls back to Legacy (Supermicro, Ironic 2008712)
+            return {"Boot": {**body["Boot"], "BootSourceOverrideMode": "Legacy"}}
+        if kind == "unchanged_enabled" and method == "PATCH" and body and "BootSourceOverrideEnabled" in body["Boot"]:
+            left["n"] -= 1  # rejects resending an unchanged Enabled (Ironic story 2007355)
+            return Reply(400, redfish_error("Base.1.8.PropertyValueNotInList", "BootSourceOverrideEnabled"))
+        return None
+
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("kind", "times", "argv", "expect"),
+    [
+        ("dell_409", 2, ["power", HOST, "on"], {"state": "On"}),
+        ("hpe_post", 2, ["boot", HOST, "pxe"], {"target": "Pxe", "attempts": 1}),  # retried inside one PATCH
+        ("smc_mode", 1, ["boot", HOST, "pxe"], {"target": "Pxe", "mode": "UEFI", "attempts": 2}),
+        ("smc_mode", 2, ["boot", HOST, "pxe"], {"target": "Pxe", "mode": "UEFI", "attempts": 3}),
+        ("unchanged_enabled", 1, ["boot", HOST, "pxe", "--persistent"], {"enabled": "Continuous", "attempts": 2}),
+    ],
+)
+def test_vendor_quirks_are_retried_to_success(
+    tmp_path: Path,
+    profiles_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    times: int,
+    argv: list[str],
+    expect: dict[str, Any],
+) -> None:
+    plan = FaultPlan(rules=[_patch_rule(kind, times)])
+    with emulator(tmp_path / "emu") as emu, fault_proxy(emu.port, plan) as proxy:
+        set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{proxy.server_address[1]}", retry_delay_s=0.05)
+        rc, out, err = cli(["--profiles", str(profiles_copy), *argv, "--json"], capsys)
+    assert rc == 0, err
+    data = json.loads(out)
+    assert {k: data[k] for k in expect} == expect
+    if kind == "unchanged_enabled":
+        assert any("unchanged BootSourceOverrideEnabled" in n for n in data["notes"])
+
+
+def test_a_quirk_that_never_clears_fails_with_the_bmc_message(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = FaultPlan(rules=[_patch_rule("hpe_post", 100)])
+    with emulator(tmp_path / "emu") as emu, fault_proxy(emu.port, plan) as proxy:
+        set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{proxy.server_address[1]}", retry_delay_s=0.01)
+        rc, _, err = cli(["--profiles", str(profiles_copy), "boot", HOST, "pxe"], capsys)
+    assert rc == 3
+    assert f"{SYSTEM_PATH}: set boot override target=Pxe" in err
+    assert "failed after 4 attempt(s): HTTP 400" in err and "System in POST" in err
+
+
+def test_power_on_answered_409_while_already_on_is_success(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first read says Off (stale), the BMC refuses On with 409 because it is on: that is success."""
+    reads = {"n": 0}
+
+    def stale_first_read(method: str, path: str, doc: dict[str, Any]) -> dict[str, Any] | None:
+        if method == "GET" and path == SYSTEM_PATH:
+            reads["n"] += 1
+            if reads["n"] == 1:
+                return {**doc, "PowerState": "Off"}
+        return None
+
+    def refuse_on(method: str, path: str, body: dict[str, Any] | None) -> Reply | None:
+        if method == "POST" and "Reset" in path:
+            return Reply(409, redfish_error("Base.1.8.PropertyValueConflict", "The host is already powered on"))
+        return None
+
+    plan = FaultPlan(rules=[refuse_on], rewrite=stale_first_read)
+    with emulator(tmp_path / "emu", power_state="On") as emu, fault_proxy(emu.port, plan) as proxy:
+        set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{proxy.server_address[1]}", retry_delay_s=0.01)
+        rc, out, err = cli(["--profiles", str(profiles_copy), "power", HOST, "on", "--json"], capsys)
+    assert rc == 0, err
+    data = json.loads(out)
+    assert (data["previous"], data["state"], data["changed"]) == ("Off", "On", False)
