@@ -109,7 +109,9 @@ def test_boot_overrides_read_back_pxe_disk_virtual_media_and_http_boot(
         rc, out, _ = cli([*base, "boot", HOST, "disk", "--json"], capsys)
         disk = _json(out)
         assert rc == 0 and disk["target"] == "Hdd"
-        assert disk["ejected"] == [f"/redfish/v1/Systems/27946b59-9e44-4fa7-8e91-f3527a1ef094/VirtualMedia/Cd"]
+        assert disk["ejected"] == [
+            f"/redfish/v1/Systems/27946b59-9e44-4fa7-8e91-f3527a1ef094/VirtualMedia/Cd"
+        ]
 
         rc, out, _ = cli([*base, "boot", HOST, "http", "--http-boot", iso_server, "--json"], capsys)
         http = _json(out)
@@ -136,7 +138,14 @@ def test_tls_with_ca_bundle_and_htpasswd_and_the_password_never_leaks(
     state = tmp_path / "state"
     with emulator(tmp_path / "emu", tls=(cert, key), auth_file=auth, power_state="On") as emu:
         base = ["--profiles", str(profiles_copy), "--state", str(state)]
-        set_bmc(profiles_copy, HOST, url=emu.url, credentials=f"file:{creds}", verify_tls=str(cert), retry_delay_s=0.1)
+        set_bmc(
+            profiles_copy,
+            HOST,
+            url=emu.url,
+            credentials=f"file:{creds}",
+            verify_tls=str(cert),
+            retry_delay_s=0.1,
+        )
         rc, out, err = cli([*base, "power", HOST, "status", "--json"], capsys)
         assert (rc, _json(out)["state"]) == (0, "On"), err
         rc, out2, err2 = cli([*base, "boot", HOST, "pxe", "--json"], capsys)
@@ -157,7 +166,11 @@ def test_tls_with_ca_bundle_and_htpasswd_and_the_password_never_leaks(
         rc, _, err5 = cli([*base, "power", HOST, "status"], capsys)
         assert rc == 3 and "HTTP 401" in err5 and emu.url in err5
 
-    stored = "".join(p.read_text(errors="replace") for p in state.rglob("*") if p.is_file()) if state.exists() else ""
+    stored = (
+        "".join(p.read_text(errors="replace") for p in state.rglob("*") if p.is_file())
+        if state.exists()
+        else ""
+    )
     for text in (out, err, out2, err2, err3, err4, err5, caplog.text, stored):
         assert CANARY not in text
     assert "/redfish/v1/Systems" in caplog.text  # the debug log was really captured

@@ -53,7 +53,14 @@ def test_bmc_down_exits_3_naming_the_url_within_its_retry_bound(
     profiles_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port = free_port()  # nothing listens: connection refused
-    set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{port}", attempts=3, retry_delay_s=0.2, connect_timeout_s=1)
+    set_bmc(
+        profiles_copy,
+        HOST,
+        url=f"http://127.0.0.1:{port}",
+        attempts=3,
+        retry_delay_s=0.2,
+        connect_timeout_s=1,
+    )
     start = time.monotonic()
     rc, out, err = cli(["--profiles", str(profiles_copy), "power", HOST, "status"], capsys)
     elapsed = time.monotonic() - start
@@ -88,14 +95,21 @@ def _patch_rule(kind: str, times: int) -> Any:
             return None
         if kind == "dell_409" and method == "POST" and "Reset" in path and body == {"ResetType": "On"}:
             left["n"] -= 1
-            return Reply(409, redfish_error("Base.1.8.ActionParameterValueConflict", "Power On not allowed yet"))
+            return Reply(
+                409, redfish_error("Base.1.8.ActionParameterValueConflict", "Power On not allowed yet")
+            )
         if kind == "hpe_post" and method == "PATCH" and path == SYSTEM_PATH:
             left["n"] -= 1
             return Reply(400, redfish_error("iLO.2.14.UnableToModifyDuringSystemPOST", "System in POST"))
         if kind == "smc_mode" and method == "PATCH" and path == SYSTEM_PATH and body:
             left["n"] -= 1  # the target is taken, the mode falls back to Legacy (Supermicro, Ironic 2008712)
             return {"Boot": {**body["Boot"], "BootSourceOverrideMode": "Legacy"}}
-        if kind == "unchanged_enabled" and method == "PATCH" and body and "BootSourceOverrideEnabled" in body["Boot"]:
+        if (
+            kind == "unchanged_enabled"
+            and method == "PATCH"
+            and body
+            and "BootSourceOverrideEnabled" in body["Boot"]
+        ):
             left["n"] -= 1  # rejects resending an unchanged Enabled (Ironic story 2007355)
             return Reply(400, redfish_error("Base.1.8.PropertyValueNotInList", "BootSourceOverrideEnabled"))
         return None
@@ -110,7 +124,12 @@ def _patch_rule(kind: str, times: int) -> Any:
         ("hpe_post", 2, ["boot", HOST, "pxe"], {"target": "Pxe", "attempts": 1}),  # retried inside one PATCH
         ("smc_mode", 1, ["boot", HOST, "pxe"], {"target": "Pxe", "mode": "UEFI", "attempts": 2}),
         ("smc_mode", 2, ["boot", HOST, "pxe"], {"target": "Pxe", "mode": "UEFI", "attempts": 3}),
-        ("unchanged_enabled", 1, ["boot", HOST, "pxe", "--persistent"], {"enabled": "Continuous", "attempts": 2}),
+        (
+            "unchanged_enabled",
+            1,
+            ["boot", HOST, "pxe", "--persistent"],
+            {"enabled": "Continuous", "attempts": 2},
+        ),
     ],
 )
 def test_vendor_quirks_are_retried_to_success(
@@ -160,7 +179,9 @@ def test_power_on_answered_409_while_already_on_is_success(
 
     def refuse_on(method: str, path: str, body: dict[str, Any] | None) -> Reply | None:
         if method == "POST" and "Reset" in path:
-            return Reply(409, redfish_error("Base.1.8.PropertyValueConflict", "The host is already powered on"))
+            return Reply(
+                409, redfish_error("Base.1.8.PropertyValueConflict", "The host is already powered on")
+            )
         return None
 
     plan = FaultPlan(rules=[refuse_on], rewrite=stale_first_read)

@@ -102,7 +102,9 @@ def test_vendor_layouts_inspect_the_same_parts(
     rc, data, err = _inspect(tmp_path, profiles_copy, capsys, host, style)
     inv = data["inventory"]
     assert rc == 0, err
-    assert len(inv["cpus"]) == 2 and len(inv["gpus"]) == 4 and len(inv["drives"]) == 6 and len(inv["nics"]) == 3
+    assert (
+        len(inv["cpus"]) == 2 and len(inv["gpus"]) == 4 and len(inv["drives"]) == 6 and len(inv["nics"]) == 3
+    )
     assert len([d for d in inv["dimms"] if d["present"]]) == 24
     assert [g["pci_device_id"] for g in inv["gpus"]] == ["0x2bb4"] * 4
     assert inv["volumes"][0]["raid_type"] == "RAID1"
@@ -118,7 +120,12 @@ def test_bmc_without_storage_detail_is_inconclusive_not_pass(
     tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc, data, _ = _inspect(
-        tmp_path, profiles_copy, capsys, "inferno-host-master", Style.supermicro, Faults(simple_storage_only=True)
+        tmp_path,
+        profiles_copy,
+        capsys,
+        "inferno-host-master",
+        Style.supermicro,
+        Faults(simple_storage_only=True),
     )
     assert rc == 0  # inconclusive is not a failure of the hardware...
     assert data["verdict"] == "inconclusive"  # ...but it is not a pass either

@@ -111,7 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         if kind == "5xx":
-            self._send(503, json.dumps(redfish_error("Base.1.8.ServiceTemporarilyUnavailable", "busy")).encode(), [])
+            self._send(
+                503, json.dumps(redfish_error("Base.1.8.ServiceTemporarilyUnavailable", "busy")).encode(), []
+            )
             return
         if kind == "409":
             msg = redfish_error("Base.1.8.ResourceInUse", "The resource is in use by another operation")
@@ -124,7 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, raw: bytes) -> None:
         host, port = self.server.upstream
         conn = http.client.HTTPConnection(host, port, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")
+        }
         if raw:
             headers["Content-Length"] = str(len(raw))
         try:
