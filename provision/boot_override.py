@@ -193,7 +193,8 @@ def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.mon
         send_enabled, send_mode = enabled, req.mode.value if seen.mode_reported else None
         state = seen
     raise BmcError(
-        f"{where}: boot override did not read back as set after {MAX_SET_ATTEMPTS} attempts: {'; '.join(last)}"
+        f"{where}: boot override did not read back as set after {MAX_SET_ATTEMPTS} attempts: "
+        + "; ".join(last)
     )
 
 

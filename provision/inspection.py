@@ -140,7 +140,7 @@ def check_gpus(profile: Profile, inv: HardwareInventory) -> list[Finding]:
         bits = [b for b in (gpu.slot, f"serial {gpu.serial}" if gpu.serial else None) if b]
         part = f"gpu:{gpu.index}" + (f" ({', '.join(bits)})" if bits else "")
         name = _norm(gpu.name)
-        want = _norm(g.name)
+        want = _norm(g.name) or ""
         if name is None:
             verdict = Verdict.INCONCLUSIVE
         elif name == want:
@@ -218,10 +218,8 @@ def check_nics(profile: Profile, inv: HardwareInventory, host: Host | None = Non
         mac = macs.get(nic.name)
         found = by_mac.get(mac) if mac else next((n for n in inv.nics if n.name == nic.name), None)
         if found is None:
-            if not inv.nics:
-                verdict = Verdict.INCONCLUSIVE
-            else:
-                verdict = Verdict.FAIL if mac else Verdict.INCONCLUSIVE
+            # Without a MAC in hosts.yaml an interface is found by name only, which BMCs rarely match.
+            verdict = Verdict.FAIL if inv.nics and mac else Verdict.INCONCLUSIVE
             out.append(
                 finding(
                     "nic_present",

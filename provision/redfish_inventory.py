@@ -53,6 +53,11 @@ def _links(value: Any) -> list[str]:
     return []
 
 
+def _obj(doc: Doc, key: str) -> Doc:
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -149,8 +154,8 @@ class Walker:
         return self.inv
 
     def system(self, doc: Doc) -> None:
-        boot = doc.get("Boot") if isinstance(doc.get("Boot"), dict) else {}
-        summary = doc.get("MemorySummary") if isinstance(doc.get("MemorySummary"), dict) else {}
+        boot = _obj(doc, "Boot")
+        summary = _obj(doc, "MemorySummary")
         gib = summary.get("TotalSystemMemoryGiB")
         self.inv.memory_total_mib = int(gib * 1024) if isinstance(gib, (int, float)) else None
         self.inv.system = SystemInfo(
@@ -179,7 +184,7 @@ class Walker:
                 continue
             kind = doc.get("ProcessorType")
             if kind == "CPU":
-                pid = doc.get("ProcessorId") if isinstance(doc.get("ProcessorId"), dict) else {}
+                pid = _obj(doc, "ProcessorId")
                 cpu = Cpu(
                     socket=_str(doc.get("Socket")) or str(doc.get("Id")),
                     model=_str(doc.get("Model")),
@@ -193,8 +198,9 @@ class Walker:
                 threads += cpu.threads or 0
                 self.inv.cpus.append(cpu)
             elif kind == "GPU":
-                links = doc.get("Links") if isinstance(doc.get("Links"), dict) else {}
-                self._gpu_links[str(doc.get("Id"))] = (_links(links.get("PCIeDevice")) or [None])[0]
+                links = _obj(doc, "Links")
+                linked = _links(links.get("PCIeDevice"))
+                self._gpu_links[str(doc.get("Id"))] = linked[0] if linked else None
                 self.inv.gpus.append(
                     Gpu(
                         index=str(doc.get("Id")),
@@ -213,7 +219,7 @@ class Walker:
         for doc in docs:
             if doc.get("MemoryType") not in (None, "DRAM"):
                 continue  # NVDIMM/Optane/GPU HBM listed as Memory are not DIMMs of the host
-            loc = doc.get("MemoryLocation") if isinstance(doc.get("MemoryLocation"), dict) else {}
+            loc = _obj(doc, "MemoryLocation")
             speeds = [s for s in doc.get("AllowedSpeedsMHz") or [] if isinstance(s, int)]
             ecc = doc.get("ErrorCorrection")
             self.inv.dimms.append(
@@ -260,7 +266,7 @@ class Walker:
                 if drive is not None:
                     self.inv.drives.append(self._drive(drive))
             for vol in self.members(_link(doc, "Volumes"), "volumes"):
-                links = vol.get("Links") if isinstance(vol.get("Links"), dict) else {}
+                links = _obj(vol, "Links")
                 self.inv.volumes.append(
                     Volume(
                         name=f"{sid}/{vol.get('Id')}",
@@ -353,9 +359,7 @@ class Walker:
             sub = self.get(_link(doc, "PowerSubsystem"), "power") or {}
             for psu in self.members(_link(sub, "PowerSupplies"), "power"):
                 metrics = self.get(_link(psu, "Metrics"), "power") or {}
-                reading = (
-                    metrics.get("InputPowerWatts") if isinstance(metrics.get("InputPowerWatts"), dict) else {}
-                )
+                reading = _obj(metrics, "InputPowerWatts")
                 self.inv.power.append(
                     PowerReading(
                         name=f"{name}/{_str(psu.get('Name')) or psu.get('Id')}",
@@ -391,12 +395,12 @@ class Walker:
             doc = self.get(path, "pcie")
             if doc is None:
                 continue
-            links = doc.get("Links") if isinstance(doc.get("Links"), dict) else {}
+            links = _obj(doc, "Links")
             fpaths = _links(links.get("PCIeFunctions"))
             if not fpaths:
                 fpaths = _links((self.get(_link(doc, "PCIeFunctions"), "pcie") or {}).get("Members"))
             func = next((f for f in (self.get(p, "pcie") for p in fpaths[:1]) if f), {})
-            iface = doc.get("PCIeInterface") if isinstance(doc.get("PCIeInterface"), dict) else {}
+            iface = _obj(doc, "PCIeInterface")
             dev = PcieDevice(
                 address=str(doc.get("Id")),
                 vendor_id=_hexid(func.get("VendorId")),

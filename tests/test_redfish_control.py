@@ -109,9 +109,7 @@ def test_boot_overrides_read_back_pxe_disk_virtual_media_and_http_boot(
         rc, out, _ = cli([*base, "boot", HOST, "disk", "--json"], capsys)
         disk = _json(out)
         assert rc == 0 and disk["target"] == "Hdd"
-        assert disk["ejected"] == [
-            f"/redfish/v1/Systems/27946b59-9e44-4fa7-8e91-f3527a1ef094/VirtualMedia/Cd"
-        ]
+        assert disk["ejected"] == ["/redfish/v1/Systems/27946b59-9e44-4fa7-8e91-f3527a1ef094/VirtualMedia/Cd"]
 
         rc, out, _ = cli([*base, "boot", HOST, "http", "--http-boot", iso_server, "--json"], capsys)
         http = _json(out)

@@ -24,10 +24,12 @@ def _inspect(
     capsys: pytest.CaptureFixture[str],
     host: str,
     style: Style = Style.supermicro,
-    faults: Faults = Faults(),
+    faults: Faults | None = None,
 ) -> tuple[int, dict[str, Any], str]:
     entry = CATALOG.host(host)
-    tree = write_tree(build_tree(CATALOG.profile_of(entry), entry, style, faults), tmp_path / "mockup")
+    tree = write_tree(
+        build_tree(CATALOG.profile_of(entry), entry, style, faults or Faults()), tmp_path / "mockup"
+    )
     with static(tree, tmp_path / "static.log") as svc:
         set_bmc(profiles, host, url=svc.url, retry_delay_s=0.05)
         rc, out, err = cli(["--profiles", str(profiles), "inspect", host, "--json"], capsys)

@@ -23,8 +23,8 @@ HOST = CATALOG.host("inferno-host-compute-1")
 PROFILE = CATALOG.profile_of(HOST)
 
 
-def _inventory(style: Style, faults: Faults = Faults(), edit: Any = None) -> Any:
-    tree = copy.deepcopy(build_tree(PROFILE, HOST, style, faults))
+def _inventory(style: Style, faults: Faults | None = None, edit: Any = None) -> Any:
+    tree = copy.deepcopy(build_tree(PROFILE, HOST, style, faults or Faults()))
     if edit:
         edit(tree)
     return collect_inventory(tree.get)

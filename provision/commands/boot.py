@@ -13,8 +13,9 @@ from provision.redfish import connect
 
 
 def _human(data: dict[str, Any]) -> str:
+    mode = data["mode"] or "mode not reported"
     lines = [
-        f"{data['host']}: next boot {data['target']} ({data['enabled']}, {data['mode'] or 'mode not reported'})"
+        f"{data['host']}: next boot {data['target']} ({data['enabled']}, {mode})"
         f" verified in {data['elapsed_s']:.1f} s, {data['attempts']} attempt(s)"
     ]
     if data.get("media"):

@@ -36,8 +36,9 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "tls.crt", directory / "tls.key"
     try:
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-             "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+             "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
     except FileNotFoundError:
@@ -70,8 +71,8 @@ def emulator(
         f"SUSHY_EMULATOR_LISTEN_PORT = {port}",
         "SUSHY_EMULATOR_FAKE_DRIVER = True",
         f"SUSHY_EMULATOR_STATE_DIR = {str(work / 'state')!r}",
-        "SUSHY_EMULATOR_FAKE_SYSTEMS = [{'uuid': %r, 'name': 'node-0', 'power_state': %r, "
-        "'nics': [{'mac': '3c:ec:ef:10:01:10', 'ip': '10.0.1.11'}]}]" % (SYSTEM_UUID, power_state),
+        f"SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': {SYSTEM_UUID!r}, 'name': 'node-0', "
+        f"'power_state': {power_state!r}, 'nics': [{{'mac': '3c:ec:ef:10:01:10', 'ip': '10.0.1.11'}}]}}]",
     ]
     if tls:
         lines += [f"SUSHY_EMULATOR_SSL_CERT = {str(tls[0])!r}", f"SUSHY_EMULATOR_SSL_KEY = {str(tls[1])!r}"]
