@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from provision.bmc import BmcHttpError, BootState, MediaSlot
 from provision.errors import BadInput, BmcError
-from provision.redfish import BmcHttpError, BootState, MediaSlot
 
 
 class BootDevice(StrEnum):

@@ -9,19 +9,29 @@ Timeouts and retries are explicit (the host's `bmc` block): sushy itself is told
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sushy
 from sushy import exceptions as sx
 
+from provision.bmc import BmcHttpError, BootState, MediaSlot, RetryPolicy
+from provision.credentials import Credentials, read_credentials
 from provision.errors import BadInput, BmcError
 from provision.hosts import Bmc, BmcAuth
+
+__all__ = [
+    "BmcClient",
+    "BmcHttpError",
+    "BootState",
+    "Credentials",
+    "MediaSlot",
+    "connect",
+    "read_credentials",
+]
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,79 +55,6 @@ BUSY_MARKERS = (
     "InvalidOperationForSystemState",
     "ActionParameterValueConflict",
 )
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str
-
-    def __repr__(self) -> str:  # the password must never reach a log or a traceback
-        return f"Credentials(user={self.user!r}, password='***')"
-
-    __str__ = __repr__
-
-
-def read_credentials(spec: str) -> Credentials:
-    """`env:NAME` or `file:PATH` holding "user:password". Errors name the source, never the secret."""
-    kind, _, ref = spec.partition(":")
-    if kind == "env":
-        raw = os.environ.get(ref)
-        if raw is None:
-            raise BadInput(f"bmc.credentials: expected environment variable {ref} to be set, got unset")
-    elif kind == "file":
-        path = Path(ref).expanduser()
-        try:
-            raw = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BadInput(f"bmc.credentials: expected a readable file {path}, got {exc.strerror}") from None
-    else:
-        raise BadInput(f"bmc.credentials: expected env:NAME or file:PATH, got {kind!r}")
-    user, sep, password = raw.partition(":")
-    if not sep or not user or not password:
-        raise BadInput(f"bmc.credentials: expected 'user:password' in {spec}, got a value without both")
-    return Credentials(user, password)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    delay_s: float = 1.0
-    max_delay_s: float = 8.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.delay_s
-        for _ in range(self.attempts - 1):
-            yield delay
-            delay = min(delay * 2, self.max_delay_s)
-
-
-class BmcHttpError(BmcError):
-    """The BMC answered with an HTTP error that retries did not clear; `status` is its code."""
-
-    def __init__(self, message: str, status: int | None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class BootState:
-    """The boot override as the BMC reports it now (Redfish strings, None where not reported)."""
-
-    target: str | None
-    enabled: str | None
-    mode: str | None
-    http_boot_uri: str | None
-    allowed_targets: frozenset[str]
-    mode_reported: bool  # the BMC shows BootSourceOverrideMode, so we must send it (Supermicro)
-
-
-@dataclass(frozen=True)
-class MediaSlot:
-    path: str
-    media_types: tuple[str, ...]
-    inserted: bool
-    image: str | None
 
 
 def _status(exc: BaseException) -> int | None:
