@@ -80,15 +80,27 @@ def wait_for(
     return state, clock.now() - start
 
 
-def _request(bmc: PowerBmc, reset_type: str, targets: set[str]) -> bool:
-    """Send one reset. True if sent, False if the BMC refused because it is already there."""
-    try:
-        bmc.reset(reset_type)
-    except BmcHttpError as exc:
-        if exc.status in (400, 409) and bmc.power_state() in targets:
-            return False
-        raise
-    return True
+CONFLICT_RETRY_S = 10.0  # Dell iDRAC refuses On with 409 for up to ~60 s after a power-off
+
+
+def _request(bmc: PowerBmc, reset_type: str, targets: set[str], deadline: float, clock: PowerClock) -> bool:
+    """Send one reset. True if sent, False if the BMC refused because it is already there.
+
+    A 409 that outlives the adapter's retries is retried here until the action's deadline:
+    iDRAC answers ActionParameterValueConflict to On for about a minute after a power-off.
+    """
+    while True:
+        try:
+            bmc.reset(reset_type)
+        except BmcHttpError as exc:
+            if exc.status in (400, 409) and bmc.power_state() in targets:
+                return False
+            left = deadline - clock.now()
+            if exc.status != 409 or left <= 0:
+                raise
+            clock.sleep(min(CONFLICT_RETRY_S, left))
+            continue
+        return True
 
 
 def _pick(allowed: set[str], *choices: str) -> str | None:
@@ -111,11 +123,12 @@ def set_power(
         allowed = bmc.allowed_resets()
         kind = _pick(allowed, *kinds)
         if kind is None:
+            hint = "; use --force" if kinds == ("GracefulShutdown",) else ""
             raise BmcError(
                 f"{bmc.url}{bmc.system_path}: the BMC offers none of {', '.join(kinds)} "
-                f"(allowed: {', '.join(sorted(allowed))})"
+                f"(allowed: {', '.join(sorted(allowed))}){hint}"
             )
-        if _request(bmc, kind, targets):
+        if _request(bmc, kind, targets, start + timeout_s, clock):
             result.changed = True
             result.steps.append(kind)
         result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock)

@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from provision.hosts import Bmc
+from provision.power import CONFLICT_RETRY_S, PowerAction, PowerClock, set_power
+from provision.redfish import Credentials, connect
 from tests.support.faultproxy import FaultPlan, Reply, fault_proxy, redfish_error
 from tests.support.procs import free_port
 from tests.support.redfish_rig import SYSTEM_PATH, cli, emulator, set_bmc
@@ -191,3 +194,21 @@ def test_power_on_answered_409_while_already_on_is_success(
     assert rc == 0, err
     data = json.loads(out)
     assert (data["previous"], data["state"], data["changed"]) == ("Off", "On", False)
+
+
+def test_dell_409_outliving_the_call_retries_is_retried_until_the_power_deadline(tmp_path: Path) -> None:
+    """iDRAC refuses On for up to a minute after a power-off: longer than one call's retries."""
+    plan = FaultPlan(rules=[_patch_rule("dell_409", 5)])
+    with emulator(tmp_path / "emu") as emu, fault_proxy(emu.port, plan) as proxy:
+        bmc = Bmc(url=f"http://127.0.0.1:{proxy.server_address[1]}", credentials="env:X", attempts=2,
+                  retry_delay_s=0.01)  # fmt: skip
+        slept: list[float] = []
+
+        def sleep(s: float) -> None:  # the 10 s conflict back-off, compressed; power polling kept real
+            slept.append(s)
+            time.sleep(min(s, 0.3))
+
+        with connect(bmc, credentials=Credentials("admin", "secret")) as client:
+            result = set_power(client, PowerAction.on, 60, PowerClock(sleep=sleep))
+    assert (result.state, result.steps) == ("On", ["On"])
+    assert slept.count(CONFLICT_RETRY_S) == 2  # 5 refusals: 2 calls x 2 attempts, then through
