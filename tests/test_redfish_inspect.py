@@ -3,7 +3,9 @@ every seed host in the Supermicro layout, the Dell and DMTF layouts, and injecte
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +136,24 @@ def test_bmc_without_storage_detail_is_inconclusive_not_pass(
     drive = next(f for f in data["findings"] if f["check"] == "drive_count")
     assert drive["verdict"] == "inconclusive"
     assert "SimpleStorage" in data["inventory"]["gaps"]["storage"]
+
+
+def test_the_password_reaches_the_bmc_but_never_our_output_or_logs(
+    tmp_path: Path,
+    profiles_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    canary = "Canary-inspect-51d2"
+    monkeypatch.setenv("INFERNO_BMC_MASTER", f"admin:{canary}")
+    caplog.set_level(logging.DEBUG)
+    rc, data, err = _inspect(tmp_path, profiles_copy, capsys, "inferno-host-master")
+    assert rc == 0
+    # sushy-static prints request headers: the credential really went over the wire (Basic auth)...
+    sent = base64.b64encode(f"admin:{canary}".encode()).decode()
+    assert sent in (tmp_path / "static.log").read_text()
+    # ...and appears nowhere on our side.
+    for text in (json.dumps(data), err, caplog.text):
+        assert canary not in text and sent not in text
+    assert "/redfish/v1/Systems/1/Memory" in caplog.text
