@@ -6,6 +6,7 @@ Run: .venv/bin/python -m bench.redfish_timing   (loopback only; starts sushy-sta
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -31,21 +32,19 @@ CREDS = Credentials("admin", "bench")
 def dead_bmc() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     start = time.monotonic()
-    try:
+    with contextlib.suppress(sx.ConnectionError):
         sushy.Sushy(url, username="admin", password="bench")
-    except sx.ConnectionError:
-        pass
     sushy_s = time.monotonic() - start
     rows = [("sushy defaults (10 retries x 3 s)", sushy_s)]
     for label, bmc in [
         ("ours, hosts.yaml defaults (4 attempts, 1-2-4 s)", Bmc(url=url, credentials="env:X")),
-        ("ours, test tuning (3 attempts, 0.2 s)", Bmc(url=url, credentials="env:X", attempts=3, retry_delay_s=0.2)),
+        (
+            "ours, test tuning (3 attempts, 0.2 s)",
+            Bmc(url=url, credentials="env:X", attempts=3, retry_delay_s=0.2),
+        ),
     ]:
         start = time.monotonic()
-        try:
-            with connect(bmc, credentials=CREDS):
-                pass
-        except BmcError:
+        with contextlib.suppress(BmcError), connect(bmc, credentials=CREDS):
             pass
         rows.append((label, time.monotonic() - start))
     print("dead BMC (connection refused): time to a clear error")
