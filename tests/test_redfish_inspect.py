@@ -13,6 +13,7 @@ import pytest
 
 from provision.catalog import load_catalog
 from provision.mockup import Faults, Style, build_tree, write_tree
+from provision.state import HostState, RunStatus, StateStore
 from tests.conftest import PROFILES
 from tests.support.redfish_rig import cli, set_bmc, static
 
@@ -34,7 +35,8 @@ def _inspect(
     )
     with static(tree, tmp_path / "static.log") as svc:
         set_bmc(profiles, host, url=svc.url, retry_delay_s=0.05)
-        rc, out, err = cli(["--profiles", str(profiles), "inspect", host, "--json"], capsys)
+        state = ["--state", str(tmp_path / "state")]
+        rc, out, err = cli(["--profiles", str(profiles), *state, "inspect", host, "--json"], capsys)
     return rc, json.loads(out) if out else {}, err
 
 
@@ -78,6 +80,13 @@ def test_each_seed_host_inspects_with_every_part(
     assert verdicts == {"pass"}
     checks = {f["check"] for f in data["findings"]}
     assert {"cpu_model", "dimm_count", "dimm_speed", "drive_capacity", "nic_present", "nic_speed"} <= checks
+    # The inspection is journaled: the host is `inspected`, its documents are the printed ones.
+    with StateStore.open(tmp_path / "state") as store:
+        assert store.get_host_state(host) is HostState.inspected
+        run = store.get_run(data["run_id"])
+        assert (run.kind, run.status) == ("inspect", RunStatus.failed if unbuildable else RunStatus.succeeded)
+        stored = json.loads(store.get_document(run.id, "inventory-redfish.json"))
+        assert stored == inv
 
 
 def test_missing_dimm_low_gpu_link_and_wrong_drive_fail_naming_the_part(
@@ -154,6 +163,8 @@ def test_the_password_reaches_the_bmc_but_never_our_output_or_logs(
     sent = base64.b64encode(f"admin:{canary}".encode()).decode()
     assert sent in (tmp_path / "static.log").read_text()
     # ...and appears nowhere on our side.
-    for text in (json.dumps(data), err, caplog.text):
+    stored = [p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert len(stored) >= 3  # the database and the two documents
+    for text in (json.dumps(data), err, caplog.text, *(b.decode(errors="replace") for b in stored)):
         assert canary not in text and sent not in text
     assert "/redfish/v1/Systems/1/Memory" in caplog.text

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import boot, inspect, power, stubs
+from provision.commands import stubs
+from provision.commands.boot import boot
+from provision.commands.inspect import inspect
+from provision.commands.lint import lint
+from provision.commands.power import power
+from provision.commands.show import show
+from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in stubs.COMMANDS:
+    for command in [lint, show, status, inspect, power, boot, *stubs.COMMANDS]:
         group.add_command(command)
-    group.add_command(inspect.inspect)
-    group.add_command(power.power)
-    group.add_command(boot.boot)

@@ -13,6 +13,11 @@ from provision.errors import VerdictFailed
 from provision.inspection import inspect_findings, overall
 from provision.redfish import connect
 from provision.redfish_inventory import collect_inventory
+from provision.state import HostState, RunStatus, StateStore
+
+# An inspection may move a host to `inspected` only from these; a host further along keeps its
+# state (re-inspecting an accepted host must not undo its acceptance), and the run records it.
+INSPECTABLE = {None, HostState.enrolled, HostState.inspected, HostState.rejected, HostState.maintenance}
 
 ORDER = {"fail": 0, "inconclusive": 1, "warn": 2, "pass": 3}
 
@@ -62,13 +67,25 @@ def inspect(app: App, host: str, as_json: bool) -> None:
         "inventory": inventory.to_dict(),
         "findings": [to_dict(f) for f in findings],
     }
-    # TODO(lead): when provision/state.py lands, store the inventory and findings here:
-    #   store = StateStore.open(app.state_dir); run = store.create_run(host, kind="inspect")
-    #   store.put_document(run, "inventory.redfish", data["inventory"]); store.set_host_state(host,
-    #   HostState.inspected). The document holds no secret (the walker never sees credentials).
-    emit(data, as_json, _human)
     failed = [f for f in findings if f.verdict is Verdict.FAIL]
+    data["run_id"] = _store(app, host, data, failed=bool(failed))
+    emit(data, as_json, _human)
     if failed:
         raise VerdictFailed(
             f"{host}: {len(failed)} inspection finding(s) failed: " + ", ".join(f.id for f in failed[:5])
         )
+
+
+def _store(app: App, host: str, data: dict[str, Any], failed: bool) -> str:
+    """Journal the inspection: the inventory and findings as documents of an `inspect` run. The
+    documents hold no secret: the walker never sees the credentials."""
+    with StateStore.open(app.state_dir) as store:
+        run = store.create_run(host, "inspect")
+        store.put_document(run.id, "inventory-redfish.json", data["inventory"])
+        store.put_document(
+            run.id, "findings-redfish.json", {"verdict": data["verdict"], "findings": data["findings"]}
+        )
+        store.finish_run(run.id, RunStatus.failed if failed else RunStatus.succeeded)
+        if store.get_host_state(host) in INSPECTABLE:
+            store.set_host_state(host, HostState.inspected, reason=f"redfish inspection: {data['verdict']}")
+        return run.id
