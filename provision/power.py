@@ -61,9 +61,14 @@ class PowerClock:
 
 
 def wait_for(
-    bmc: PowerBmc, targets: set[str], timeout_s: float, clock: PowerClock = PowerClock()
+    bmc: PowerBmc,
+    targets: set[str],
+    timeout_s: float,
+    clock: PowerClock = PowerClock(),
+    budget_s: float | None = None,
 ) -> tuple[str | None, float]:
-    """Poll until the power state is one of `targets`; BmcError naming the last state on timeout."""
+    """Poll until the power state is one of `targets`; BmcError naming the last state on timeout.
+    `budget_s` is the whole action's limit, for the message, when this wait is its remainder."""
     start = clock.now()
     delay = 0.25
     state = bmc.power_state()
@@ -72,7 +77,7 @@ def wait_for(
         if waited >= timeout_s:
             raise BmcError(
                 f"{bmc.url}{bmc.system_path}: power did not reach {'/'.join(sorted(targets))} "
-                f"within {timeout_s:.0f} s (last reported: {state})"
+                f"within {budget_s or timeout_s:g} s (last reported: {state})"
             )
         clock.sleep(min(delay, max(timeout_s - waited, 0.01)))
         delay = min(delay * 2, 2.0)
@@ -131,7 +136,7 @@ def set_power(
         if _request(bmc, kind, targets, start + timeout_s, clock):
             result.changed = True
             result.steps.append(kind)
-        result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock)
+        result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock, timeout_s)
 
     # A host between states finishes that transition first, so "already there" is decided on a settled state.
     if previous in TRANSIENT_STATES:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from sushy import exceptions as sx
 
 from provision.hosts import Bmc
 from provision.power import CONFLICT_RETRY_S, PowerAction, PowerClock, set_power
-from provision.redfish import Credentials, connect
+from provision.redfish import Credentials, connect, is_transient
 from tests.support.faultproxy import FaultPlan, Reply, fault_proxy, redfish_error
 from tests.support.procs import free_port
 from tests.support.redfish_rig import SYSTEM_PATH, cli, emulator, set_bmc
@@ -212,3 +214,41 @@ def test_dell_409_outliving_the_call_retries_is_retried_until_the_power_deadline
             result = set_power(client, PowerAction.on, 60, PowerClock(sleep=sleep))
     assert (result.state, result.steps) == ("On", ["On"])
     assert slept.count(CONFLICT_RETRY_S) == 2  # 5 refusals: 2 calls x 2 attempts, then through
+
+
+def test_power_that_does_not_settle_in_time_is_exit_3_with_the_last_state(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with emulator(tmp_path / "emu") as emu:  # it applies a change about a second late
+        set_bmc(profiles_copy, HOST, url=emu.url, retry_delay_s=0.05, power_timeout_s=0.2)
+        rc, _, err = cli(["--profiles", str(profiles_copy), "power", HOST, "on"], capsys)
+    assert rc == 3
+    assert f"{emu.url}{SYSTEM_PATH}: power did not reach On within 0.2 s (last reported: Off)" in err
+
+
+def _response(status: int, body: dict[str, Any] | None) -> requests.Response:
+    resp = requests.Response()
+    resp.status_code = status
+    resp._content = json.dumps(body).encode() if body is not None else b"oops"
+    return resp
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "transient"),
+    [
+        (503, redfish_error("Base.1.8.ServiceTemporarilyUnavailable", "busy"), True),
+        (500, None, True),
+        (409, redfish_error("Base.1.8.ActionParameterValueConflict", "try later"), True),
+        (400, redfish_error("iLO.2.14.UnableToModifyDuringSystemPOST", "in POST"), True),
+        (400, redfish_error("IDRAC.2.8.SYS518", "job in progress"), True),
+        (400, redfish_error("Base.1.8.PropertyValueNotInList", "bad value"), False),
+        (401, None, False),
+        (404, None, False),
+    ],
+)
+def test_which_bmc_answers_are_worth_a_retry(
+    status: int, body: dict[str, Any] | None, transient: bool
+) -> None:
+    with pytest.raises(sx.HTTPError) as info:  # sushy's own mapping from response to exception class
+        sx.raise_for_response("PATCH", "http://bmc/redfish/v1/Systems/1", _response(status, body))
+    assert is_transient(info.value) is transient
