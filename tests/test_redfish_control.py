@@ -99,6 +99,11 @@ def test_boot_overrides_read_back_pxe_disk_virtual_media_and_http_boot(
         assert pxe["enabled"] == "Continuous"
         assert any("Continuous for a one-time override" in n for n in pxe["notes"])  # type: ignore[attr-defined]
 
+        rc, out, _ = cli([*base, "boot", HOST, "pxe", "--restart", "--json"], capsys)
+        restarted = _json(out)
+        assert (rc, restarted["target"]) == (0, "Pxe")
+        assert restarted["power"] == {**restarted["power"], "state": "On", "previous": "Off", "steps": ["On"]}
+
         rc, out, _ = cli([*base, "boot", HOST, "disk", "--mode", "legacy", "--json"], capsys)
         assert (rc, _json(out)["target"], _json(out)["mode"]) == (0, "Hdd", "Legacy")
 

@@ -9,6 +9,7 @@ import click
 from provision.app import App, emit
 from provision.boot_override import BootDevice, BootMode, BootRequest, boot_from_media, eject_all, set_boot
 from provision.errors import BadInput
+from provision.power import PowerAction, set_power
 from provision.redfish import connect
 
 
@@ -24,6 +25,11 @@ def _human(data: dict[str, Any]) -> str:
         lines.append(f"  HTTP boot URI: {data['http_boot_uri']}")
     lines += [f"  ejected: {path}" for path in data.get("ejected", [])]
     lines += [f"  note: {note}" for note in data.get("notes", [])]
+    if data.get("power"):
+        power = data["power"]
+        lines.append(
+            f"  power {power['state']} after {' -> '.join(power['steps'])} in {power['elapsed_s']:.1f} s"
+        )
     return "\n".join(lines)
 
 
@@ -40,6 +46,11 @@ def _human(data: dict[str, Any]) -> str:
 )
 @click.option("--virtual-media", "media_url", metavar="URL", help="ISO to insert (device cd).")
 @click.option("--http-boot", "http_uri", metavar="URI", help="UEFI HTTP boot URI (device http).")
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Once the override reads back as set, power-cycle HOST (power it on if off) and wait for On.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def boot(
@@ -50,6 +61,7 @@ def boot(
     mode: str,
     media_url: str | None,
     http_uri: str | None,
+    restart: bool,
     as_json: bool,
 ) -> None:
     """Set HOST's next boot device (one-time unless --persistent), read it back and verify it.
@@ -77,4 +89,8 @@ def boot(
             result = set_boot(bmc, req)
             if dev is BootDevice.disk:
                 result.ejected = eject_all(bmc)
-    emit({"host": host, "bmc": entry.bmc.url, **result.to_dict()}, as_json, _human)
+        data: dict[str, Any] = {"host": host, "bmc": entry.bmc.url, **result.to_dict(), "power": None}
+        # Only after the read-back: powering on with an unverified override boots the wrong thing.
+        if restart:
+            data["power"] = set_power(bmc, PowerAction.cycle, entry.bmc.power_timeout_s).to_dict()
+    emit(data, as_json, _human)
