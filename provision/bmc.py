@@ -25,6 +25,10 @@ class RetryPolicy:
             delay = min(delay * 2, self.max_delay_s)
 
 
+class BmcBadDocument(BmcError):
+    """The BMC answered, but with a document that is not what Redfish says (not JSON, wrong shape)."""
+
+
 class BmcHttpError(BmcError):
     """The BMC answered with an HTTP error that retries did not clear; `status` is its code."""
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import sushy
 from sushy import exceptions as sx
 
-from provision.bmc import BmcHttpError, BootState, MediaSlot, RetryPolicy
+from provision.bmc import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
 from provision.credentials import Credentials, read_credentials
 from provision.errors import BadInput, BmcError
 from provision.hosts import Bmc, BmcAuth
@@ -57,6 +57,18 @@ BUSY_MARKERS = (
 )
 
 
+# What requests' nested messages mean, said first so the line is readable before it is truncated.
+TRANSPORT_CAUSES = (
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted (bmc.verify_tls: a CA bundle path?)"),
+    ("SSL", "TLS handshake failed"),
+    ("Connection refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("Name or service not known", "host name does not resolve"),
+    ("Connection reset", "connection reset by the BMC"),
+    ("RemoteDisconnected", "the BMC closed the connection without answering"),
+)
+
+
 def _status(exc: BaseException) -> int | None:
     code = getattr(exc, "status_code", None)
     return code if isinstance(code, int) else None
@@ -77,6 +89,10 @@ def describe(exc: BaseException) -> str:
     code = _status(exc)
     if isinstance(exc, sx.HTTPError):
         detail = f"{exc.code}: {exc.detail}" if exc.detail else "the BMC sent no Redfish error body"
+    elif isinstance(exc, sx.ConnectionError):
+        raw = str(exc)
+        cause = next((says for marker, says in TRANSPORT_CAUSES if marker in raw), None)
+        detail = f"{cause} ({raw})" if cause else raw
     else:
         detail = str(exc)
     text = " ".join(str(detail).split())
@@ -129,8 +145,8 @@ class BmcClient:
                     f"{target}: {what} failed after {attempt} attempt(s): {describe(exc)}", _status(exc)
                 ) from None
             except (ValueError, KeyError, TypeError) as exc:
-                # sushy's parsers raise these on malformed documents
-                raise BmcError(f"{target}: {what}: unexpected answer from the BMC: {exc}") from None
+                # sushy's parsers (and JSON decoding) raise these on malformed documents
+                raise BmcBadDocument(f"{target}: {what}: unexpected answer from the BMC: {exc}") from None
 
     def _verify(self) -> bool | str:
         verify = self.bmc.verify_tls

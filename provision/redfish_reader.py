@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from burnin.hardware import Firmware, HardwareInventory, PowerReading, SystemInfo, Temperature
-from provision.errors import BmcError
+from provision.bmc import BmcBadDocument, BmcHttpError
 
 Doc = dict[str, Any]
 Fetch = Callable[[str], Doc | None]
@@ -95,10 +95,10 @@ class Reader:
             return None
         try:
             return self._fetch(path)
-        except BmcError as exc:
-            if getattr(exc, "status", None) is None:
-                raise
-            self.gap(area, f"{path}: {exc}")
+        except (BmcHttpError, BmcBadDocument) as exc:
+            if isinstance(exc, BmcHttpError) and exc.status is None:
+                raise  # no answer at all: the BMC is gone, not one resource
+            self.gap(area, str(exc))
             return None
 
     def gap(self, area: str, why: str) -> None:

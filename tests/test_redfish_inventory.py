@@ -10,11 +10,12 @@ import pytest
 
 from burnin.hardware import inventory_from_dict
 from burnin.schema import Verdict
+from provision.bmc import BmcBadDocument, RetryPolicy
 from provision.catalog import load_catalog
+from provision.credentials import Credentials, read_credentials
 from provision.errors import BadInput
 from provision.inspection import check_drives, check_gpus, check_memory, inspect_findings
 from provision.mockup import Faults, Style, build_tree
-from provision.redfish import Credentials, RetryPolicy, read_credentials
 from provision.redfish_inventory import collect_inventory
 from tests.conftest import PROFILES
 
@@ -127,6 +128,30 @@ def test_a_500_on_one_resource_is_a_gap_and_the_rest_is_read() -> None:
 
     inv = collect_inventory(fetch)
     assert "HTTP 500" in inv.gaps["storage"] and inv.drives == [] and len(inv.gpus) == 4
+
+    def garbled(path: str) -> Any:
+        if path.endswith("/Memory/P1-DIMMA1"):
+            raise BmcBadDocument(f"http://bmc{path}: GET: unexpected answer from the BMC: Expecting value")
+        return tree.get(path)
+
+    inv = collect_inventory(garbled)
+    assert "P1-DIMMA1" in inv.gaps["memory"] and len(inv.dimms) == 23
+    finding = next(f for f in check_memory(PROFILE, inv) if f.id == "dimm_count:memory")
+    assert finding.verdict is Verdict.FAIL  # one DIMM unreadable is one DIMM not proven present
+
+
+def test_a_dead_bmc_mid_walk_is_an_error_not_a_gap() -> None:
+    from provision.redfish import BmcHttpError
+
+    tree = build_tree(PROFILE, HOST)
+
+    def fetch(path: str) -> Any:
+        if "Storage" in path:
+            raise BmcHttpError(f"http://bmc{path}: GET failed after 4 attempt(s): connection refused", None)
+        return tree.get(path)
+
+    with pytest.raises(BmcHttpError, match="connection refused"):
+        collect_inventory(fetch)
 
 
 def test_gpus_listed_only_as_pcie_devices_are_still_found() -> None:
