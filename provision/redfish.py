@@ -186,7 +186,14 @@ class BmcClient:
                 read_timeout=self.bmc.read_timeout_s,
             )
 
-        self._root = self.call("connect", build, where="/redfish/v1/")
+        try:
+            self._root = self.call("connect", build, where="/redfish/v1/")
+        except BmcHttpError as exc:
+            if self.bmc.auth is BmcAuth.session and exc.status == 404:
+                raise BmcHttpError(
+                    f"{exc} (bmc.auth: session, but the BMC has no SessionService: use auto or basic)", 404
+                ) from None
+            raise
 
     def close(self) -> None:
         root, self._root, self._system = self._root, None, None

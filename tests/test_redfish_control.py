@@ -191,3 +191,23 @@ def test_missing_credentials_is_bad_input(
     monkeypatch.setenv("INFERNO_BMC_MASTER", "no-colon-here")
     rc, _, err = cli(["--profiles", str(profiles_copy), "power", HOST, "status"], capsys)
     assert rc == 2 and "expected 'user:password'" in err and "no-colon-here" not in err
+
+
+@pytest.mark.parametrize(
+    ("auth", "rc", "says"), [("basic", 0, "power Off"), ("session", 3, "no SessionService")]
+)
+def test_auth_modes_against_a_bmc_without_sessions(
+    tmp_path: Path,
+    profiles_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    auth: str,
+    rc: int,
+    says: str,
+) -> None:
+    monkeypatch.setenv("INFERNO_BMC_MASTER", f"admin:{CANARY}")
+    with emulator(tmp_path / "emu") as emu:
+        set_bmc(profiles_copy, HOST, url=emu.url, auth=auth, retry_delay_s=0.05)
+        got, out, err = cli(["--profiles", str(profiles_copy), "power", HOST, "status"], capsys)
+    assert got == rc
+    assert says in out + err
