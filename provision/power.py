@@ -139,7 +139,7 @@ def set_power(
         result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock, timeout_s)
 
     # A host between states finishes that transition first, so "already there" is decided on a settled state.
-    if previous in TRANSIENT_STATES:
+    if previous in TRANSIENT_STATES - {None}:
         previous, _ = wait_for(bmc, ON_STATES | OFF_STATES, timeout_s, clock)
         result.previous = result.state = previous
 

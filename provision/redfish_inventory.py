@@ -51,12 +51,18 @@ class Walker(ChassisReader):
             self.gap("systems", "the BMC lists no systems")
             return self.inv
         host = next((s for s in systems if s.get("@odata.id") == self.host_system), None)
+        if self.host_system and host is None:
+            self.gap("systems", f"bmc.system {self.host_system} is not listed by the BMC")
         host = host or next((s for s in systems if isinstance(s.get("Boot"), dict)), systems[0])
         self.system(host)
         for chassis in self.members(ref_of(root, "Chassis") or f"{ROOT}/Chassis", "chassis"):
             self.chassis(chassis)
-        for doc in systems:  # a GPU baseboard is a System of its own
-            self.processors(doc)
+        for doc in systems:
+            if doc is not host and isinstance(doc.get("Boot"), dict):
+                # Another bootable System is another host (multi-node chassis): not ours to count.
+                self.gap("systems", f"skipped {doc.get('@odata.id')}: another bootable system")
+                continue
+            self.processors(doc)  # the host, and GPU baseboards that are Systems of their own
             if doc is host:
                 self.memory(doc)
                 self.storage(doc)

@@ -183,3 +183,15 @@ def test_credentials_from_env_and_file_and_their_errors(
 def test_retry_policy_backs_off_and_is_bounded() -> None:
     assert list(RetryPolicy(attempts=5, delay_s=1.0, max_delay_s=3.0).delays()) == [1.0, 2.0, 3.0, 3.0]
     assert list(RetryPolicy(attempts=1).delays()) == []
+
+
+def test_another_bootable_system_behind_the_bmc_is_not_counted_as_ours() -> None:
+    tree = copy.deepcopy(build_tree(PROFILE, HOST, Style.supermicro))
+    other = "/redfish/v1/Systems/2"
+    tree[other] = {**tree["/redfish/v1/Systems/1"], "@odata.id": other, "Id": "2"}
+    tree["/redfish/v1/Systems"]["Members"].append({"@odata.id": other})
+    inv = collect_inventory(tree.get, host_system="/redfish/v1/Systems/1")
+    assert len(inv.cpus) == 2 and len(inv.gpus) == 4  # not doubled by node 2
+    assert "skipped /redfish/v1/Systems/2" in inv.gaps["systems"]
+    inv = collect_inventory(tree.get, host_system="/redfish/v1/Systems/9")
+    assert "bmc.system /redfish/v1/Systems/9 is not listed" in inv.gaps["systems"]
