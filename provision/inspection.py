@@ -86,6 +86,10 @@ def check_memory(profile: Profile, inv: HardwareInventory) -> list[Finding]:
             for loc in empty:
                 out.append(finding("dimm_present", f"dimm:{loc}", "populated", "empty slot", Verdict.FAIL))
         if len(mine) != per_socket:
+            if not empty and per_socket == cpu.dimm_slots_per_socket:
+                # BMCs that list only installed DIMMs (iDRAC): name the channels nobody answers for.
+                seen = {d.channel for d in mine}
+                empty = [f"channel {c}" for c in range(1, per_socket + 1) if str(c) not in seen]
             out.append(
                 finding(
                     "dimm_count_socket",

@@ -71,6 +71,12 @@ def test_each_fault_fails_the_finding_that_names_the_part(
     assert expected[style.value] in failed
 
 
+def test_a_missing_dimm_on_a_bmc_that_lists_only_installed_ones_names_its_channel() -> None:
+    inv = _inventory(Style.dell, Faults(missing_dimm=5))
+    socket = next(f for f in check_memory(PROFILE, inv) if f.check == "dimm_count_socket")
+    assert (socket.component, socket.observed) == ("memory:socket 1", "11 populated (empty: channel 6)")
+
+
 def test_a_gpu_link_lanes_short_fails_and_a_faster_one_passes() -> None:
     narrow = check_gpus(PROFILE, _inventory(Style.supermicro, Faults(gpu_link=(1, 5, 8))))
     assert [(f.component, f.observed) for f in narrow if f.verdict is Verdict.FAIL] == [
