@@ -211,6 +211,10 @@ class BmcClient:
 
     # -- raw reads (inspection) ------------------------------------------------------------------
 
+    # sushy has no DIMM class and its Storage/PCIe parsers break on newer schemas, so inspection reads
+    # raw documents through sushy's own connector (`_conn`: its auth, session, TLS and timeouts), as
+    # sushy's documentation does for Memory.
+
     def get_json(self, path: str) -> dict[str, Any]:
         """GET one resource as a dict. 404 -> BmcError too: callers that tolerate it use `try_json`."""
 

@@ -14,12 +14,14 @@ import pytest
 import requests
 from sushy import exceptions as sx
 
+from provision.catalog import load_catalog
 from provision.hosts import Bmc
+from provision.mockup import build_tree, write_tree
 from provision.power import CONFLICT_RETRY_S, PowerAction, PowerClock, set_power
 from provision.redfish import Credentials, connect, is_transient
 from tests.support.faultproxy import FaultPlan, Reply, fault_proxy, redfish_error
 from tests.support.procs import free_port
-from tests.support.redfish_rig import SYSTEM_PATH, cli, emulator, set_bmc
+from tests.support.redfish_rig import SYSTEM_PATH, cli, emulator, set_bmc, static
 
 HOST = "inferno-host-master"
 
@@ -252,3 +254,28 @@ def test_which_bmc_answers_are_worth_a_retry(
     with pytest.raises(sx.HTTPError) as info:  # sushy's own mapping from response to exception class
         sx.raise_for_response("PATCH", "http://bmc/redfish/v1/Systems/1", _response(status, body))
     assert is_transient(info.value) is transient
+
+
+def test_inspection_through_30_percent_faults_reads_the_same_inventory(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFERNO_BMC_COMPUTE_1", "admin:secret")
+    host = "inferno-host-compute-1"
+    catalog = load_catalog(profiles_copy)
+    entry = catalog.host(host)
+    tree = write_tree(build_tree(catalog.profile_of(entry), entry), tmp_path / "mockup")
+    base = ["--profiles", str(profiles_copy), "--state", str(tmp_path / "state")]
+    plan = FaultPlan(fail_rate=0.3, seed=11)
+    with static(tree, tmp_path / "static.log") as svc, fault_proxy(svc.port, plan) as proxy:
+        set_bmc(profiles_copy, host, url=svc.url, retry_delay_s=0.02)
+        rc, direct, err = cli([*base, "inspect", host, "--json"], capsys)
+        assert rc == 0, err
+        set_bmc(profiles_copy, host, url=f"http://127.0.0.1:{proxy.server_address[1]}", attempts=8,
+                retry_delay_s=0.02, read_timeout_s=5)  # fmt: skip
+        rc, faulty, err = cli([*base, "inspect", host, "--json"], capsys)
+        assert rc == 0, err
+    clean, noisy = json.loads(direct)["inventory"], json.loads(faulty)["inventory"]
+    clean.pop("collected_at")
+    noisy.pop("collected_at")
+    assert noisy == clean
+    assert sum(plan.counts.values()) >= 20  # it really went through a storm
