@@ -198,10 +198,9 @@ class BmcClient:
     def close(self) -> None:
         root, self._root, self._system = self._root, None, None
         if root is not None:
-            try:
-                root.__del__()  # sushy deletes its session here; a dead BMC must not fail the command
-            except sx.SushyError as exc:
-                LOG.debug("%s: closing the session: %s", self.url, describe(exc))
+            # sushy ends its Redfish session in its destructor (and logs, never raises, on failure);
+            # calling it now deletes the session on the BMC before the command exits.
+            root.__del__()
 
     @property
     def root(self) -> Any:
@@ -212,8 +211,7 @@ class BmcClient:
     # -- raw reads (inspection) ------------------------------------------------------------------
 
     # sushy has no DIMM class and its Storage/PCIe parsers break on newer schemas, so inspection reads
-    # raw documents through sushy's own connector (`_conn`: its auth, session, TLS and timeouts), as
-    # sushy's documentation does for Memory.
+    # raw documents through sushy's own connector (`_conn`: its auth, session, TLS and timeouts).
 
     def get_json(self, path: str) -> dict[str, Any]:
         """GET one resource as a dict. 404 -> BmcError too: callers that tolerate it use `try_json`."""
@@ -342,8 +340,8 @@ class BmcClient:
         try:
             return system.virtual_media
         except sx.MissingAttributeError:
-            managers = self.call("read managers", lambda: list(system.managers), where=self.system_path)
-            for manager in managers:
+            # Older layouts hang virtual media off the Manager. Runs inside the caller's `call`.
+            for manager in list(system.managers):
                 try:
                     return manager.virtual_media
                 except sx.MissingAttributeError:
