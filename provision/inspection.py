@@ -137,8 +137,10 @@ def check_gpus(profile: Profile, inv: HardwareInventory) -> list[Finding]:
             return [finding("gpu_count", "gpu", 0, len(inv.gpus), Verdict.WARN, required=False)]
         return []
     if not inv.gpus:
-        verdict = Verdict.INCONCLUSIVE if "processors" in inv.gaps else Verdict.FAIL
-        return [finding("gpu_count", "gpu", g.count, 0, verdict)]
+        # Zero GPUs proves absence only where the BMC shows its PCIe devices; many list no GPU at all.
+        if inv.pcie and "processors" not in inv.gaps:
+            return [finding("gpu_count", "gpu", g.count, "0 (none among the PCIe devices)", Verdict.FAIL)]
+        return [finding("gpu_count", "gpu", g.count, None, Verdict.INCONCLUSIVE)]
     out = [finding("gpu_count", "gpu", g.count, len(inv.gpus), _eq(g.count, len(inv.gpus)))]
     for gpu in inv.gpus:
         bits = [b for b in (gpu.slot, f"serial {gpu.serial}" if gpu.serial else None) if b]

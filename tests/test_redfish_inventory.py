@@ -122,6 +122,31 @@ def test_what_the_bmc_hides_is_inconclusive_never_pass() -> None:
     assert [d.capacity_bytes for d in inv.drives][:1] == [960197124096]
 
 
+def test_no_gpu_is_a_failure_only_where_the_bmc_shows_its_pcie_devices() -> None:
+    def no_gpu_processors(tree: dict[str, Any]) -> None:
+        coll = tree["/redfish/v1/Systems/1/Processors"]
+        coll["Members"] = [m for m in coll["Members"] if "GPU" not in m["@odata.id"]]
+
+    def no_gpus_at_all(tree: dict[str, Any]) -> None:
+        no_gpu_processors(tree)
+        for path in [p for p in tree if "/PCIeDevices/GPU" in p]:
+            del tree[path]
+        tree["/redfish/v1/Chassis/1/PCIeDevices"]["Members"] = []
+
+    def nic_only(tree: dict[str, Any]) -> None:
+        no_gpus_at_all(tree)
+        nic = "/redfish/v1/Chassis/1/PCIeDevices/NIC1"
+        tree[nic] = {"@odata.id": nic, "Id": "NIC1", "PCIeInterface": {"PCIeType": "Gen4", "LanesInUse": 16}}
+        tree["/redfish/v1/Chassis/1/PCIeDevices"]["Members"] = [{"@odata.id": nic}]
+
+    hidden = check_gpus(PROFILE, _inventory(Style.supermicro, edit=no_gpus_at_all))
+    assert [(f.check, f.verdict) for f in hidden] == [("gpu_count", Verdict.INCONCLUSIVE)]
+    missing = check_gpus(PROFILE, _inventory(Style.supermicro, edit=nic_only))
+    assert [(f.check, f.verdict, f.observed) for f in missing] == [
+        ("gpu_count", Verdict.FAIL, "0 (none among the PCIe devices)")
+    ]
+
+
 def test_a_500_on_one_resource_is_a_gap_and_the_rest_is_read() -> None:
     from provision.redfish import BmcHttpError
 
