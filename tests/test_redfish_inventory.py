@@ -226,3 +226,49 @@ def test_another_bootable_system_behind_the_bmc_is_not_counted_as_ours() -> None
     assert "skipped /redfish/v1/Systems/2" in inv.gaps["systems"]
     inv = collect_inventory(tree.get, host_system="/redfish/v1/Systems/9")
     assert "bmc.system /redfish/v1/Systems/9 is not listed" in inv.gaps["systems"]
+
+
+def _sushy_samples() -> dict[str, dict[str, Any]]:
+    """sushy's own sample documents (shipped in its wheel, DMTF mockup-derived), by @odata.id."""
+    import json
+    from pathlib import Path
+
+    import sushy
+
+    folder = Path(sushy.__file__).parent / "tests" / "unit" / "json_samples"
+    if not folder.is_dir():
+        pytest.skip(f"sushy's sample documents are not installed at {folder}")
+    index: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        doc = json.loads(path.read_text())
+        if isinstance(doc, dict) and isinstance(doc.get("@odata.id"), str):
+            index.setdefault(doc["@odata.id"].rstrip("/"), doc)
+    return index
+
+
+def test_sushys_sample_documents_normalize_with_absent_parts_skipped_and_gaps_named() -> None:
+    docs = _sushy_samples()
+    inv = collect_inventory(lambda path: docs.get(path.rstrip("/")))
+    cpu1 = docs["/redfish/v1/Systems/437XR1138R2/Processors/CPU1"]
+    assert docs["/redfish/v1/Systems/437XR1138R2/Processors/CPU2"]["Status"]["State"] == "Absent"
+    assert [(c.socket, c.model, c.cores, c.threads) for c in inv.cpus] == [
+        (cpu1["Socket"], cpu1["Model"], cpu1["TotalCores"], cpu1["TotalThreads"])
+    ]
+    drives = {d.name: d for d in inv.drives}
+    sample = docs["/redfish/v1/Systems/437XR1138R2/Storage/1/Drives/32ADF365C6C1B7BD"]
+    got = drives["32ADF365C6C1B7BD"]
+    assert (got.capacity_bytes, got.protocol, got.serial) == (
+        sample["CapacityBytes"],
+        sample["Protocol"],
+        sample["SerialNumber"],
+    )
+    assert [c.name for c in inv.storage_controllers] == ["1/0"]  # MemberId "0" of Storage "1"
+    assert {v.raid_type for v in inv.volumes} >= {"Mirrored"}  # VolumeType where RAIDType is absent
+    nic = docs["/redfish/v1/Systems/437XR1138R2/EthernetInterfaces/12446A3B0411"]
+    assert [(n.mac, n.speed_mbps) for n in inv.nics] == [(nic["MACAddress"].lower(), nic["SpeedMbps"])]
+    assert inv.system.boot_target == "Pxe" and inv.system.serial == "437XR1138R2"
+    # No Memory members and no firmware inventory in these samples: said, not guessed.
+    assert set(inv.gaps) == {"memory", "firmware"}
+    assert inv.dimms == []
+    findings = check_memory(PROFILE, inv)
+    assert [(f.check, f.verdict) for f in findings] == [("dimm_count", Verdict.INCONCLUSIVE)]
