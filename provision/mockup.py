@@ -51,6 +51,7 @@ class _Builder(ServiceBuilder):
         self.sys = f"{ROOT}/Systems/{self.sys_id}"
         self.chassis = f"{ROOT}/Chassis/{self.chassis_id}"
         self.pcie: list[str] = []
+        self.hbm: list[str] = []
 
     def build(self) -> dict[str, Doc]:
         system: Doc = {
@@ -207,8 +208,29 @@ class _Builder(ServiceBuilder):
                 "SerialNumber": serial,
                 "Status": ok(),
             }
-            if self.style is not Style.dell:  # iDRAC does not link them; matched by serial
+            if self.style is Style.supermicro:
                 doc["Links"] = {"PCIeDevice": ref(dev)}
+            elif self.style is Style.dmtf:
+                # Processor >= 1.8 as NVIDIA's HGX BMC serves it: the link on the GPU itself, the
+                # PCI ids through Links.PCIeFunctions, the HBM as a "DRAM" Memory of the host.
+                doc["Links"] = {"PCIeFunctions": [ref(f"{dev}/PCIeFunctions/1")]}
+                doc["SystemInterface"] = {
+                    "InterfaceType": "PCIe",
+                    "PCIe": {"PCIeType": f"Gen{gen}", "MaxPCIeType": f"Gen{g.pcie_gen}",
+                             "LanesInUse": width, "MaxLanes": g.pcie_width},
+                }  # fmt: skip
+                doc["Location"] = {
+                    "PartLocation": {"LocationType": "Embedded", "ServiceLabel": f"SXM{i + 1}"}
+                }
+                doc["MemorySummary"] = {"TotalMemorySizeMiB": g.memory_mib, "ECCModeEnabled": True}
+                hbm = f"{self.sys}/Memory/GPU_{i + 1}_DRAM_0"
+                self.tree[hbm] = {
+                    "@odata.id": hbm, "Id": f"GPU_{i + 1}_DRAM_0", "Name": "DIMM Slot", "MemoryType": "DRAM",
+                    "MemoryDeviceType": "HBM", "BaseModuleType": "RDIMM", "CapacityMiB": g.memory_mib,
+                    "Status": ok(),
+                }  # fmt: skip
+                self.hbm.append(hbm)
+            # iDRAC does not link them at all: matched to their PCIe device by serial
             self.tree[path] = doc
             members.append(path)
         if not baseboard:
@@ -270,7 +292,7 @@ class _Builder(ServiceBuilder):
                         }
                     )
                 self.tree[path] = doc
-        coll(self.tree, f"{self.sys}/Memory", "Memory", members)
+        coll(self.tree, f"{self.sys}/Memory", "Memory", members + self.hbm)
 
     def _drives(self) -> list[tuple[str, Doc]]:
         out, n = [], 0

@@ -117,18 +117,33 @@ class Walker(ChassisReader):
                 threads += cpu.threads or 0
                 self.inv.cpus.append(cpu)
             elif kind == "GPU":
-                links = obj_of(doc, "Links")
-                linked = refs_of(links.get("PCIeDevice"))
-                self._gpu_links[str(doc.get("Id"))] = linked[0] if linked else None
-                self.inv.gpus.append(
-                    Gpu(
-                        index=str(doc.get("Id")),
-                        name=str_of(doc.get("Model")),
-                        serial=str_of(doc.get("SerialNumber")),
-                    )
-                )
+                self.inv.gpus.append(self._gpu(doc))
         if threads:
             self.inv.logical_cpus = (self.inv.logical_cpus or 0) + threads
+
+    def _gpu(self, doc: Doc) -> Gpu:
+        links = obj_of(doc, "Links")
+        linked = refs_of(links.get("PCIeDevice"))
+        self._gpu_links[str(doc.get("Id"))] = linked[0] if linked else None
+        # Processor >= 1.8 carries the link itself (NVIDIA HGX); older BMCs only on the PCIe device.
+        pcie = obj_of(obj_of(doc, "SystemInterface"), "PCIe")
+        funcs = refs_of(links.get("PCIeFunctions"))
+        func = (self.get(funcs[0], "gpus") or {}) if funcs else {}
+        label = obj_of(obj_of(doc, "Location"), "PartLocation").get("ServiceLabel")
+        return Gpu(
+            index=str(doc.get("Id")),
+            name=str_of(doc.get("Model")),
+            slot=str_of(label),
+            serial=str_of(doc.get("SerialNumber")),
+            pci_device_id=hexid_of(func.get("DeviceId")),
+            memory_mib=int_of(obj_of(doc, "MemorySummary").get("TotalMemorySizeMiB")),
+            pcie_gen_current=gen_of(pcie.get("PCIeType")),
+            pcie_width_current=int_of(pcie.get("LanesInUse")),
+            pcie_gen_max=gen_of(pcie.get("MaxPCIeType")),
+            pcie_width_max=int_of(pcie.get("MaxLanes")),
+            vbios=str_of(doc.get("FirmwareVersion")),
+            board_part_number=str_of(doc.get("PartNumber")),
+        )
 
     def memory(self, sysdoc: Doc) -> None:
         path = ref_of(sysdoc, "Memory")
@@ -137,7 +152,9 @@ class Walker(ChassisReader):
             self.gap("memory", f"{sysdoc.get('@odata.id')}: no Memory members (DIMMs not exposed)")
         for doc in docs:
             if doc.get("MemoryType") not in (None, "DRAM"):
-                continue  # NVDIMM/Optane/GPU HBM listed as Memory are not DIMMs of the host
+                continue  # NVDIMM/Optane listed as Memory are not DIMMs of the host
+            if str(doc.get("MemoryDeviceType") or "").upper().startswith(("HBM", "GDDR")):
+                continue  # a GPU's on-package memory (HGX BMCs list it as DRAM "DIMM Slot"s)
             loc = obj_of(doc, "MemoryLocation")
             speeds = [s for s in doc.get("AllowedSpeedsMHz") or [] if isinstance(s, int)]
             ecc = doc.get("ErrorCorrection")
@@ -292,26 +309,30 @@ class Walker(ChassisReader):
             link = self._gpu_links.get(gpu.index)
             dev = by_path.get(link or "") or by_serial.get(gpu.serial or "")
             if dev is None:
-                self.gap(
-                    f"gpu:{gpu.index}",
-                    "no PCIe device linked or matching its serial: link and PCI ids unknown",
-                )
+                unknown = [
+                    what
+                    for what, value in (("PCI ids", gpu.pci_device_id), ("link", gpu.pcie_gen_current))
+                    if value is None
+                ]
+                if unknown:
+                    self.gap(
+                        f"gpu:{gpu.index}",
+                        f"no PCIe device linked or matching its serial: {' and '.join(unknown)} unknown",
+                    )
                 merged.append(gpu)
                 continue
             path = next((p for p, d in by_path.items() if d is dev), "")
-            merged.append(
-                Gpu(
-                    **{
-                        **gpu.__dict__,
-                        "slot": self._slots.get(path),
-                        "pci_device_id": dev.device_id,
-                        "pcie_gen_current": dev.link_gen,
-                        "pcie_width_current": dev.link_width,
-                        "pcie_gen_max": dev.max_link_gen,
-                        "pcie_width_max": dev.max_link_width,
-                    }
-                )
-            )
+            # What the GPU's own Processor says wins; the PCIe device fills what it left out.
+            fill = {
+                "slot": self._slots.get(path),
+                "pci_device_id": dev.device_id,
+                "pcie_gen_current": dev.link_gen,
+                "pcie_width_current": dev.link_width,
+                "pcie_gen_max": dev.max_link_gen,
+                "pcie_width_max": dev.max_link_width,
+            }
+            own = gpu.__dict__
+            merged.append(Gpu(**{**own, **{k: v for k, v in fill.items() if own[k] is None}}))
         if not merged:  # BMCs that list GPUs only as PCIe devices
             for dev in self.inv.pcie:
                 if dev.device_class in GPU_CLASSES and dev.vendor_id == "0x10de":

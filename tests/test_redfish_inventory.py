@@ -44,6 +44,10 @@ def test_every_layout_normalizes_to_the_same_parts(style: Style) -> None:
         ("0x2bb4", 5, 16)
     }
     assert inv.logical_cpus == 384 and inv.memory_total_mib == 768 * 1024
+    if style is Style.dmtf:  # read off the GPU's own Processor (HGX shape); its HBM is not a DIMM
+        assert PROFILE.gpus is not None
+        assert (inv.gpus[0].slot, inv.gpus[0].memory_mib) == ("SXM1", PROFILE.gpus.memory_mib)
+        assert all(d.type == "DDR5" for d in inv.dimms if d.present)
     assert _failed(inv) == set()
     assert inventory_from_dict(inv.to_dict()) == inv  # the shared model round-trips
 
@@ -54,7 +58,7 @@ FAULTS = [
                               "dmtf": "dimm_present:dimm:P1-DIMMA1"}),
     (Faults(gpu_link=(0, 4, 16)), {"supermicro": "gpu_pcie_link:gpu:GPU1 (SLOT1, serial GPUIHC1000)",
                                    "dell": "gpu_pcie_link:gpu:Video.Slot.1-1 (SLOT1, serial GPUIHC1000)",
-                                   "dmtf": "gpu_pcie_link:gpu:GPU_SXM_1 (SLOT1, serial GPUIHC1000)"}),
+                                   "dmtf": "gpu_pcie_link:gpu:GPU_SXM_1 (SXM1, serial GPUIHC1000)"}),
     (Faults(drive_bytes=(0, 480103981056)), {"supermicro": "drive_capacity:drive:Disk0 (serial SIHC1000)",
                                              "dell": "drive_capacity:drive:Disk.Bay.0-Enclosure.Internal.0-1 "
                                                      "(serial SIHC1000)",
