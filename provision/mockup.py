@@ -10,7 +10,8 @@ Styles differ where real BMCs differ:
   PCIeDevices as an array of links in the System, GPUs matched to them by serial; RAID volume.
 - dmtf: current DMTF shapes (public-tower, HGX): StorageControllers[].Id without MemberId, drives under
   the Chassis, PCIe functions under Links, PowerSubsystem/ThermalSubsystem only, and the GPUs on a
-  baseboard that is a System of its own (no Boot).
+  baseboard that is a System of its own (no Boot), each carrying its own link (SystemInterface.PCIe)
+  and listed with its HBM as a "DRAM" Memory of the host, as NVIDIA's HGX BMC serves them.
 Faults inject the failures inspection must catch: a missing DIMM, a GPU trained low, a wrong drive.
 """
 
