@@ -78,13 +78,14 @@ def check_memory(profile: Profile, inv: HardwareInventory) -> list[Finding]:
     out = [finding("dimm_count", "memory", mem.dimm_count, observed, _eq(mem.dimm_count, len(present)))]
     per_socket = mem.dimm_count // cpu.sockets
     sockets = sorted({d.socket for d in inv.dimms if d.socket is not None})
+    # With every slot meant to be filled, an empty slot is the missing DIMM itself (whether or not
+    # the BMC says which socket it belongs to: Supermicro's Memory resources often do not).
+    if per_socket == cpu.dimm_slots_per_socket:
+        for d in absent:
+            out.append(finding("dimm_present", f"dimm:{d.locator}", "populated", "empty slot", Verdict.FAIL))
     for s in sockets:
         mine = [d for d in present if d.socket == s]
         empty = [d.locator for d in absent if d.socket == s]
-        # With every slot of the socket meant to be filled, an empty slot is the missing DIMM itself.
-        if per_socket == cpu.dimm_slots_per_socket:
-            for loc in empty:
-                out.append(finding("dimm_present", f"dimm:{loc}", "populated", "empty slot", Verdict.FAIL))
         if len(mine) != per_socket:
             if not empty and per_socket == cpu.dimm_slots_per_socket:
                 # BMCs that list only installed DIMMs (iDRAC): name the channels nobody answers for.

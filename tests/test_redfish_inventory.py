@@ -81,6 +81,19 @@ def test_a_missing_dimm_on_a_bmc_that_lists_only_installed_ones_names_its_channe
     assert (socket.component, socket.observed) == ("memory:socket 1", "11 populated (empty: channel 6)")
 
 
+def test_an_empty_slot_is_named_even_without_socket_information() -> None:
+    def like_a_real_supermicro(tree: dict[str, Any]) -> None:
+        # bmclib's captured Supermicro DIMM: Id "DIMM1", no DeviceLocator, no MemoryLocation.
+        for path, doc in tree.items():
+            if "/Memory/" in path:
+                doc.pop("DeviceLocator", None)
+                doc.pop("MemoryLocation", None)
+
+    inv = _inventory(Style.supermicro, Faults(missing_dimm=3), edit=like_a_real_supermicro)
+    failed = {f.id for f in check_memory(PROFILE, inv) if f.verdict is Verdict.FAIL}
+    assert failed == {"dimm_count:memory", "dimm_present:dimm:P1-DIMMD1"}  # the Id names the slot
+
+
 def test_a_gpu_link_lanes_short_fails_and_a_faster_one_passes() -> None:
     narrow = check_gpus(PROFILE, _inventory(Style.supermicro, Faults(gpu_link=(1, 5, 8))))
     assert [(f.component, f.observed) for f in narrow if f.verdict is Verdict.FAIL] == [
