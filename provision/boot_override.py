@@ -192,9 +192,16 @@ def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.mon
         # Supermicro/AMI: the mode fell back when the target changed. Resend all three together.
         send_enabled, send_mode = enabled, req.mode.value if seen.mode_reported else None
         state = seen
+    hint = ""
+    if any(p.startswith("mode:") for p in last):
+        # Seen on AMI-based Supermicro firmware: only the target sticks; the mode (and Once) revert.
+        hint = (
+            " (the BMC does not keep the boot mode: set the mode in the BIOS settings, or use --mode legacy)"
+        )
     raise BmcError(
         f"{where}: boot override did not read back as set after {MAX_SET_ATTEMPTS} attempts: "
         + "; ".join(last)
+        + hint
     )
 
 

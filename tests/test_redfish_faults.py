@@ -279,3 +279,33 @@ def test_inspection_through_30_percent_faults_reads_the_same_inventory(
     noisy.pop("collected_at")
     assert noisy == clean
     assert sum(plan.counts.values()) >= 20  # it really went through a storm
+
+
+def test_a_bmc_that_silently_reverts_mode_and_once_is_caught_by_the_read_back(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As captured on an AMI-based Supermicro (bmclib's fixtures): the PATCH answers success, yet a
+    GET shows only the target taken; BootSourceOverrideMode went back to Legacy, Enabled to Disabled."""
+
+    def revert(method: str, path: str, doc: dict[str, Any]) -> dict[str, Any] | None:
+        if method == "GET" and path == SYSTEM_PATH and "Boot" in doc:
+            boot = {
+                **doc["Boot"],
+                "BootSourceOverrideMode": "Legacy",
+                "BootSourceOverrideEnabled": "Disabled",
+            }
+            return {**doc, "Boot": boot}
+        return None
+
+    plan = FaultPlan(rewrite=revert)
+    with emulator(tmp_path / "emu") as emu, fault_proxy(emu.port, plan) as proxy:
+        set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{proxy.server_address[1]}", retry_delay_s=0.01)
+        rc, out, err = cli(["--profiles", str(profiles_copy), "boot", HOST, "pxe", "--restart"], capsys)
+        patches = [r for r in proxy.requests if r == ("PATCH", SYSTEM_PATH)]
+        resets = [r for r in proxy.requests if r[0] == "POST" and "Reset" in r[1]]
+    assert rc == 3 and out == ""
+    assert "did not read back as set after 3 attempts" in err
+    assert "mode: expected UEFI, got Legacy; enabled: expected Once, got Disabled" in err
+    assert "set the mode in the BIOS settings" in err
+    assert len(patches) == 3  # the full request was resent, a bounded number of times
+    assert resets == []  # and the host was never powered on with the wrong override
