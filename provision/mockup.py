@@ -91,7 +91,7 @@ class _Builder(ServiceBuilder):
             systems.append(gpu_system)
         self._memory()
         self._storage()
-        self._nics()
+        self.nic_resources()
         self.chassis_resources()
         if self.style is Style.dell:
             system["PCIeDevices"] = [ref(p) for p in self.pcie]
@@ -388,27 +388,6 @@ class _Builder(ServiceBuilder):
                 coll(self.tree, f"{spath}/Volumes", "Volumes", [vpath])
             self.tree[spath] = doc
         coll(self.tree, f"{self.sys}/Storage", "Storage", members)
-
-    def _nics(self) -> None:
-        speeds = {n.name: n.speed_gbps for n in self.p.network}
-        macs = {i.name: i.mac for i in self.h.interfaces}
-        members = []
-        for k, nic in enumerate(self.p.network):
-            mac = macs.get(nic.name) or f"3c:ec:ef:ff:{k:02x}:{len(self.tag):02x}"
-            nid = {"dell": f"NIC.Slot.{k + 1}-1-1"}.get(self.style.value, str(k + 1))
-            path = f"{self.sys}/EthernetInterfaces/{nid}"
-            members.append(path)
-            self.tree[path] = {
-                "@odata.id": path,
-                "Id": nid,
-                "Name": nic.name,
-                "MACAddress": mac.upper() if self.style is Style.dell else mac,
-                "PermanentMACAddress": mac,
-                "SpeedMbps": speeds[nic.name] * 1000,
-                "LinkStatus": "LinkUp",
-                "Status": ok(),
-            }
-        coll(self.tree, f"{self.sys}/EthernetInterfaces", "Ethernet Interfaces", members)
 
 
 def build_tree(

@@ -1,11 +1,12 @@
-"""Pieces of the mockup builder (`provision.mockup`): document helpers, the vendor styles, and the
-chassis- and service-level resources (power, thermal, managers, firmware, service root). Pure."""
+"""Pieces of the mockup builder (`provision.mockup`): document helpers, the vendor styles, the NICs,
+and the chassis- and service-level resources (power, thermal, managers, firmware, service root). Pure."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
 
+from provision.hosts import Host
 from provision.profile import Profile
 
 ROOT = "/redfish/v1"
@@ -39,6 +40,8 @@ class ServiceBuilder:
     """Set by the subclass before use: the profile, the tree, and the paths it chose."""
 
     p: Profile
+    h: Host
+    tag: str
     style: Style
     tree: dict[str, Doc]
     sys: str
@@ -154,3 +157,24 @@ class ServiceBuilder:
             "Managers": ref(f"{ROOT}/Managers"),
             "UpdateService": ref(f"{ROOT}/UpdateService"),
         }
+
+    def nic_resources(self) -> None:
+        speeds = {n.name: n.speed_gbps for n in self.p.network}
+        macs = {i.name: i.mac for i in self.h.interfaces}
+        members = []
+        for k, nic in enumerate(self.p.network):
+            mac = macs.get(nic.name) or f"3c:ec:ef:ff:{k:02x}:{len(self.tag):02x}"
+            nid = {"dell": f"NIC.Slot.{k + 1}-1-1"}.get(self.style.value, str(k + 1))
+            path = f"{self.sys}/EthernetInterfaces/{nid}"
+            members.append(path)
+            self.tree[path] = {
+                "@odata.id": path,
+                "Id": nid,
+                "Name": nic.name,
+                "MACAddress": mac.upper() if self.style is Style.dell else mac,
+                "PermanentMACAddress": mac,
+                "SpeedMbps": speeds[nic.name] * 1000,
+                "LinkStatus": "LinkUp",
+                "Status": ok(),
+            }
+        coll(self.tree, f"{self.sys}/EthernetInterfaces", "Ethernet Interfaces", members)
