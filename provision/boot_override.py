@@ -132,12 +132,23 @@ class BootResult:
         return asdict(self)
 
 
-def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.monotonic) -> BootResult:
-    start = now()
+def check_request(req: BootRequest) -> None:
+    """Refuse a request that cannot be right, before anything is sent to the BMC."""
     if req.device is BootDevice.http and not req.http_boot_uri:
         raise BadInput("boot http: expected --http-boot URI, got none")
     if req.device is BootDevice.http and req.mode is not BootMode.uefi:
         raise BadInput("boot http: expected --mode uefi (HTTP boot is a UEFI feature), got legacy")
+    if req.device is BootDevice.cd and not req.media_url:
+        raise BadInput("boot cd: expected --virtual-media URL, got none")
+    if req.media_url and req.device is not BootDevice.cd:
+        raise BadInput(f"--virtual-media: expected device cd, got {req.device.value}")
+    if req.http_boot_uri and req.device is not BootDevice.http:
+        raise BadInput(f"--http-boot: expected device http, got {req.device.value}")
+
+
+def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.monotonic) -> BootResult:
+    start = now()
+    check_request(req)
     where = f"{bmc.url}{bmc.system_path}"
     state = bmc.boot_state()
     if state.allowed_targets and not (
@@ -215,7 +226,8 @@ def pick_media_slot(slots: list[MediaSlot]) -> MediaSlot | None:
 
 def boot_from_media(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.monotonic) -> BootResult:
     """Insert the ISO URL into a CD slot (ejecting what is there first), verify, and boot once from it."""
-    if not req.media_url:
+    check_request(req)
+    if not req.media_url:  # for the type checker: check_request refused it already
         raise BadInput("boot cd: expected --virtual-media URL, got none")
     start = now()
     slot = pick_media_slot(bmc.media_slots())

@@ -7,8 +7,15 @@ from typing import Any
 import click
 
 from provision.app import App, emit
-from provision.boot_override import BootDevice, BootMode, BootRequest, boot_from_media, eject_all, set_boot
-from provision.errors import BadInput
+from provision.boot_override import (
+    BootDevice,
+    BootMode,
+    BootRequest,
+    boot_from_media,
+    check_request,
+    eject_all,
+    set_boot,
+)
 from provision.power import PowerAction, set_power
 from provision.redfish import connect
 
@@ -70,10 +77,6 @@ def boot(
     and boot it once; http: UEFI HTTP boot from --http-boot URI.
     """
     dev = BootDevice(device)
-    if media_url and dev is not BootDevice.cd:
-        raise BadInput(f"--virtual-media: expected device cd, got {device}")
-    if http_uri and dev is not BootDevice.http:
-        raise BadInput(f"--http-boot: expected device http, got {device}")
     entry = app.catalog.host(host)
     req = BootRequest(
         dev,
@@ -82,6 +85,7 @@ def boot(
         http_boot_uri=http_uri,
         media_url=media_url,
     )
+    check_request(req)
     with connect(entry.bmc) as bmc:
         if dev is BootDevice.cd:
             result = boot_from_media(bmc, req)
