@@ -240,7 +240,7 @@ def boot_from_media(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = t
     seen = next((s for s in bmc.media_slots() if s.path == slot.path), None)
     if seen is None or not seen.inserted:
         raise BmcError(f"{bmc.url}{slot.path}: media did not read back as inserted after InsertMedia")
-    result = set_boot(bmc, BootRequest(BootDevice.cd, req.persistent, req.mode), now)
+    result = set_boot(bmc, BootRequest(BootDevice.cd, req.persistent, req.mode, media_url=req.media_url), now)
     result.media = req.media_url
     result.elapsed_s = round(now() - start, 3)
     return result
