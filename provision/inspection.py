@@ -15,6 +15,7 @@ from provision.hosts import Host
 from provision.profile import DriveClass, DriveInterface, Profile
 
 SOURCE = "redfish"
+EVIDENCE_ID = "redfish.inventory"  # the Evidence every pre-OS finding rests on: the inventory read
 CAPACITY_TOLERANCE = 0.001  # drives of one model differ by a few MB between vendors' firmware
 
 
@@ -28,7 +29,7 @@ def finding(
         expected=str(expected),
         observed="not exposed by the BMC" if observed is None else str(observed),
         verdict=verdict,
-        evidence=["redfish.inventory"],
+        evidence=[EVIDENCE_ID],
         required=required,
         source=SOURCE,
     )

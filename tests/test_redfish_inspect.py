@@ -4,6 +4,7 @@ every seed host in the Supermicro layout, the Dell and DMTF layouts, and injecte
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -87,6 +88,11 @@ def test_each_seed_host_inspects_with_every_part(
         assert (run.kind, run.status) == ("inspect", RunStatus.failed if unbuildable else RunStatus.succeeded)
         stored = json.loads(store.get_document(run.id, "inventory-redfish.json"))
         assert stored == inv
+    # Every finding points at evidence that exists: the stored inventory, by path and sha256.
+    (evidence,) = data["evidence"]
+    assert {e for f in data["findings"] for e in f["evidence"]} == {evidence["id"]}
+    blob = (tmp_path / "state" / evidence["artifact"]).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == evidence["sha256"]
 
 
 def test_missing_dimm_low_gpu_link_and_wrong_drive_fail_naming_the_part(

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from burnin.schema import Verdict, to_dict
+from burnin.schema import Evidence, Verdict, to_dict
 from provision.app import App, emit
 from provision.errors import VerdictFailed
-from provision.inspection import inspect_findings, overall
+from provision.inspection import EVIDENCE_ID, inspect_findings, overall
 from provision.redfish import connect
 from provision.redfish_inventory import collect_inventory
 from provision.state import HostState, RunStatus, StateStore
@@ -22,14 +22,20 @@ INSPECTABLE = {None, HostState.enrolled, HostState.inspected, HostState.rejected
 ORDER = {"fail": 0, "inconclusive": 1, "warn": 2, "pass": 3}
 
 
+def _summary(inv: dict[str, Any]) -> str:
+    present = [d for d in inv["dimms"] if d["present"]]
+    return (
+        f"{len(inv['cpus'])} CPUs, {len(present)}/{len(inv['dimms'])} DIMM slots populated, "
+        f"{len(inv['gpus'])} GPUs, {len(inv['drives'])} drives, {len(inv['nics'])} NICs, "
+        f"{len(inv['pcie'])} PCIe devices"
+    )
+
+
 def _human(data: dict[str, Any]) -> str:
     inv = data["inventory"]
-    present = [d for d in inv["dimms"] if d["present"]]
     lines = [
         f"{data['host']} ({data['profile']}) via {data['bmc']}: {data['verdict'].upper()}",
-        f"  {len(inv['cpus'])} CPUs, {len(present)}/{len(inv['dimms'])} DIMM slots populated, "
-        f"{len(inv['gpus'])} GPUs, {len(inv['drives'])} drives, {len(inv['nics'])} NICs, "
-        f"{len(inv['pcie'])} PCIe devices",
+        f"  {_summary(inv)}",
     ]
     counts = Counter(f["verdict"] for f in data["findings"])
     lines.append("  findings: " + ", ".join(f"{counts[v]} {v}" for v in ORDER if counts[v]))
@@ -68,7 +74,8 @@ def inspect(app: App, host: str, as_json: bool) -> None:
         "findings": [to_dict(f) for f in findings],
     }
     failed = [f for f in findings if f.verdict is Verdict.FAIL]
-    data["run_id"] = _store(app, host, data, failed=bool(failed))
+    data["run_id"], evidence = _store(app, host, data, failed=bool(failed))
+    data["evidence"] = [to_dict(evidence)]
     emit(data, as_json, _human)
     if failed:
         raise VerdictFailed(
@@ -76,16 +83,26 @@ def inspect(app: App, host: str, as_json: bool) -> None:
         )
 
 
-def _store(app: App, host: str, data: dict[str, Any], failed: bool) -> str:
-    """Journal the inspection: the inventory and findings as documents of an `inspect` run. The
-    documents hold no secret: the walker never sees the credentials."""
+def _store(app: App, host: str, data: dict[str, Any], failed: bool) -> tuple[str, Evidence]:
+    """Journal the inspection: the inventory and findings as documents of an `inspect` run, and the
+    evidence the findings point at (the stored inventory, by path and sha256). The documents hold
+    no secret: the walker never sees the credentials."""
     with StateStore.open(app.state_dir) as store:
         run = store.create_run(host, "inspect")
-        store.put_document(run.id, "inventory-redfish.json", data["inventory"])
+        ref = store.put_document(run.id, "inventory-redfish.json", data["inventory"])
+        evidence = Evidence(
+            id=EVIDENCE_ID,
+            command=["redfish", "GET", f"{data['bmc']}/redfish/v1/ and every resource it links"],
+            artifact=str(ref.path.relative_to(app.state_dir)),
+            sha256=ref.sha256,
+            excerpt=_summary(data["inventory"]),
+        )
         store.put_document(
-            run.id, "findings-redfish.json", {"verdict": data["verdict"], "findings": data["findings"]}
+            run.id,
+            "findings-redfish.json",
+            {"verdict": data["verdict"], "findings": data["findings"], "evidence": [to_dict(evidence)]},
         )
         store.finish_run(run.id, RunStatus.failed if failed else RunStatus.succeeded)
         if store.get_host_state(host) in INSPECTABLE:
             store.set_host_state(host, HostState.inspected, reason=f"redfish inspection: {data['verdict']}")
-        return run.id
+        return run.id, evidence
