@@ -30,11 +30,13 @@ class BmcBadDocument(BmcError):
 
 
 class BmcHttpError(BmcError):
-    """The BMC answered with an HTTP error that retries did not clear; `status` is its code."""
+    """The BMC answered with an HTTP error that retries did not clear; `status` is its code (None when
+    it did not answer at all) and `detail` the BMC's own words, apart from our message around them."""
 
-    def __init__(self, message: str, status: int | None) -> None:
+    def __init__(self, message: str, status: int | None, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -172,13 +172,21 @@ def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.mon
         except BmcHttpError as exc:
             if exc.status != 400 or attempt == MAX_SET_ATTEMPTS:
                 raise
-            if send_enabled is not None and state.enabled == enabled and not supermicro:
+            # Only a refusal that names the property is taken as that quirk; anything else (a busy
+            # BMC that outlived the adapter's retries, a bad value) goes to the user as it is.
+            says = exc.detail
+            if (
+                send_enabled is not None
+                and "BootSourceOverrideEnabled" in says
+                and state.enabled == enabled
+                and not supermicro
+            ):
                 send_enabled = None  # it rejects a resent, unchanged Enabled
                 notes.append("the BMC refused an unchanged BootSourceOverrideEnabled; sent without it")
-            elif send_mode is not None and "Mode" in str(exc) and state.mode == send_mode:
+            elif send_mode is not None and "BootSourceOverrideMode" in says and state.mode == send_mode:
                 send_mode = None  # Supermicro firmware that rejects the mode property
                 notes.append("the BMC refused BootSourceOverrideMode; sent without it")
-            elif req.persistent and enabled == "Continuous":
+            elif req.persistent and enabled == "Continuous" and ("Continuous" in says or "Enabled" in says):
                 enabled = send_enabled = "Once"  # Continuous dropped by newer firmware
                 notes.append("the BMC refused Continuous; set Once (re-apply before each power-on)")
             else:

@@ -141,8 +141,9 @@ class BmcClient:
                         )
                         self._sleep(delay)
                         continue
+                detail = describe(exc)
                 raise BmcHttpError(
-                    f"{target}: {what} failed after {attempt} attempt(s): {describe(exc)}", _status(exc)
+                    f"{target}: {what} failed after {attempt} attempt(s): {detail}", _status(exc), detail
                 ) from None
             except (ValueError, KeyError, TypeError) as exc:
                 # sushy's parsers (and JSON decoding) raise these on malformed documents
@@ -191,7 +192,9 @@ class BmcClient:
         except BmcHttpError as exc:
             if self.bmc.auth is BmcAuth.session and exc.status == 404:
                 raise BmcHttpError(
-                    f"{exc} (bmc.auth: session, but the BMC has no SessionService: use auto or basic)", 404
+                    f"{exc} (bmc.auth: session, but the BMC has no SessionService: use auto or basic)",
+                    404,
+                    exc.detail,
                 ) from None
             raise
 

@@ -159,16 +159,21 @@ def test_vendor_quirks_are_retried_to_success(
         assert any("unchanged BootSourceOverrideEnabled" in n for n in data["notes"])
 
 
+# --persistent: the emulator already reports Continuous, so a busy answer must not be mistaken for
+# "refuses an unchanged BootSourceOverrideEnabled" and silently worked around.
+@pytest.mark.parametrize("extra", [[], ["--persistent"]])
 def test_a_quirk_that_never_clears_fails_with_the_bmc_message(
-    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
 ) -> None:
     plan = FaultPlan(rules=[_patch_rule("hpe_post", 100)])
     with emulator(tmp_path / "emu") as emu, fault_proxy(emu.port, plan) as proxy:
         set_bmc(profiles_copy, HOST, url=f"http://127.0.0.1:{proxy.server_address[1]}", retry_delay_s=0.01)
-        rc, _, err = cli(["--profiles", str(profiles_copy), "boot", HOST, "pxe"], capsys)
+        rc, _, err = cli(["--profiles", str(profiles_copy), "boot", HOST, "pxe", *extra], capsys)
+        patches = [r for r in proxy.requests if r[0] == "PATCH"]
     assert rc == 3
     assert f"{SYSTEM_PATH}: set boot override target=Pxe" in err
     assert "failed after 4 attempt(s): HTTP 400" in err and "System in POST" in err
+    assert len(patches) == 4  # one call's retries, no quirk work-around on top
 
 
 def test_power_on_answered_409_while_already_on_is_success(
