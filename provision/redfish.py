@@ -120,6 +120,7 @@ class BmcClient:
         self._root: Any = None
         self._system: Any = None
         self.system_path: str = bmc.system or ""
+        self.retries = 0  # transient faults retried so far, reported by the commands
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class BmcClient:
                 if is_transient(exc):
                     delay = next(delays, None)
                     if delay is not None:
+                        self.retries += 1
                         LOG.info(
                             "%s: %s: %s; retry %d in %.1f s", target, what, describe(exc), attempt, delay
                         )

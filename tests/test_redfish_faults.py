@@ -47,6 +47,7 @@ def test_power_and_boot_complete_with_30_percent_of_calls_failing(
         rc, out, err = cli([*base, "power", HOST, "cycle", "--json"], capsys)
         assert rc == 0, err
         assert json.loads(out)["state"] == "On"
+        assert json.loads(out)["bmc_retries"] > 0  # it did not get through by luck
         rc, out, err = cli([*base, "power", HOST, "off", "--force", "--json"], capsys)
         assert rc == 0, err
         assert json.loads(out)["state"] == "Off"
@@ -279,6 +280,7 @@ def test_inspection_through_30_percent_faults_reads_the_same_inventory(
                 retry_delay_s=0.02, read_timeout_s=5)  # fmt: skip
         rc, faulty, err = cli([*base, "inspect", host, "--json"], capsys)
         assert rc == 0, err
+    assert (json.loads(direct)["bmc_retries"], json.loads(faulty)["bmc_retries"] > 0) == (0, True)
     clean, noisy = json.loads(direct)["inventory"], json.loads(faulty)["inventory"]
     clean.pop("collected_at")
     noisy.pop("collected_at")

@@ -97,4 +97,5 @@ def boot(
         # Only after the read-back: powering on with an unverified override boots the wrong thing.
         if restart:
             data["power"] = set_power(bmc, PowerAction.cycle, entry.bmc.power_timeout_s).to_dict()
+        data["bmc_retries"] = bmc.retries
     emit(data, as_json, _human)

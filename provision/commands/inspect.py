@@ -63,6 +63,7 @@ def inspect(app: App, host: str, as_json: bool) -> None:
     profile = app.catalog.profile_of(entry)
     with connect(entry.bmc) as bmc:
         inventory = collect_inventory(bmc.try_json, entry.bmc.system)
+        retries = bmc.retries
     findings = inspect_findings(profile, inventory, entry)
     verdict = overall(findings)
     data = {
@@ -70,6 +71,7 @@ def inspect(app: App, host: str, as_json: bool) -> None:
         "profile": profile.name,
         "bmc": entry.bmc.url,
         "verdict": verdict.value,
+        "bmc_retries": retries,
         "inventory": inventory.to_dict(),
         "findings": [to_dict(f) for f in findings],
     }
