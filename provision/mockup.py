@@ -12,6 +12,8 @@ Styles differ where real BMCs differ:
   the Chassis, PCIe functions under Links, PowerSubsystem/ThermalSubsystem only, and the GPUs on a
   baseboard that is a System of its own (no Boot), each carrying its own link (SystemInterface.PCIe)
   and listed with its HBM as a "DRAM" Memory of the host, as NVIDIA's HGX BMC serves them.
+- hpe: iLO-style ids (proc1dimm1, "PROC 1 DIMM 1"); GPUs only as PCIe devices (no GPU Processor);
+  no host EthernetInterfaces, which iLO shows only once its agent runs in the OS.
 Faults inject the failures inspection must catch: a missing DIMM, a GPU trained low, a wrong drive.
 """
 
@@ -60,7 +62,9 @@ class _Builder(ServiceBuilder):
             "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
             "Id": self.sys_id,
             "Name": "System",
-            "Manufacturer": {"dell": "Dell Inc.", "dmtf": "Contoso"}.get(self.style.value, "Supermicro"),
+            "Manufacturer": {"dell": "Dell Inc.", "dmtf": "Contoso", "hpe": "HPE"}.get(
+                self.style.value, "Supermicro"
+            ),
             "Model": self.p.chassis.model,
             "SerialNumber": f"S{self.tag}0001",
             "UUID": "00000000-0000-4000-8000-" + self.tag.encode().hex().ljust(12, "0")[:12],
@@ -95,7 +99,7 @@ class _Builder(ServiceBuilder):
         self.chassis_resources()
         if self.style is Style.dell:
             system["PCIeDevices"] = [ref(p) for p in self.pcie]
-        elif self.style is Style.supermicro:
+        elif self.style in (Style.supermicro, Style.hpe):
             system["PCIeDevices"] = ref(f"{self.chassis}/PCIeDevices")
         coll(self.tree, f"{ROOT}/Systems", "Systems", systems)
         self.service_resources(systems)
@@ -231,9 +235,10 @@ class _Builder(ServiceBuilder):
                     "Status": ok(),
                 }  # fmt: skip
                 self.hbm.append(hbm)
-            # iDRAC does not link them at all: matched to their PCIe device by serial
-            self.tree[path] = doc
-            members.append(path)
+            # iDRAC does not link them at all: matched to their PCIe device by serial.
+            if self.style is not Style.hpe:  # iLO lists GPUs only as PCIe devices
+                self.tree[path] = doc
+                members.append(path)
         if not baseboard:
             coll(self.tree, f"{self.sys}/Processors", "Processors", self._cpu_members + members)
             return None
@@ -263,16 +268,20 @@ class _Builder(ServiceBuilder):
                     n += 1
                 if self.style is Style.dell and not populated:
                     continue  # iDRAC lists only what is installed
-                mid = {"dell": f"DIMM.Socket.{letter}{s + 1}", "dmtf": f"DIMM{s * 12 + c + 1}"}.get(
-                    self.style.value, f"P{s + 1}-DIMM{letter}1"
-                )
+                mid = {
+                    "dell": f"DIMM.Socket.{letter}{s + 1}",
+                    "dmtf": f"DIMM{s * 12 + c + 1}",
+                    "hpe": f"proc{s + 1}dimm{c + 1}",
+                }.get(self.style.value, f"P{s + 1}-DIMM{letter}1")
                 path = f"{self.sys}/Memory/{mid}"
                 members.append(path)
                 doc: Doc = {
                     "@odata.id": path,
                     "Id": mid,
                     "Name": mid,
-                    "DeviceLocator": f"P{s + 1}-DIMM{letter}1",
+                    "DeviceLocator": f"PROC {s + 1} DIMM {c + 1}"
+                    if self.style is Style.hpe
+                    else f"P{s + 1}-DIMM{letter}1",
                     "MemoryLocation": {"Socket": s + 1, "Channel": c + 1, "Slot": 1},
                     "Status": ok() if populated else {"State": "Absent"},
                 }

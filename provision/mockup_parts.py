@@ -17,6 +17,7 @@ class Style(StrEnum):
     supermicro = "supermicro"
     dell = "dell"
     dmtf = "dmtf"
+    hpe = "hpe"
 
 
 def ref(path: str) -> Doc:
@@ -161,8 +162,9 @@ class ServiceBuilder:
     def nic_resources(self) -> None:
         speeds = {n.name: n.speed_gbps for n in self.p.network}
         macs = {i.name: i.mac for i in self.h.interfaces}
-        members = []
-        for k, nic in enumerate(self.p.network):
+        members: list[str] = []
+        # iLO shows the host's NICs only while its agent (AMS) runs in the OS: none before it.
+        for k, nic in enumerate(self.p.network if self.style is not Style.hpe else ()):
             mac = macs.get(nic.name) or f"3c:ec:ef:ff:{k:02x}:{len(self.tag):02x}"
             nid = {"dell": f"NIC.Slot.{k + 1}-1-1"}.get(self.style.value, str(k + 1))
             path = f"{self.sys}/EthernetInterfaces/{nid}"

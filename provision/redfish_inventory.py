@@ -333,13 +333,16 @@ class Walker(ChassisReader):
             }
             own = gpu.__dict__
             merged.append(Gpu(**{**own, **{k: v for k, v in fill.items() if own[k] is None}}))
-        if not merged:  # BMCs that list GPUs only as PCIe devices
-            for dev in self.inv.pcie:
+        if not merged:  # BMCs that list GPUs only as PCIe devices (HPE iLO)
+            serial_of = {id(d): serial for serial, d in by_serial.items()}
+            for path, dev in by_path.items():
                 if dev.device_class in GPU_CLASSES and dev.vendor_id == "0x10de":
                     merged.append(
                         Gpu(
                             index=dev.address,
                             name=dev.name,
+                            slot=self._slots.get(path),
+                            serial=serial_of.get(id(dev)),
                             pci_device_id=dev.device_id,
                             pcie_gen_current=dev.link_gen,
                             pcie_width_current=dev.link_width,
@@ -348,7 +351,7 @@ class Walker(ChassisReader):
                         )
                     )
             if merged:
-                self.gap("gpus", "GPUs found only as PCIe devices: no Processor resources (serials unknown)")
+                self.gap("gpus", "GPUs found only as PCIe devices: the BMC lists no GPU Processor resources")
         self.inv.gpus = merged
 
 

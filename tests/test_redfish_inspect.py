@@ -113,6 +113,20 @@ def test_missing_dimm_low_gpu_link_and_wrong_drive_fail_naming_the_part(
     assert "inspection finding(s) failed" in err and "gpu_pcie_link" in err
 
 
+def test_hpe_layout_without_host_nics_is_inconclusive_not_pass(
+    tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, data, err = _inspect(tmp_path, profiles_copy, capsys, "inferno-host-compute-1", Style.hpe)
+    assert rc == 0, err  # nothing failed...
+    assert data["verdict"] == "inconclusive"  # ...but the NICs could not be seen before the OS
+    nic = {f["id"]: f["verdict"] for f in data["findings"] if f["check"] == "nic_present"}
+    assert nic == {"nic_present:nic:eth0": "inconclusive", "nic_present:nic:eth1": "inconclusive",
+                   "nic_present:nic:ib0": "inconclusive"}  # fmt: skip
+    gpus = data["inventory"]["gpus"]
+    assert [(g["index"], g["slot"], g["pci_device_id"]) for g in gpus][:1] == [("GPU1", "SLOT1", "0x2bb4")]
+    assert set(data["inventory"]["gaps"]) == {"nics", "gpus"}
+
+
 @pytest.mark.parametrize("style", [Style.dell, Style.dmtf])
 def test_vendor_layouts_inspect_the_same_parts(
     tmp_path: Path, profiles_copy: Path, capsys: pytest.CaptureFixture[str], style: Style
