@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from provision.commands import stubs
+from provision.commands.boot import boot
 from provision.commands.handoff import handoff
+from provision.commands.inspect import inspect
 from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
+from provision.commands.power import power
 from provision.commands.profile import profile
 from provision.commands.report import report
 from provision.commands.serve import serve
@@ -16,5 +19,6 @@ from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, kickstart, serve, report, handoff, profile, *stubs.COMMANDS]:
+    commands = [lint, show, status, inspect, power, boot, kickstart, serve, report, handoff, profile]
+    for command in [*commands, *stubs.COMMANDS]:
         group.add_command(command)
