@@ -47,7 +47,7 @@ def plan_sizes(opts: Dict[str, Any], avail_kib: int, total_kib: int, cpus: int, 
     vm_workers = int(opts.get("vm_workers", 0)) or cpus
     mt_instances = int(opts.get("memtester_instances", 0)) or cpus
     # memtester runs whole loops; size each so one loop fits the budget at the measured rate
-    rate_mib_s = float(opts.get("memtester_mib_per_s", 3.0))
+    rate_mib_s = float(opts.get("memtester_mib_per_s", 2.0))
     mt_mib = min(usable_kib // 1024 // mt_instances, int(budget_s * rate_mib_s))
     return {
         "usable_mib": usable_kib // 1024,

@@ -95,16 +95,6 @@ def host(
 
 @click.command()
 @click.argument("host", required=False)
-@click.option("--local", is_flag=True, help="Burn in this machine.")
-@click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def burnin(host: str | None, local: bool, plan: str, as_json: bool) -> None:
-    """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
-    _todo("burnin")
-
-
-@click.command()
-@click.argument("host", required=False)
 @click.option("--run", "run_id", help="Run ID (default: the latest).")
 @click.option("--format", "fmt", type=click.Choice(["html", "json", "junit"]), default="html")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
@@ -156,7 +146,6 @@ COMMANDS = [
     kickstart,
     serve,
     host,
-    burnin,
     report,
     reinstall,
     handoff,
