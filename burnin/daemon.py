@@ -107,6 +107,14 @@ def _detach(plan: Dict[str, Any], run_dir: Path, ready_w: int) -> None:
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
+    # Keep nothing of the caller's: an inherited pipe would hold an SSH channel open, an inherited
+    # start lock would block the next `start` for the whole run.
+    for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
+        if fd > 2 and fd != ready_w:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     devnull = os.open(os.devnull, os.O_RDONLY)
     logfd = os.open(str(run_dir / "agent.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(devnull, 0)

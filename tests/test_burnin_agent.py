@@ -1,0 +1,148 @@
+"""The agent as a process: detached start, re-attach instead of a second run, follow, collect; the
+zipapp; bad plans; and over SSH to a loopback sshd, including a dropped connection mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from burnin.build import build
+from provision.errors import SshError
+from provision.ssh import RemoteAgent, SshTarget, run_remote
+from tests.conftest import REPO, require_tool
+from tests.support.procs import free_port, running, stop_pid
+
+pytestmark = pytest.mark.slow
+
+
+def agent(*args: str, pyz: Path | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(pyz)] if pyz else [sys.executable, "-m", "burnin"]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+
+
+def write_plan(path: Path, run_id: str, cpu_s: int = 3) -> Path:
+    plan = {"run_id": run_id, "host": "test", "sample_interval_s": 0.5, "suites": [{"suite": "cpu", "duration_s": cpu_s}]}
+    path.write_text(json.dumps(plan))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("agent") / "burnin-agent.pyz")
+
+
+def test_bad_plan_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text(json.dumps({"run_id": "../x", "suites": [{"suite": "cpu"}]}))
+    r = agent("run", str(bad), "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 2
+    assert r.stderr == f"burnin-agent: {bad}: run_id: expected letters, digits, '.', '_' or '-', got '../x'\n"
+    bad.write_text('{"run_id": "a",\n "suites": [}')
+    r = agent("run", str(bad), "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 2 and r.stderr.startswith(f"burnin-agent: {bad}:2: expected JSON")
+
+
+def test_detached_start_reattaches_follows_and_collects(tmp_path: Path, pyz: Path) -> None:
+    require_tool("stress-ng")
+    plan = write_plan(tmp_path / "plan.json", "detached1", cpu_s=8)
+    runs = tmp_path / "runs"
+    first = json.loads(agent("start", str(plan), "--runs", str(runs), pyz=pyz).stdout)
+    try:
+        assert first["attached"] is False and first["started"] is True and first["state"] == "running"
+        second = json.loads(agent("start", str(plan), "--runs", str(runs), pyz=pyz).stdout)
+        assert second["attached"] is True and second["pid"] == first["pid"]
+        run_dir = runs / "detached1"
+        early = agent("collect", "--run-dir", str(run_dir), pyz=pyz)
+        assert early.returncode == 4 and "is running, not finished" in early.stderr
+        f = agent("follow", "--run-dir", str(run_dir), "--timeout", "60", pyz=pyz)
+        assert f.returncode == 0
+        events = [json.loads(line) for line in f.stdout.splitlines()]
+        assert events[0]["event"] == "run_start" and events[-1]["event"] == "run_end"
+        assert [e["line"] for e in events] == list(range(1, len(events) + 1))
+        skipped = agent("follow", "--run-dir", str(run_dir), "--skip", str(len(events) - 1), pyz=pyz)
+        assert [json.loads(line)["event"] for line in skipped.stdout.splitlines()] == ["run_end"]
+        result = json.loads(agent("collect", "--run-dir", str(run_dir), pyz=pyz).stdout)
+        assert result["run_id"] == "detached1" and result["ended_at"] and result["suites"][0]["suite"] == "cpu"
+        # once finished, `start` reports the finished run instead of running it again
+        again = json.loads(agent("start", str(plan), "--runs", str(runs), pyz=pyz).stdout)
+        assert again["attached"] is True and again["state"] == "finished"
+    finally:
+        if first.get("pid"):
+            stop_pid(int(first["pid"]))
+
+
+# -- SSH -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    sshd_bin = require_tool("sshd")
+    keygen = require_tool("ssh-keygen")
+    d = tmp_path / "sshd"
+    d.mkdir()
+    for key in ("host_ed25519", "client_ed25519"):
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
+    (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
+    port = free_port()
+    cfg = d / "sshd_config"
+    cfg.write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {d / 'host_ed25519'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    host_pub = (d / "host_ed25519.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    with running([sshd_bin, "-D", "-e", "-f", str(cfg)], log=d / "sshd.log", port=port):
+        yield {
+            "target": SshTarget(
+                "127.0.0.1", port, os.environ.get("USER", "root"), d / "client_ed25519", d / "known_hosts", 10
+            ),
+            "dir": d,
+        }
+
+
+def test_ssh_unknown_host_key_is_refused(sshd: dict[str, Any], tmp_path: Path) -> None:
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    t: SshTarget = sshd["target"]
+    bad = SshTarget(t.host, t.port, t.user, t.key_file, empty)
+    with pytest.raises(SshError, match=r"host key not in known_hosts .*empty_known_hosts \(pinned; unknown keys are refused\)"):
+        RemoteAgent(bad).connect()
+
+
+def test_ssh_run_survives_a_dropped_connection_and_reattaches(sshd: dict[str, Any], tmp_path: Path, pyz: Path) -> None:
+    require_tool("stress-ng")
+    remote = tmp_path / "remote"
+    plan = {"run_id": "ssh1", "host": "loopback", "sample_interval_s": 0.5, "suites": [{"suite": "cpu", "duration_s": 4}]}
+    first = RemoteAgent(sshd["target"], str(remote))
+    first.connect()
+    first.ship(pyz)
+    started = first.start(plan)
+    assert started["attached"] is False and started["state"] == "running"
+    pid = int(started["pid"])
+    try:
+        first.drop()  # the link dies mid-run, as a failing network would
+        with pytest.raises(Exception):  # noqa: B017 - any paramiko/socket error: the channel is gone
+            first.status("ssh1")
+        first.close()
+        time.sleep(0.5)
+        assert Path(f"/proc/{pid}").exists()  # the detached agent carries on without its SSH session
+        events: list[dict[str, Any]] = []
+        result = run_remote(sshd["target"], pyz, plan, events.append, agent_factory=lambda t: RemoteAgent(t, str(remote)))
+        assert events[0]["event"] == "attached" and events[0]["pid"] == pid  # not started twice
+        assert any(e.get("event") == "run_end" for e in events)
+        assert result["run_id"] == "ssh1" and result["suites"][0]["suite"] == "cpu"
+        assert result["suites"][0]["verdict"] in ("pass", "warn", "inconclusive")
+        assert (remote / "runs" / "ssh1" / "result.json").is_file()
+    finally:
+        stop_pid(pid)
