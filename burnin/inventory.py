@@ -19,8 +19,8 @@ from burnin.parse_os import (
     parse_cpuinfo,
     parse_dmidecode_memory,
     parse_link_speed,
-    parse_lscpu,
     parse_lsblk,
+    parse_lscpu,
     parse_nvme_id_ctrl,
     parse_nvme_list,
     parse_os_release,
@@ -30,7 +30,13 @@ SYS = Path("/sys")
 RunTool = Callable[..., ToolRun]
 LSBLK_COLUMNS = "NAME,TYPE,SIZE,MODEL,SERIAL,WWN,TRAN,ROTA,REV,MOUNTPOINT,PKNAME,FSTYPE"
 # PCI class prefixes worth listing: NVMe, VGA/3D (GPUs), Ethernet, InfiniBand
-PCI_CLASSES = {"0x010802": "nvme", "0x0300": "display", "0x0302": "3d", "0x0200": "ethernet", "0x0207": "infiniband"}
+PCI_CLASSES = {
+    "0x010802": "nvme",
+    "0x0300": "display",
+    "0x0302": "3d",
+    "0x0200": "ethernet",
+    "0x0207": "infiniband",
+}
 
 
 def _tool_gap(run: ToolRun) -> str:
@@ -134,7 +140,11 @@ def _drives(inv: HardwareInventory, run_tool: RunTool) -> None:
         inv.gaps["drives.nvme_list"] = _tool_gap(run)
     for ns in namespaces:
         ctrl: Dict[str, Any] = {}
-        idc = run_tool(f"inventory.nvme_id_ctrl.{ns['controller']}", ["nvme", "id-ctrl", "-o", "json", f"/dev/{ns['controller']}"], 30)
+        idc = run_tool(
+            f"inventory.nvme_id_ctrl.{ns['controller']}",
+            ["nvme", "id-ctrl", "-o", "json", f"/dev/{ns['controller']}"],
+            30,
+        )
         if idc.evidence.exit_code == 0:
             try:
                 ctrl = parse_nvme_id_ctrl(idc.stdout)
@@ -214,7 +224,9 @@ def _system(inv: HardwareInventory, run_tool: RunTool) -> None:
     if m:
         bmc = m.group(1)
     else:
-        inv.gaps["system.bmc_version"] = _tool_gap(run) if run.evidence.exit_code != 0 else "no firmware revision"
+        inv.gaps["system.bmc_version"] = (
+            _tool_gap(run) if run.evidence.exit_code != 0 else "no firmware revision"
+        )
     inv.system = SystemInfo(
         manufacturer=dmi_field("sys_vendor"),
         model=dmi_field("product_name"),
@@ -251,4 +263,6 @@ def root_disks() -> List[str]:
         chain = protected_devices()
     except LookupError:
         return []
-    return sorted(n for n in chain if (SYS / "block" / n).is_dir() and not n.startswith(("dm-", "md", "loop")))
+    return sorted(
+        n for n in chain if (SYS / "block" / n).is_dir() and not n.startswith(("dm-", "md", "loop"))
+    )

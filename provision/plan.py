@@ -47,7 +47,9 @@ LOCAL_SUITES: dict[str, list[dict[str, Any]]] = {
 def peak_bandwidth_gbs(profile: Profile) -> float:
     """Theoretical DRAM peak: sockets x populated channels x configured MT/s x 8 bytes."""
     m = profile.memory
-    return round(profile.cpu.sockets * m.populated_channels_per_socket * m.configured_mts_expected * 8 / 1000, 1)
+    return round(
+        profile.cpu.sockets * m.populated_channels_per_socket * m.configured_mts_expected * 8 / 1000, 1
+    )
 
 
 def expect_from_profile(profile: Profile) -> dict[str, Any]:
@@ -157,7 +159,9 @@ def build_plan(
         doc = dict(plan)
         suites = doc.get("suites")  # type: ignore[assignment]
         if not isinstance(suites, list) or not suites:
-            raise BadInput("plan file: suites: expected a non-empty list of {suite, duration_s}, got " + repr(suites))
+            raise BadInput(
+                "plan file: suites: expected a non-empty list of {suite, duration_s}, got " + repr(suites)
+            )
         suites = _with_defaults(suites, str(doc.get("name", "")))
         interval = float(doc.get("sample_interval_s", 1.0))
     expect = doc.get("expect") or (expect_from_profile(profile) if profile is not None else {})

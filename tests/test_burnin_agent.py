@@ -29,7 +29,12 @@ def agent(*args: str, pyz: Path | None = None) -> subprocess.CompletedProcess[st
 
 
 def write_plan(path: Path, run_id: str, cpu_s: int = 3) -> Path:
-    plan = {"run_id": run_id, "host": "test", "sample_interval_s": 0.5, "suites": [{"suite": "cpu", "duration_s": cpu_s}]}
+    plan = {
+        "run_id": run_id,
+        "host": "test",
+        "sample_interval_s": 0.5,
+        "suites": [{"suite": "cpu", "duration_s": cpu_s}],
+    }
     path.write_text(json.dumps(plan))
     return path
 
@@ -70,7 +75,9 @@ def test_detached_start_reattaches_follows_and_collects(tmp_path: Path, pyz: Pat
         skipped = agent("follow", "--run-dir", str(run_dir), "--skip", str(len(events) - 1), pyz=pyz)
         assert [json.loads(line)["event"] for line in skipped.stdout.splitlines()] == ["run_end"]
         result = json.loads(agent("collect", "--run-dir", str(run_dir), pyz=pyz).stdout)
-        assert result["run_id"] == "detached1" and result["ended_at"] and result["suites"][0]["suite"] == "cpu"
+        assert (
+            result["run_id"] == "detached1" and result["ended_at"] and result["suites"][0]["suite"] == "cpu"
+        )
         # once finished, `start` reports the finished run instead of running it again
         again = json.loads(agent("start", str(plan), "--runs", str(runs), pyz=pyz).stdout)
         assert again["attached"] is True and again["state"] == "finished"
@@ -116,14 +123,24 @@ def test_ssh_unknown_host_key_is_refused(sshd: dict[str, Any], tmp_path: Path) -
     empty.write_text("")
     t: SshTarget = sshd["target"]
     bad = SshTarget(t.host, t.port, t.user, t.key_file, empty)
-    with pytest.raises(SshError, match=r"host key not in known_hosts .*empty_known_hosts \(pinned; unknown keys are refused\)"):
+    with pytest.raises(
+        SshError,
+        match=r"host key not in known_hosts .*empty_known_hosts \(pinned; unknown keys are refused\)",
+    ):
         RemoteAgent(bad).connect()
 
 
-def test_ssh_run_survives_a_dropped_connection_and_reattaches(sshd: dict[str, Any], tmp_path: Path, pyz: Path) -> None:
+def test_ssh_run_survives_a_dropped_connection_and_reattaches(
+    sshd: dict[str, Any], tmp_path: Path, pyz: Path
+) -> None:
     require_tool("stress-ng")
     remote = tmp_path / "remote"
-    plan = {"run_id": "ssh1", "host": "loopback", "sample_interval_s": 0.5, "suites": [{"suite": "cpu", "duration_s": 4}]}
+    plan = {
+        "run_id": "ssh1",
+        "host": "loopback",
+        "sample_interval_s": 0.5,
+        "suites": [{"suite": "cpu", "duration_s": 4}],
+    }
     first = RemoteAgent(sshd["target"], str(remote))
     first.connect()
     first.ship(pyz)
@@ -138,7 +155,9 @@ def test_ssh_run_survives_a_dropped_connection_and_reattaches(sshd: dict[str, An
         time.sleep(0.5)
         assert Path(f"/proc/{pid}").exists()  # the detached agent carries on without its SSH session
         events: list[dict[str, Any]] = []
-        result = run_remote(sshd["target"], pyz, plan, events.append, agent_factory=lambda t: RemoteAgent(t, str(remote)))
+        result = run_remote(
+            sshd["target"], pyz, plan, events.append, agent_factory=lambda t: RemoteAgent(t, str(remote))
+        )
         assert events[0]["event"] == "attached" and events[0]["pid"] == pid  # not started twice
         assert any(e.get("event") == "run_end" for e in events)
         assert result["run_id"] == "ssh1" and result["suites"][0]["suite"] == "cpu"

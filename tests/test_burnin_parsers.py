@@ -47,7 +47,14 @@ def text(name: str) -> str:
     ],
 )
 def test_lscpu(
-    name: str, model: str | None, sockets: int, cores: int | None, threads: int | None, logical: int, numa: int, family: int
+    name: str,
+    model: str | None,
+    sockets: int,
+    cores: int | None,
+    threads: int | None,
+    logical: int,
+    numa: int,
+    family: int,
 ) -> None:
     info = parse_lscpu(text(name))
     if model:
@@ -112,7 +119,15 @@ def test_nvme_id_ctrl_thresholds_in_celsius() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "gen"), [("32.0 GT/s PCIe", 5), ("16.0 GT/s PCIe", 4), ("8 GT/s", 3), ("2.5 GT/s", 1), ("Unknown", None), (None, None)]
+    ("raw", "gen"),
+    [
+        ("32.0 GT/s PCIe", 5),
+        ("16.0 GT/s PCIe", 4),
+        ("8 GT/s", 3),
+        ("2.5 GT/s", 1),
+        ("Unknown", None),
+        (None, None),
+    ],
 )
 def test_link_speed(raw: str | None, gen: int | None) -> None:
     assert parse_link_speed(raw) == gen
@@ -203,8 +218,16 @@ def test_nvme_smart_log_ok_kelvin() -> None:
 def test_nvme_smart_log_critical_warning_object_and_strings() -> None:
     h = parse_nvme_smart_log(text("nvme-smart-log-critical-2.11.json"))
     assert h["critical_warning"] == 5
-    assert critical_warning_bits(5) == ["available spare below threshold", "NVM subsystem reliability degraded"]
-    assert (h["temperature_c"], h["available_spare_pct"], h["media_errors"], h["warning_temp_time_min"]) == (78, 3, 12, 17)
+    assert critical_warning_bits(5) == [
+        "available spare below threshold",
+        "NVM subsystem reliability degraded",
+    ]
+    assert (h["temperature_c"], h["available_spare_pct"], h["media_errors"], h["warning_temp_time_min"]) == (
+        78,
+        3,
+        12,
+        17,
+    )
     assert h["power_on_hours"] == 2031
 
 
@@ -225,7 +248,7 @@ def test_smartctl_nvme_and_unreadable_device() -> None:
 def test_kernel_log_hardware_errors() -> None:
     lines = [
         "mce: [Hardware Error]: Machine check events logged",
-        "EDAC MC0: 1 CE on DIMM P0 CHANNEL A (csrow:0 channel:0 page:0x1234 offset:0x0 grain:64 syndrome:0x0)",
+        "EDAC MC0: 1 CE on DIMM P0 CHANNEL A (csrow:0 channel:0 page:0x1234 offset:0x0 grain:64)",
         "pcieport 0000:40:01.1: AER: Corrected error received: 0000:41:00.0",
         "nvme nvme0: I/O 12 QID 3 timeout, aborting",
         "systemd[1]: Started Session 4 of user root.",

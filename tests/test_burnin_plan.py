@@ -53,7 +53,9 @@ def test_acceptance_allow_lists_scratch_disks_by_serial_and_wwn() -> None:
     # nor does a profile whose scratch class forbids destructive tests
     p = CATALOG.profile_of(host)
     storage = tuple(d.model_copy(update={"destructive_allowed": False}) for d in p.storage)
-    plan = build_plan("r3", host.name, "acceptance", profile=p.model_copy(update={"storage": storage}), host=host)
+    plan = build_plan(
+        "r3", host.name, "acceptance", profile=p.model_copy(update={"storage": storage}), host=host
+    )
     assert plan["allow_destructive"] == []
 
 
@@ -74,20 +76,38 @@ def provision(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_burnin_command_bad_input(tmp_path: Path) -> None:
     r = provision(tmp_path, "burnin")
-    assert r.returncode == 2 and r.stderr == "provision: burnin: expected HOST or --local (exactly one), got neither\n"
+    assert (
+        r.returncode == 2
+        and r.stderr == "provision: burnin: expected HOST or --local (exactly one), got neither\n"
+    )
     r = provision(tmp_path, "burnin", "--local", "--plan", "nosuch.json")
     assert r.returncode == 2
-    assert r.stderr == "provision: --plan: expected quick, acceptance or a plan FILE, got 'nosuch.json' (no such file)\n"
+    assert (
+        r.stderr
+        == "provision: --plan: expected quick, acceptance or a plan FILE, got 'nosuch.json' (no such file)\n"
+    )
     r = provision(tmp_path, "burnin", "--local", "--profile", "circle-9", "--plan", "quick")
-    assert r.returncode == 2 and "--profile: expected one of circle-1-limbo, circle-2-lust, circle-6-heresy" in r.stderr
+    assert (
+        r.returncode == 2
+        and "--profile: expected one of circle-1-limbo, circle-2-lust, circle-6-heresy" in r.stderr
+    )
 
 
 @pytest.mark.slow
 def test_burnin_local_with_a_plan_file_against_a_profile(tmp_path: Path) -> None:
     require_tool("stress-ng")
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"name": "tiny", "suites": [{"suite": "cpu", "duration_s": 2}, {"suite": "nvme", "duration_s": 1}]}))
-    r = provision(tmp_path, "burnin", "--local", "--plan", str(plan), "--profile", "circle-6-heresy", "--json")
+    plan.write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "suites": [{"suite": "cpu", "duration_s": 2}, {"suite": "nvme", "duration_s": 1}],
+            }
+        )
+    )
+    r = provision(
+        tmp_path, "burnin", "--local", "--plan", str(plan), "--profile", "circle-6-heresy", "--json"
+    )
     # this VM is not a Heresy host: the CPU count mismatch is a failed finding (exit 1), not a crash
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)

@@ -59,7 +59,9 @@ def test_missing_tool_is_inconclusive(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result.suites[0].verdict is Verdict.INCONCLUSIVE
 
 
-def test_crash_unknown_and_absent_suites_are_inconclusive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_unknown_and_absent_suites_are_inconclusive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import burnin.suites.boot_disks as boot
 
     def boom(ctx: Any) -> Any:
@@ -128,7 +130,9 @@ def loops(tmp_path: Path) -> Iterator[dict[str, Any]]:
             img = tmp_path / f"{name}.img"
             img.write_bytes(b"")
             os.truncate(img, 64 * 1024 * 1024)
-            out = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                ["losetup", "-f", "--show", str(img)], capture_output=True, text=True, check=True
+            )
             devs[name] = {"dev": out.stdout.strip(), "img": str(img)}
         subprocess.run(["mkfs.ext4", "-q", devs["mounted"]["dev"]], check=True)
         mnt.mkdir()
@@ -142,7 +146,9 @@ def loops(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 subprocess.run(["losetup", "-d", d["dev"]], check=False)
 
 
-def test_nvme_suite_on_loop_devices_writes_only_where_allowed_and_unused(tmp_path: Path, loops: dict[str, Any]) -> None:
+def test_nvme_suite_on_loop_devices_writes_only_where_allowed_and_unused(
+    tmp_path: Path, loops: dict[str, Any]
+) -> None:
     require_tool("fio")
     allow = [
         {"path": loops["free"]["dev"], "backing_file": loops["free"]["img"]},
@@ -152,26 +158,37 @@ def test_nvme_suite_on_loop_devices_writes_only_where_allowed_and_unused(tmp_pat
     ]
     devices = [loops[n]["dev"] for n in ("free", "unlisted", "mounted")]
     opts = {"devices": devices, "destructive": True, "verify_size_mib": 16}
-    result = run_plan(tmp_path, [{"suite": "nvme", "duration_s": 4, "options": opts}], allow_destructive=allow)
+    result = run_plan(
+        tmp_path, [{"suite": "nvme", "duration_s": 4, "options": opts}], allow_destructive=allow
+    )
     (nv,) = result.suites
     f = findings(nv)
-    free, unlisted, mounted = (f"block:{os.path.basename(loops[n]['dev'])}" for n in ("free", "unlisted", "mounted"))
+    free, unlisted, mounted = (
+        f"block:{os.path.basename(loops[n]['dev'])}" for n in ("free", "unlisted", "mounted")
+    )
     assert f[f"verify_crc32c:{free}"].verdict is Verdict.PASS
     assert f[f"write_verify:{unlisted}"].verdict is Verdict.INCONCLUSIVE
     assert "is not allow-listed" in f[f"write_verify:{unlisted}"].observed
     assert f"verify_crc32c:{unlisted}" not in f
     refusal = f[f"write_verify:{mounted}"].observed
-    assert refusal.startswith("refused: allow-listed by loop device") and f"is mounted at {loops['mnt']}" in refusal
+    assert (
+        refusal.startswith("refused: allow-listed by loop device")
+        and f"is mounted at {loops['mnt']}" in refusal
+    )
     for comp in (free, unlisted, mounted):  # the read-only pass runs everywhere
         assert f[f"fio_read:{comp}"].verdict is Verdict.PASS
-    read_job = tmp_path / "run" / "artifacts" / f"nvme.fio.{os.path.basename(loops['mounted']['dev'])}.read.fio"
+    read_job = (
+        tmp_path / "run" / "artifacts" / f"nvme.fio.{os.path.basename(loops['mounted']['dev'])}.read.fio"
+    )
     assert "rw=write" not in read_job.read_text()
     assert nv.verdict is Verdict.INCONCLUSIVE  # refused write passes leave integrity unproven
 
 
 def test_root_filesystem_disk_is_refused() -> None:
     chain = blockdev.protected_devices()
-    root = next(n for n, why in chain.items() if why.endswith("of the / filesystem") and not n.startswith("dm-"))
+    root = next(
+        n for n, why in chain.items() if why.endswith("of the / filesystem") and not n.startswith("dm-")
+    )
     reasons = blockdev.reasons_in_use(root)
     assert any("in the device chain of the / filesystem" in r for r in reasons), reasons
     # a loop allow-list rule never matches a real disk, even naming its path

@@ -44,13 +44,18 @@ def _run_id(host: str, plan: str | dict[str, Any]) -> str:
 
 
 def summarize(result: dict[str, Any]) -> str:
-    lines = [f"run {result['run_id']} on {result['host']}: {result['verdict'].upper()}  ({result['run_dir']})"]
+    lines = [
+        f"run {result['run_id']} on {result['host']}: {result['verdict'].upper()}  ({result['run_dir']})"
+    ]
     for s in result["suites"]:
         lines.append(f"  {s['suite']:<11} {s['verdict']:<13} {s.get('error') or ''}")
         for f in s["findings"]:
             if f["verdict"] != "pass":
                 req = "" if f["required"] else " (optional)"
-                lines.append(f"      {f['verdict']:<12} {f['id']}: expected {f['expected']}; observed {f['observed']}{req}")
+                lines.append(
+                    f"      {f['verdict']:<12} {f['id']}: expected {f['expected']}; "
+                    f"observed {f['observed']}{req}"
+                )
     return "\n".join(lines)
 
 
@@ -82,22 +87,41 @@ def _local(app: App, plan_src: str | dict[str, Any], profile: Profile | None, as
     _finish(app, result, run_dir, as_json)
 
 
-def _remote(app: App, host_name: str, plan_src: str | dict[str, Any], identity: Path | None, known_hosts: Path | None, as_json: bool) -> None:
+def _remote(
+    app: App,
+    host_name: str,
+    plan_src: str | dict[str, Any],
+    identity: Path | None,
+    known_hosts: Path | None,
+    as_json: bool,
+) -> None:
     from burnin.schema import run_from_dict
 
     host = app.catalog.host(host_name)
     profile = app.catalog.profile_of(host)
     address = host.ssh_address
     if address is None:
-        raise BadInput(f"{app.profiles_dir / 'hosts.yaml'}: hosts.{host_name}.address: expected an address to reach the installed OS, got none")
+        raise BadInput(
+            f"{app.profiles_dir / 'hosts.yaml'}: hosts.{host_name}.address: "
+            "expected an address to reach the installed OS, got none"
+        )
     run_id = _run_id(host_name, plan_src)
     plan = build_plan(run_id, host_name, plan_src, profile=profile, host=host)
     pyz = build_agent(app.state_dir / "agent" / "burnin-agent.pyz")
     target = SshTarget(address, host.ssh_port, host.ssh_user, identity, known_hosts)
 
     def progress(event: dict[str, Any]) -> None:
-        if not as_json and event.get("event") in ("started", "attached", "suite_start", "suite_end", "reconnecting", "run_end"):
-            fields = {k: v for k, v in event.items() if k in ("suite", "verdict", "state", "attempt", "error")}
+        if not as_json and event.get("event") in (
+            "started",
+            "attached",
+            "suite_start",
+            "suite_end",
+            "reconnecting",
+            "run_end",
+        ):
+            fields = {
+                k: v for k, v in event.items() if k in ("suite", "verdict", "state", "attempt", "error")
+            }
             click.echo(f"{host_name}: {event['event']} {json.dumps(fields)}", err=True)
 
     doc = run_remote(target, pyz, plan, progress)
@@ -132,7 +156,9 @@ def burnin(
 ) -> None:
     """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
     if bool(host) == local:
-        raise BadInput("burnin: expected HOST or --local (exactly one), got " + ("both" if local else "neither"))
+        raise BadInput(
+            "burnin: expected HOST or --local (exactly one), got " + ("both" if local else "neither")
+        )
     plan_src = _plan_source(plan)
     if local:
         profile = None
