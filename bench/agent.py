@@ -117,7 +117,8 @@ def fio(work: Path) -> dict[str, Any]:
     def fmt(d: dict[str, Any]) -> str:
         return f"{d['seq_read']['bw_bytes_per_s'] / 1e6:.0f} | {d['rand_read']['iops']:.0f}"
 
-    return {"metric": "fio seq MB/s | rand IOPS (agent vs plain)", "agent": fmt(agent), "reference": fmt(plain),
+    return {"metric": "fio seq MB/s | rand IOPS (agent vs plain)", "agent": fmt(agent),
+            "reference": fmt(plain),
             "ratio_pct": round(100 * min(seq, rnd), 1), "target_pct": 95.0}  # fmt: skip
 
 
