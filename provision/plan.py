@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from provision.errors import BadInput
+from provision.gpu_expect import gpu_expect
 from provision.hosts import Host
 from provision.profile import DriveInterface, DriveRole, Profile
 
@@ -106,23 +107,7 @@ def expect_from_profile(profile: Profile) -> dict[str, Any]:
             "link_gbps": boot.link_gbps,
             "raid": boot.raid,
         }
-    if profile.gpus is not None:
-        g = profile.gpus
-        expect["gpus"] = {
-            "count": g.count,
-            "name": g.name,
-            "pci_device_id": g.pci_device_id,
-            "memory_mib": g.memory_mib,
-            "memory_tolerance_pct": g.memory_tolerance_pct,
-            "pcie_gen": g.pcie_gen,
-            "pcie_width": g.pcie_width,
-            "power_limit_w": g.power_limit_w,
-            "compute_capability": g.compute_capability,
-            "ecc_required": g.ecc_required,
-            "dcgm_diag_level": g.dcgm_diag_level,
-            "temp_margin_c": acc.gpu_temp_margin_c,
-            "throughput_spread_pct": acc.gpu_throughput_spread_pct,
-        }
+    expect["gpus"] = gpu_expect(profile)  # the GPU suite owns these keys (burnin.gpu_verdicts)
     return expect
 
 

@@ -19,6 +19,8 @@ from pydantic_core import ErrorDetails
 from provision.errors import BadInput
 
 Path_ = tuple[str | int, ...]
+# libyaml composes ~20x faster; the pure-Python loader, where libyaml is missing, gives the same nodes.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -50,12 +52,17 @@ def dotted(loc: Iterable[str | int]) -> str:
     return out or "(top level)"
 
 
+def _scalar(node: yaml.Node) -> Any:
+    # A fresh constructor per scalar: the same tag resolution as safe_load, without re-parsing text.
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _scalar(key_node)
             if not isinstance(key, str):
                 raise BadInput(
                     f"{file}:{key_node.start_mark.line + 1}: {dotted(path)}: expected a text key, got {key!r}"
@@ -70,7 +77,7 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node)
 
 
 def read_yaml(path: Path) -> Document:
@@ -81,17 +88,25 @@ def read_yaml(path: Path) -> Document:
         raise BadInput(f"{path}: expected a YAML file, got no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: expected a readable UTF-8 YAML file, got {exc}") from None
+    root = _compose(path, text)
+    lines: dict[Path_, int] = {}
+    data = {} if root is None else _walk(root, (), lines, path)
+    return Document(path=path, data=data, lines=lines)
+
+
+def _compose(path: Path, text: str) -> yaml.Node | None:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        pass  # the pure-Python loader says where and why more clearly than libyaml
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise BadInput(f"{path}:{line}: expected valid YAML, got {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise BadInput(f"{path}: expected valid YAML, got {exc}") from None
-    lines: dict[Path_, int] = {}
-    data = {} if root is None else _walk(root, (), lines, path)
-    return Document(path=path, data=data, lines=lines)
 
 
 def _expected(err: ErrorDetails) -> str:
@@ -108,6 +123,8 @@ def _expected(err: ErrorDetails) -> str:
         "string_type": "text",
         "bool_type": "true or false",
         "list_type": "a list",
+        "tuple_type": "a list",
+        "set_type": "a list",
         "dict_type": "a mapping",
         "model_type": "a mapping",
         "model_attributes_type": "a mapping",
@@ -127,16 +144,75 @@ def _expected(err: ErrorDetails) -> str:
     return str(err["msg"]).lower()
 
 
-def validation_message(doc: Document, exc: ValidationError, prefix: Path_ = ()) -> str:
+# A quantity's unit is the last part of its field name (memory_mib, timeout_s, power_w).
+UNITS = {
+    "mib": "MiB",
+    "gib": "GiB",
+    "gb": "GB",
+    "bytes": "bytes",
+    "w": "watts",
+    "v": "volts",
+    "amps": "amperes",
+    "s": "seconds",
+    "mhz": "MHz",
+    "mts": "MT/s",
+    "gbs": "GB/s",
+    "gbps": "Gb/s",
+    "pct": "percent",
+    "c": "degrees Celsius",
+    "u": "rack units",
+}
+_NUMBER_TYPES = {"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing"}
+
+
+def _unit_hint(loc: Path_, kind: str) -> str:
+    field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    unit = UNITS.get(field.rsplit("_", 1)[-1]) if "_" in field else None
+    return f" in {unit} (the unit is in the field's name)" if unit and kind in _NUMBER_TYPES else ""
+
+
+def _data_loc(data: Any, loc: Iterable[str | int]) -> tuple[Path_, bool]:
+    """`loc` without the union-member tags pydantic adds ('str', 'int', ...); and whether it had any.
+
+    A part names a field while the data there is a mapping (present or missing), an index while it is
+    a list; a part below a scalar can only be the tag of a union member.
+    """
+    out: list[str | int] = []
+    node, tagged = data, False
+    for part in loc:
+        if isinstance(node, dict):
+            out.append(part)
+            node = node.get(part) if isinstance(part, str) else None
+        elif isinstance(node, list) and isinstance(part, int):
+            out.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            tagged = True
+    return tuple(out), tagged
+
+
+def validation_message(doc: Document, exc: ValidationError, prefix: Path_ = (), data: Any = None) -> str:
     """One line for the first error: file:line: field: expected ..., got ..."""
-    err = exc.errors(include_url=False)[0]
-    loc = (*prefix, *err["loc"])
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    payload = doc.data if data is None else data
+    rel, tagged = _data_loc(payload, err["loc"])
+    loc = (*prefix, *rel)
     got = "unknown field" if err["type"] == "extra_forbidden" else "nothing"
     if err["type"] != "missing" and err["type"] != "extra_forbidden":
         got = json.dumps(err.get("input"), default=str)
+    if tagged:
+        # A union: say every kind of value the field takes, once.
+        kinds: list[str] = []
+        for other in errors:
+            if _data_loc(payload, other["loc"])[0] == rel and _expected(other) not in kinds:
+                kinds.append(_expected(other))
+        expected = ", ".join(kinds[:-1]) + (" or " if len(kinds) > 1 else "") + kinds[-1]
+        return f"{doc.where(loc)}: {dotted(loc)}: expected {expected}, got {got}"
     if err["type"] == "value_error":
         return f"{doc.where(loc)}: {dotted(loc)}: {_expected(err)}"
-    return f"{doc.where(loc)}: {dotted(loc)}: expected {_expected(err)}, got {got}"
+    hint = _unit_hint(loc, err["type"])
+    return f"{doc.where(loc)}: {dotted(loc)}: expected {_expected(err)}{hint}, got {got}"
 
 
 def build(model: type[M], doc: Document, data: Any = None, prefix: Path_ = ()) -> M:
@@ -145,4 +221,4 @@ def build(model: type[M], doc: Document, data: Any = None, prefix: Path_ = ()) -
     try:
         return model.model_validate_json(json.dumps(payload, default=str), strict=True)
     except ValidationError as exc:
-        raise BadInput(validation_message(doc, exc, prefix)) from None
+        raise BadInput(validation_message(doc, exc, prefix, payload)) from None

@@ -13,6 +13,7 @@ from provision.catalog import load_catalog
 from provision.errors import BadInput
 from provision.hosts import DiskId
 from provision.plan import build_plan, expect_from_profile, peak_bandwidth_gbs
+from provision.state import RunStatus, StateStore
 from tests.conftest import PROFILES, REPO, require_tool
 
 CATALOG = load_catalog(PROFILES)
@@ -29,7 +30,7 @@ def test_expect_from_profile(profile: str, peak: float, nvme_count: int, logical
     assert e["memory"]["peak_bandwidth_gbs"] == peak
     assert e["nvme"]["count"] == nvme_count
     assert e["cpu"]["logical_cpus"] == logical and e["cpu"]["model"] == p.cpu.model
-    assert ("gpus" in e) == (p.gpus is not None)
+    assert e["gpus"]["count"] == p.gpu_count
 
 
 def test_quick_plan_from_profile_gets_defaults() -> None:
@@ -111,7 +112,7 @@ def test_burnin_local_with_a_plan_file_against_a_profile(tmp_path: Path) -> None
     # this VM is not a Heresy host: the CPU count mismatch is a failed finding (exit 1), not a crash
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["verdict"] == "fail" and doc["run_id"].startswith("local-tiny-")
+    assert doc["verdict"] == "fail" and doc["host"] == "local"
     cpu, nvme = doc["suites"]
     lc = next(f for f in cpu["findings"] if f["id"] == "logical_cpus:cpu")
     assert lc["expected"] == "64" and lc["verdict"] == "fail"
@@ -122,5 +123,10 @@ def test_burnin_local_with_a_plan_file_against_a_profile(tmp_path: Path) -> None
     assert (by_id["nvme_count:nvme"]["expected"], by_id["nvme_count:nvme"]["observed"]) == ("2", "0")
     assert nvme["verdict"] == "fail" and nvme["error"].startswith("no NVMe namespaces")
     run_dir = Path(doc["run_dir"])
-    assert (run_dir / "result.json").is_file() and run_dir.parent == tmp_path / "state" / "runs"
-    assert (tmp_path / "state" / "runs" / "latest-local").read_text() == doc["run_id"]
+    assert run_dir == tmp_path / "state" / "runs" / doc["run_id"]
+    assert json.loads((run_dir / "result.json").read_text())["run_id"] == doc["run_id"]
+    assert (run_dir / "agent" / "events.jsonl").is_file()  # the agent's own run directory, kept
+    with StateStore.open(tmp_path / "state") as store:
+        run = store.latest_run("local", "burnin")
+        assert run is not None and run.id == doc["run_id"] and run.status is RunStatus.failed
+        assert {d.name for d in store.documents(run.id)} == {"result.json", "inventory.json"}
