@@ -18,7 +18,7 @@ PLAN_NAMES = ("quick", "acceptance")
 # memory they take and the triad's repetitions so the whole run stays within minutes.
 QUICK_OPTIONS: dict[str, dict[str, Any]] = {
     "memory": {"fraction": 0.25, "max_mib": 4096, "triad_ntimes": 5},
-    "soak": {"memory_fraction": 0.1, "max_mib": 2048},
+    "soak": {"memory_fraction": 0.1, "max_mib": 512},
 }
 ACCEPTANCE_OPTIONS: dict[str, dict[str, Any]] = {
     "memory": {"fraction": 0.9, "triad_ntimes": 20},
@@ -33,6 +33,7 @@ LOCAL_SUITES: dict[str, list[dict[str, Any]]] = {
         {"suite": "memory", "duration_s": 20},
         {"suite": "nvme", "duration_s": 10},
         {"suite": "boot_disks", "duration_s": 5},
+        {"suite": "gpu", "duration_s": 10},
         {"suite": "soak", "duration_s": 10},
     ],
     "acceptance": [
@@ -40,6 +41,7 @@ LOCAL_SUITES: dict[str, list[dict[str, Any]]] = {
         {"suite": "memory", "duration_s": 3600},
         {"suite": "nvme", "duration_s": 1800},
         {"suite": "boot_disks", "duration_s": 300},
+        {"suite": "gpu", "duration_s": 3600},
         {"suite": "soak", "duration_s": 3600},
     ],
 }
