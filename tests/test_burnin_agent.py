@@ -86,6 +86,28 @@ def test_detached_start_reattaches_follows_and_collects(tmp_path: Path, pyz: Pat
             stop_pid(int(first["pid"]))
 
 
+def test_stop_cancels_the_run_and_its_tools(tmp_path: Path) -> None:
+    require_tool("stress-ng")
+    plan = write_plan(tmp_path / "plan.json", "stopped1", cpu_s=120)
+    runs = tmp_path / "runs"
+    first = json.loads(agent("start", str(plan), "--runs", str(runs)).stdout)
+    run_dir = runs / "stopped1"
+    try:
+        deadline = time.monotonic() + 30
+        while '"evidence":"cpu.stress_ng"' not in (run_dir / "events.jsonl").read_text():
+            assert time.monotonic() < deadline, "stress-ng never started"
+            time.sleep(0.2)
+        assert json.loads(agent("stop", "--run-dir", str(run_dir)).stdout) == {"stopped": True}
+        assert agent("follow", "--run-dir", str(run_dir), "--timeout", "60").returncode == 0
+        result = json.loads(agent("collect", "--run-dir", str(run_dir)).stdout)
+        (cpu,) = result["suites"]
+        stress = next(f for f in cpu["findings"] if f["id"] == "cpu_stress:host")
+        assert (stress["verdict"], stress["observed"]) == ("inconclusive", "cancelled")
+        assert cpu["verdict"] == "inconclusive"
+    finally:
+        stop_pid(int(first["pid"]))
+
+
 # -- SSH -------------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ target hosts), failure outputs included."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,3 +265,105 @@ def test_memory_sizing_keeps_headroom() -> None:
     assert sizes["memtester_mib"] == 20  # one loop of 10 s at 2 MiB/s
     capped = plan_sizes({"max_mib": 256}, avail_kib=20 * gib, total_kib=24 * gib, cpus=2, budget_s=1000)
     assert capped["usable_mib"] == 256 and capped["memtester_mib"] == 128
+
+
+def test_md_mirror_state() -> None:
+    from burnin.suites.boot_disks import mirror_state
+
+    arrays = mirror_state(text("mdstat-degraded.txt"), ["sda", "sdb"])
+    assert arrays == [
+        {"array": "md126", "level": "raid1", "members": "UU"},
+        {"array": "md127", "level": "raid1", "members": "U_"},
+    ]
+    assert mirror_state(text("mdstat-degraded.txt"), ["nvme0n1"]) == []
+
+
+def _snap(name: str, parser: Any) -> dict[str, Any]:
+    parsed = parser(text(name))
+    key = "nvme" if parser is parse_nvme_smart_log else "smartctl"
+    return {"smartctl": None, "nvme": None, key: parsed, "errors": [], "evidence": [name]}
+
+
+def test_nvme_health_findings_from_captured_logs() -> None:
+    from burnin.suites.common import Report
+    from burnin.suites.health import judge_nvme_health
+
+    rep = Report("nvme")
+    before = _snap("nvme-smart-log-ok.json", parse_nvme_smart_log)
+    after = _snap("nvme-smart-log-critical-2.11.json", parse_nvme_smart_log)
+    judge_nvme_health(rep, "nvme:S1", before, after, required=True)
+    f = {x.check: x for x in rep.findings}
+    assert f["nvme_critical_warning"].verdict is Verdict.FAIL
+    assert "available spare below threshold" in f["nvme_critical_warning"].observed
+    assert (
+        f["nvme_media_errors"].verdict is Verdict.FAIL
+        and f["nvme_media_errors"].observed == "12 (+12 during the suite)"
+    )
+    assert f["nvme_spare"].verdict is Verdict.FAIL and f["nvme_warning_temp_time"].observed == "+17 min"
+    assert f["nvme_wear"].verdict is Verdict.FAIL and not f["nvme_wear"].required
+    assert f["nvme_critical_warning"].evidence == [
+        "nvme-smart-log-ok.json",
+        "nvme-smart-log-critical-2.11.json",
+    ]
+    clean = Report("nvme")
+    judge_nvme_health(clean, "nvme:S1", before, before, required=True)
+    assert all(x.verdict is Verdict.PASS for x in clean.findings)
+
+
+def test_smartctl_findings_failing_sata_and_unreadable() -> None:
+    from burnin.suites.common import Report
+    from burnin.suites.health import judge_ata, judge_smartctl
+
+    rep = Report("boot_disks")
+    failing = _snap("smartctl-sata-failing.json", parse_smartctl)
+    judge_smartctl(rep, "disk:sda", failing, required=True)
+    judge_ata(rep, "disk:sda", failing, failing)
+    f = {x.check: x for x in rep.findings}
+    assert f["smart_status"].verdict is Verdict.FAIL and "DISK FAILING" in f["smart_status"].observed
+    assert f["smart_history"].verdict is Verdict.FAIL and not f["smart_history"].required
+    assert f["ata_error_attributes"].observed == "Reallocated_Sector_Ct=168, Reported_Uncorrect=3"
+    assert f["ata_crc_errors"].verdict is Verdict.PASS  # 2 before and after: no growth
+    vm = Report("boot_disks")
+    judge_smartctl(vm, "disk:vda", _snap("smartctl-vda.json", parse_smartctl), required=True)
+    assert vm.findings[0].verdict is Verdict.INCONCLUSIVE
+    assert "Unable to detect device type" in vm.findings[0].observed
+
+
+def test_edac_increments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EDAC counters in a sysfs-shaped tree: a UE increment fails, CE within policy passes."""
+    from burnin import hostio
+
+    mc = tmp_path / "devices/system/edac/mc/mc0"
+    (mc / "dimm0").mkdir(parents=True)
+    for f, v in (
+        ("ce_count", "0"),
+        ("ue_count", "0"),
+        ("dimm0/dimm_ce_count", "0"),
+        ("dimm0/dimm_ue_count", "0"),
+    ):
+        (mc / f).write_text(v + "\n")
+    (mc / "dimm0" / "dimm_label").write_text("P0 CHANNEL A\n")
+    monkeypatch.setattr(hostio, "SYS", tmp_path)
+    from burnin.context import SuiteContext
+    from burnin.suites.common import HealthWatch, Report
+
+    ctx = SuiteContext(tmp_path, {}, {"expect": {"memory": {"edac_ce_max": 5}}}, print, print, print, print)
+    watch = HealthWatch()
+    before = hostio.edac_snapshot()
+    assert before == {"mc0": {"ce": 0, "ue": 0}, "P0 CHANNEL A": {"ce": 0, "ue": 0}}
+    (mc / "ue_count").write_text("1\n")
+    (mc / "ce_count").write_text("3\n")
+    (mc / "dimm0" / "dimm_ue_count").write_text("1\n")
+    after = hostio.edac_snapshot()
+    assert after is not None
+    assert hostio.edac_deltas(before, after) == {
+        "mc0": {"ce": 3, "ue": 1},
+        "P0 CHANNEL A": {"ce": 0, "ue": 1},
+    }
+    rep = Report("memory")
+    watch.judge(rep, ctx, ecc_expected=True)
+    edac = next(f for f in rep.findings if f.check == "edac_errors")
+    assert edac.verdict is Verdict.FAIL and edac.expected == "CE delta <= 5, UE delta <= 0"
+    assert "mc0: +3 CE +1 UE" in edac.observed
+    monkeypatch.setattr(hostio, "SYS", tmp_path / "absent")
+    assert hostio.edac_snapshot() is None

@@ -86,7 +86,7 @@ def test_memory_suite_stress_memtester_and_triad(tmp_path: Path) -> None:
     result = run_plan(
         tmp_path,
         [{"suite": "memory", "duration_s": 4, "options": opts}],
-        expect={"memory": {"peak_bandwidth_gbs": 1_000_000, "ecc": False}},
+        expect={"memory": {"peak_bandwidth_gbs": 1_000_000, "ecc": False, "dimm_count": 12}},
     )
     (mem,) = result.suites
     f = findings(mem)
@@ -98,6 +98,21 @@ def test_memory_suite_stress_memtester_and_triad(tmp_path: Path) -> None:
     tb = f["triad_bandwidth:memory"]
     assert tb.verdict is Verdict.FAIL and "% of peak" in tb.observed and tb.evidence == ["memory.triad"]
     assert mem.measurements["memtester_tested_mib"] >= 4
+    # no SMBIOS on this VM: the DIMM check cannot be made, and says why
+    dimms = f["dimm_count:memory"]
+    assert dimms.verdict is Verdict.INCONCLUSIVE and "no SMBIOS entry point" in dimms.observed
+
+
+def test_soak_loads_cpu_and_memory_together(tmp_path: Path) -> None:
+    require_tool("stress-ng")
+    opts = {"max_mib": 128, "memory_fraction": 0.05, "cpu_load_pct": 90}
+    result = run_plan(tmp_path, [{"suite": "soak", "duration_s": 3, "options": opts}])
+    (soak,) = result.suites
+    f = findings(soak)
+    assert f["cpu_stress:host"].verdict is Verdict.PASS and f["vm_stress:host"].verdict is Verdict.PASS
+    ev = next(e for e in soak.evidence if e.id == "soak.stress_ng")
+    assert ev.command[ev.command.index("--cpu-load") + 1] == "90" and "--vm" in ev.command
+    assert soak.measurements["gpu_joined"] is False
 
 
 def test_nvme_suite_on_a_scratch_file_writes_verifies_and_reads(tmp_path: Path) -> None:
@@ -158,10 +173,9 @@ def test_nvme_suite_on_loop_devices_writes_only_where_allowed_and_unused(
     ]
     devices = [loops[n]["dev"] for n in ("free", "unlisted", "mounted")]
     opts = {"devices": devices, "destructive": True, "verify_size_mib": 16}
-    result = run_plan(
-        tmp_path, [{"suite": "nvme", "duration_s": 4, "options": opts}], allow_destructive=allow
-    )
-    (nv,) = result.suites
+    boot = {"suite": "boot_disks", "duration_s": 1, "options": {"devices": [loops["free"]["dev"]]}}
+    nvme = {"suite": "nvme", "duration_s": 4, "options": opts}
+    nv, bd = run_plan(tmp_path, [nvme, boot], allow_destructive=allow).suites
     f = findings(nv)
     free, unlisted, mounted = (
         f"block:{os.path.basename(loops[n]['dev'])}" for n in ("free", "unlisted", "mounted")
@@ -182,6 +196,11 @@ def test_nvme_suite_on_loop_devices_writes_only_where_allowed_and_unused(
     )
     assert "rw=write" not in read_job.read_text()
     assert nv.verdict is Verdict.INCONCLUSIVE  # refused write passes leave integrity unproven
+    # boot disks are only ever read; a loop device has no SMART, which is said, not passed
+    b = findings(bd)
+    assert b[f"fio_read:disk:{os.path.basename(loops['free']['dev'])}"].verdict is Verdict.PASS
+    assert b[f"smart_status:disk:{os.path.basename(loops['free']['dev'])}"].verdict is Verdict.INCONCLUSIVE
+    assert all("--readonly" in e.command for e in bd.evidence if e.command[:1] == ["fio"])
 
 
 def test_root_filesystem_disk_is_refused() -> None:
