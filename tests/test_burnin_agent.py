@@ -187,3 +187,38 @@ def test_ssh_run_survives_a_dropped_connection_and_reattaches(
         assert (remote / "runs" / "ssh1" / "result.json").is_file()
     finally:
         stop_pid(pid)
+
+
+def test_zipapp_runs_every_suite_on_python_3_9(tmp_path: Path, pyz: Path) -> None:
+    """The agent's floor is Python 3.9: run the zipapp there for real when this machine has one."""
+    import shutil
+
+    found = [shutil.which("python3.9"), *map(str, Path.home().glob(".pyenv/versions/3.9*/bin/python3.9"))]
+    working = [
+        p for p in found if p and subprocess.run([p, "-V"], capture_output=True, check=False).returncode == 0
+    ]
+    if not working:
+        pytest.skip("python3.9 is not installed here")
+    py39 = working[0]
+    require_tool("stress-ng")
+    mem = {"max_mib": 64, "triad_array_mib": 16, "triad_ntimes": 3, "memtester_instances": 1}
+    suites = [
+        {"suite": "cpu", "duration_s": 1},
+        {"suite": "memory", "duration_s": 2, "options": mem},
+        {"suite": "nvme", "duration_s": 1},
+        {"suite": "boot_disks", "duration_s": 1},
+        {"suite": "gpu", "duration_s": 1},
+        {"suite": "soak", "duration_s": 1, "options": {"max_mib": 64}},
+    ]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"run_id": "py39", "suites": suites}))
+    r = subprocess.run(
+        [py39, str(pyz), "run", str(plan), "--run-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    events = (tmp_path / "run" / "events.jsonl").read_text()
+    assert '"suite_crashed"' not in events
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert [s["suite"] for s in result["suites"]] == [s["suite"] for s in suites]
+    assert result["suites"][0]["verdict"] == "pass"
