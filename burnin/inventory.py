@@ -244,14 +244,29 @@ def _system(inv: HardwareInventory, run_tool: RunTool) -> None:
         inv.firmware.append(Firmware(name="BMC", version=bmc))
 
 
+def _gpus(inv: HardwareInventory, run_tool: RunTool) -> None:
+    try:
+        from burnin.nvml import os_gpus
+    except ImportError as exc:
+        inv.gaps["gpus"] = f"no NVML adapter in this agent ({exc})"
+        return
+    inv.gpus = os_gpus(inv.gaps)
+
+
 def collect_inventory(run_tool: RunTool) -> HardwareInventory:
+    """Every part the OS shows; one unreadable part is a gap, never the end of the inventory."""
     inv = HardwareInventory(source="os", collected_at=time.time())
-    for part in (_cpu, _memory, _drives):
-        part(inv, run_tool)
-    _pcie(inv)
-    _nics(inv)
-    _system(inv, run_tool)
-    inv.temperatures = []
+    parts: List[Callable[[HardwareInventory, RunTool], None]] = [_cpu, _memory, _drives, _gpus, _system]
+    for part in parts:
+        try:
+            part(inv, run_tool)
+        except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # tool output we did not expect
+            inv.gaps[part.__name__.strip("_")] = f"could not read: {exc!r}"
+    try:
+        _pcie(inv)
+        _nics(inv)
+    except (ValueError, OSError) as exc:
+        inv.gaps["pcie"] = f"could not read sysfs: {exc!r}"
     return inv
 
 

@@ -212,3 +212,26 @@ def test_root_filesystem_disk_is_refused() -> None:
     assert any("in the device chain of the / filesystem" in r for r in reasons), reasons
     # a loop allow-list rule never matches a real disk, even naming its path
     assert blockdev.allow_rule(root, [{"path": f"/dev/{root}", "backing_file": "/"}]) is None
+
+
+def test_in_os_inventory_with_gaps_for_what_this_machine_lacks(tmp_path: Path) -> None:
+    import threading
+
+    from burnin.inventory import collect_inventory
+    from burnin.tools import ToolRunner
+
+    require_tool("lscpu")
+    inv = collect_inventory(ToolRunner(tmp_path, lambda *a, **k: None, threading.Event()))
+    assert inv.source == "os" and inv.logical_cpus == os.cpu_count()
+    assert inv.cpus and inv.cpus[0].model and inv.memory_total_mib and inv.memory_total_mib > 0
+    assert inv.system.kernel == os.uname().release and inv.system.os_name
+    root = next(iter(blockdev.protected_devices()))
+    assert any(d.name == root for d in inv.drives) or root.startswith(("dm-", "md"))
+    # absent here, present on the hosts: each absence is a named gap, never a guess
+    if not Path("/sys/class/nvme").exists() or not any(Path("/sys/class/nvme").iterdir()):
+        assert (
+            inv.gaps["drives.nvme"] == "no NVMe controllers in /sys/class/nvme" and not inv.drives[0].pcie_gen
+        )
+    if not Path("/sys/firmware/dmi").exists():
+        assert inv.dimms == [] and "memory.dimms" in inv.gaps
+    assert (tmp_path / "artifacts" / "inventory.lscpu.log").is_file()
