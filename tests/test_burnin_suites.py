@@ -101,6 +101,8 @@ def test_memory_suite_stress_memtester_and_triad(tmp_path: Path) -> None:
     # no SMBIOS on this VM: the DIMM check cannot be made, and says why
     dimms = f["dimm_count:memory"]
     assert dimms.verdict is Verdict.INCONCLUSIVE and "no SMBIOS entry point" in dimms.observed
+    (dmi,) = [e for e in mem.evidence if e.id in dimms.evidence]
+    assert dmi.command[0] == "dmidecode" and dmi.sha256 and dmi.artifact
 
 
 def test_soak_loads_cpu_and_memory_together(tmp_path: Path) -> None:

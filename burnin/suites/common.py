@@ -13,6 +13,7 @@ from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import KernelLog, edac_deltas, edac_snapshot
 from burnin.parse_tools import scan_kernel_log
 from burnin.schema import Evidence, Finding, SuiteResult, Verdict
+from burnin.tools import sha256_file
 
 
 def suite_verdict(findings: List[Finding]) -> Verdict:
@@ -159,6 +160,18 @@ def inventory(ctx: SuiteContext) -> Dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def inventory_evidence(rep: Report, ctx: SuiteContext, tool_id: str, command: List[str]) -> List[str]:
+    """Evidence for a finding that rests on the run's inventory: the tool's artifact and its sha256."""
+    if not any(e.id == tool_id for e in rep.evidence):
+        art = f"artifacts/{tool_id}.log"
+        path = ctx.run_dir / art
+        digest = sha256_file(path) if path.is_file() else None
+        rep.evidence.append(
+            Evidence(id=tool_id, command=command, artifact=art if digest else None, sha256=digest)
+        )
+    return [tool_id]
 
 
 def phase_series(ctx: SuiteContext, prefix: str, since: float) -> List[float]:

@@ -14,7 +14,14 @@ from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import online_cpus
 from burnin.parse_tools import STRESS_NG_EXIT, parse_stressng_log, parse_stressng_yaml
 from burnin.schema import Verdict
-from burnin.suites.common import HealthWatch, Report, inventory, judge_temperatures, phase_series
+from burnin.suites.common import (
+    HealthWatch,
+    Report,
+    inventory,
+    inventory_evidence,
+    judge_temperatures,
+    phase_series,
+)
 
 SUITE = "cpu"
 CPU_TEMP_PREFIXES = ("temp.k10temp", "temp.coretemp", "temp.zenpower")
@@ -92,10 +99,17 @@ def _inventory_checks(rep: Report, ctx: SuiteContext, online: int) -> None:
             str(want),
             str(online),
             Verdict.PASS if want == online else Verdict.FAIL,
+            ["cpu.stress_ng"],  # stress-ng's dispatch line counts the online CPUs it loaded
         )
     if exp.get("model") and model is not None:
+        ev = inventory_evidence(rep, ctx, "inventory.lscpu", ["lscpu", "-J"])
         rep.add(
-            "cpu_model", "cpu", exp["model"], model, Verdict.PASS if model == exp["model"] else Verdict.FAIL
+            "cpu_model",
+            "cpu",
+            exp["model"],
+            model,
+            Verdict.PASS if model == exp["model"] else Verdict.FAIL,
+            ev,
         )
 
 

@@ -20,7 +20,7 @@ from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import meminfo_kib, online_cpus, read
 from burnin.parse_tools import memtester_mask, parse_memtester
 from burnin.schema import Verdict
-from burnin.suites.common import HealthWatch, Report, inventory
+from burnin.suites.common import HealthWatch, Report, inventory, inventory_evidence
 from burnin.suites.cpu import judge_stress_ng
 
 SUITE = "memory"
@@ -234,10 +234,10 @@ def _population(rep: Report, ctx: SuiteContext) -> None:
         return
     dimms = [d for d in inv.get("dimms", []) if d.get("present")]
     gap = (inv.get("gaps") or {}).get("memory.dimms")
+    ev = inventory_evidence(rep, ctx, "inventory.dmidecode_memory", ["dmidecode", "-t", "16", "-t", "17"])
     if gap:
-        rep.add(
-            "dimm_count", "memory", str(exp["dimm_count"]), f"DIMMs not readable: {gap}", Verdict.INCONCLUSIVE
-        )
+        why = f"DIMMs not readable: {gap}"
+        rep.add("dimm_count", "memory", str(exp["dimm_count"]), why, Verdict.INCONCLUSIVE, ev)
         return
     rep.add(
         "dimm_count",
@@ -245,6 +245,7 @@ def _population(rep: Report, ctx: SuiteContext) -> None:
         str(exp["dimm_count"]),
         str(len(dimms)),
         Verdict.PASS if len(dimms) == int(exp["dimm_count"]) else Verdict.FAIL,
+        ev,
     )
     allowed = [int(x) for x in exp.get("configured_mts_allowed", [])]
     for d in dimms:
@@ -256,6 +257,7 @@ def _population(rep: Report, ctx: SuiteContext) -> None:
                 f"configured MT/s in {allowed}",
                 str(mts),
                 Verdict.PASS if mts in allowed else Verdict.FAIL,
+                ev,
             )
         if exp.get("dimm_size_gib"):
             size = d.get("size_mib")
@@ -266,6 +268,7 @@ def _population(rep: Report, ctx: SuiteContext) -> None:
                 f"{want} MiB",
                 str(size),
                 Verdict.PASS if size == want else Verdict.FAIL,
+                ev,
             )
 
 

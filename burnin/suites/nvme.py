@@ -9,6 +9,7 @@ scratch files the agent creates and may write), destructive, verify_size_mib, io
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any, Dict, List, Optional
@@ -18,7 +19,7 @@ from burnin.context import SuiteContext
 from burnin.fiojob import READ_JOBS, WRITE_JOBS, build_job
 from burnin.hostio import nvme_namespaces
 from burnin.parse_tools import fio_error_text, parse_fio
-from burnin.schema import Verdict
+from burnin.schema import Evidence, Verdict
 from burnin.suites.common import HealthWatch, Report
 from burnin.suites.health import judge_nvme_health, judge_smartctl, read_health
 
@@ -200,6 +201,14 @@ def _one_target(rep: Report, ctx: SuiteContext, t: Dict[str, Any], lock: threadi
 def _expectations(rep: Report, ctx: SuiteContext, targets: List[Dict[str, Any]]) -> None:
     exp = ctx.expect("nvme")
     nvme = [t for t in targets if t["nvme"] and t.get("sysfs")]
+    ev = ["nvme.sysfs"]
+    rep.evidence.append(
+        Evidence(
+            id="nvme.sysfs",
+            command=["read /sys/class/nvme/*/{model,serial,firmware_rev,device/current_link_*}"],
+            excerpt="\n".join(json.dumps(t["sysfs"], sort_keys=True) for t in nvme),
+        )
+    )
     if exp.get("count") is not None:
         rep.add(
             "nvme_count",
@@ -207,6 +216,7 @@ def _expectations(rep: Report, ctx: SuiteContext, targets: List[Dict[str, Any]])
             str(exp["count"]),
             str(len(nvme)),
             Verdict.PASS if len(nvme) == int(exp["count"]) else Verdict.FAIL,
+            ev,
         )
     for t in nvme:
         s = t["sysfs"]
@@ -218,6 +228,7 @@ def _expectations(rep: Report, ctx: SuiteContext, targets: List[Dict[str, Any]])
                 f"{exp['capacity_bytes']} bytes",
                 str(s["capacity_bytes"]),
                 Verdict.PASS if s["capacity_bytes"] == int(exp["capacity_bytes"]) else Verdict.FAIL,
+                ev,
             )
         if exp.get("pcie_gen"):
             link = f"Gen{s['pcie_gen']} x{s['pcie_width']}"
@@ -230,6 +241,7 @@ def _expectations(rep: Report, ctx: SuiteContext, targets: List[Dict[str, Any]])
                 f"Gen{exp['pcie_gen']} x{exp.get('pcie_width')}",
                 link,
                 Verdict.PASS if ok else Verdict.FAIL,
+                ev,
             )
     _spread(rep, ctx, exp)
 
