@@ -222,3 +222,45 @@ def test_zipapp_runs_every_suite_on_python_3_9(tmp_path: Path, pyz: Path) -> Non
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert [s["suite"] for s in result["suites"]] == [s["suite"] for s in suites]
     assert result["suites"][0]["verdict"] == "pass"
+
+
+def test_provision_burnin_host_over_ssh(sshd: dict[str, Any], profiles_copy: Path, tmp_path: Path) -> None:
+    """The command end to end: catalog host -> plan with the profile's expectations -> zipapp over
+    SFTP -> detached run -> result in the state store."""
+    from provision.state import RunStatus, StateStore
+
+    require_tool("stress-ng")
+    t: SshTarget = sshd["target"]
+    with open(profiles_copy / "hosts.yaml", "a") as fh:
+        fh.write(
+            "  - name: inferno-host-loopback\n    profile: circle-1-limbo\n    rack: circle-1-limbo\n"
+            "    pdu: inferno-pdu-circle1-1\n    pdu_outlet: 2\n    boot_mac: '3c:ec:ef:10:02:10'\n"
+            "    interfaces:\n      - {name: eth0, mac: '3c:ec:ef:10:02:10'}\n"
+            f"    address: 127.0.0.1\n    ssh_port: {t.port}\n    ssh_user: {t.user}\n"
+            "    bmc: {url: 'https://10.0.1.29', credentials: 'env:INFERNO_BMC_LOOPBACK'}\n"
+        )
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"suites": [{"suite": "cpu", "duration_s": 2}]}))
+    state = tmp_path / "state"
+    argv = [sys.executable, "-m", "provision.cli", "--profiles", str(profiles_copy), "--state", str(state)]
+    argv += ["burnin", "inferno-host-loopback", "--plan", str(plan), "--json"]
+    argv += [
+        "--identity",
+        str(t.key_file),
+        "--known-hosts",
+        str(t.known_hosts),
+        "--agent-dir",
+        str(tmp_path / "remote"),
+    ]
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+    # this VM is no Limbo (128 logical CPUs): a failed finding, exit 1, full JSON
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["host"] == "inferno-host-loopback" and doc["verdict"] == "fail"
+    lc = next(f for f in doc["suites"][0]["findings"] if f["id"] == "logical_cpus:cpu")
+    assert (lc["expected"], lc["verdict"]) == ("128", "fail")
+    assert doc["plan"]["expect"]["memory"]["peak_bandwidth_gbs"] == 307.2
+    with StateStore.open(state) as store:
+        run = store.latest_run("inferno-host-loopback", "burnin")
+        assert run is not None and run.id == doc["run_id"] and run.status is RunStatus.failed
+    assert (tmp_path / "remote" / "runs" / doc["run_id"] / "result.json").is_file()

@@ -19,7 +19,7 @@ from provision.app import App, emit
 from provision.errors import BadInput, NotFound, VerdictFailed
 from provision.plan import PLAN_NAMES, build_plan
 from provision.profile import Profile
-from provision.ssh import SshTarget, run_remote
+from provision.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
 from provision.state import RunStatus, StateStore
 
 LOCAL_HOST = "local"  # the host name `burnin --local` runs are stored under (`report --local` reads it)
@@ -102,6 +102,7 @@ def _remote(
     plan_src: str | dict[str, Any],
     identity: Path | None,
     known_hosts: Path | None,
+    agent_dir: str,
     as_json: bool,
 ) -> None:
     host = app.catalog.host(host_name)
@@ -127,7 +128,7 @@ def _remote(
         plan = build_plan(run.id, host_name, plan_src, profile=profile, host=host)
         pyz = build_agent(app.state_dir / "agent" / "burnin-agent.pyz")
         try:
-            doc = run_remote(target, pyz, plan, progress)
+            doc = run_remote(target, pyz, plan, progress, agent_factory=lambda t: RemoteAgent(t, agent_dir))
         except BaseException:
             store.finish_run(run.id, RunStatus.interrupted)
             raise
@@ -145,6 +146,12 @@ def _remote(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Pinned host keys for HOST (default ~/.ssh/known_hosts); unknown keys are refused.",
 )
+@click.option(
+    "--agent-dir",
+    default=REMOTE_DIR,
+    show_default=True,
+    help="Directory on HOST for the agent and its runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def burnin(
@@ -155,6 +162,7 @@ def burnin(
     profile_name: str | None,
     identity: Path | None,
     known_hosts: Path | None,
+    agent_dir: str,
     as_json: bool,
 ) -> None:
     """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
@@ -172,4 +180,4 @@ def burnin(
             profile = app.catalog.profiles[profile_name]
         _local(app, plan_src, profile, as_json)
     else:
-        _remote(app, str(host), plan_src, identity, known_hosts, as_json)
+        _remote(app, str(host), plan_src, identity, known_hosts, agent_dir, as_json)
