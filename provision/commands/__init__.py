@@ -6,12 +6,13 @@ import click
 
 from provision.commands import stubs
 from provision.commands.burnin import burnin
+from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
+from provision.commands.serve import serve
 from provision.commands.show import show
 from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, *stubs.COMMANDS]:
+    for command in [lint, show, status, kickstart, serve, burnin, *stubs.COMMANDS]:
         group.add_command(command)
-    group.add_command(burnin)

@@ -42,21 +42,6 @@ def boot(host: str, device: str, persistent: bool) -> None:
 
 
 @click.command()
-@click.argument("host")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-def kickstart(host: str, output: str | None) -> None:
-    """Render HOST's Rocky Linux kickstart."""
-    _todo("kickstart")
-
-
-@click.command()
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="Address to serve on.")
-def serve(listen: str) -> None:
-    """Run the boot server: iPXE scripts, kickstarts and install callbacks."""
-    _todo("serve")
-
-
-@click.command()
 @click.argument("host", required=False)
 @click.option("--all", "all_hosts", is_flag=True, help="Every host in the inventory.")
 @click.option("--rack", help="Every host in rack R.")
@@ -117,8 +102,6 @@ COMMANDS = [
     inspect,
     power,
     boot,
-    kickstart,
-    serve,
     host,
     report,
     reinstall,
