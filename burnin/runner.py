@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -93,8 +94,6 @@ def inconclusive(suite: str, why: str, started: float) -> SuiteResult:
 
 
 def _not_required(result: SuiteResult) -> SuiteResult:
-    from dataclasses import replace
-
     result.findings = [replace(f, required=False) for f in result.findings]
     return result
 

@@ -69,11 +69,14 @@ def test_crash_unknown_and_absent_suites_are_inconclusive(
 
     monkeypatch.setattr(boot, "run", boom)
     monkeypatch.setitem(__import__("burnin.runner").runner.SUITES, "gpu", "burnin.suites.no_such_module")
-    result = run_plan(tmp_path, [{"suite": "boot_disks"}, {"suite": "bogus"}, {"suite": "gpu"}])
+    result = run_plan(
+        tmp_path, [{"suite": "boot_disks"}, {"suite": "bogus", "required": False}, {"suite": "gpu"}]
+    )
     by = {s.suite: s for s in result.suites}
     assert all(s.verdict is Verdict.INCONCLUSIVE for s in result.suites)
     assert by["boot_disks"].error == "suite boot_disks crashed: RuntimeError('boom')"
     assert by["bogus"].error is not None and "unknown suite 'bogus'" in by["bogus"].error
+    assert [f.required for f in by["bogus"].findings] == [False]  # the plan said this suite is optional
     assert by["gpu"].error is not None and "not available in this agent" in by["gpu"].error
     events = (tmp_path / "run" / "events.jsonl").read_text()
     assert '"event":"suite_crashed"' in events and "RuntimeError: boom" in events
