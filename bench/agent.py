@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "bench" / "agent.json"
 CPU_S = 12
 TRIAD_MIB, TRIAD_N = 256, 10
-FIO_MIB, FIO_S = 512, 10
+FIO_MIB, FIO_S = 512, 8
 
 
 def _stat() -> tuple[int, int]:
@@ -105,12 +105,22 @@ def fio(work: Path) -> dict[str, Any]:
         ["dd", "if=/dev/urandom", f"of={scratch}", "bs=1M", f"count={FIO_MIB}", "status=none"], check=True
     )
     opts = {"files": [{"path": str(scratch), "size_mib": FIO_MIB}]}
-    res = _run([{"suite": "nvme", "duration_s": FIO_S, "options": opts}], work, "fio")
-    agent = res["suites"][0]["measurements"]["fio"]["file:fio-scratch.dat"]
-    job = work / "fio" / "artifacts" / "nvme.fio.fio-scratch.dat.read.fio"
-    out = work / "plain.json"
-    subprocess.run(["fio", "--readonly", "--output-format=json", f"--output={out}", str(job)], check=True)
-    plain = {j["name"]: j["read"] for j in parse_fio(out.read_text())["jobs"]}
+    agents, plains = [], []
+    for i in range(2):  # interleaved, best of each: the disk is shared with other jobs
+        res = _run([{"suite": "nvme", "duration_s": FIO_S, "options": opts}], work, f"fio{i}")
+        agents.append(res["suites"][0]["measurements"]["fio"]["file:fio-scratch.dat"])
+        job = work / f"fio{i}" / "artifacts" / "nvme.fio.fio-scratch.dat.read.fio"
+        out = work / f"plain{i}.json"
+        subprocess.run(["fio", "--readonly", "--output-format=json", f"--output={out}", str(job)], check=True)
+        plains.append({j["name"]: j["read"] for j in parse_fio(out.read_text())["jobs"]})
+
+    def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "seq_read": max((r["seq_read"] for r in runs), key=lambda d: d["bw_bytes_per_s"]),
+            "rand_read": max((r["rand_read"] for r in runs), key=lambda d: d["iops"]),
+        }
+
+    agent, plain = best(agents), best(plains)
     seq = agent["seq_read"]["bw_bytes_per_s"] / plain["seq_read"]["bw_bytes_per_s"]
     rnd = agent["rand_read"]["iops"] / plain["rand_read"]["iops"]
 
