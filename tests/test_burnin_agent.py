@@ -177,11 +177,23 @@ def test_ssh_run_survives_a_dropped_connection_and_reattaches(
         time.sleep(0.5)
         assert Path(f"/proc/{pid}").exists()  # the detached agent carries on without its SSH session
         events: list[dict[str, Any]] = []
-        result = run_remote(
-            sshd["target"], pyz, plan, events.append, agent_factory=lambda t: RemoteAgent(t, str(remote))
-        )
-        assert events[0]["event"] == "attached" and events[0]["pid"] == pid  # not started twice
-        assert any(e.get("event") == "run_end" for e in events)
+        agents: list[RemoteAgent] = []
+
+        def factory(t: SshTarget) -> RemoteAgent:
+            agents.append(RemoteAgent(t, str(remote)))
+            return agents[-1]
+
+        def on_event(event: dict[str, Any]) -> None:
+            events.append(event)
+            if event.get("event") == "suite_start" and len(agents) == 1:
+                agents[0].drop()  # and once more while following: run_remote must reconnect
+
+        result = run_remote(sshd["target"], pyz, plan, on_event, retry_wait_s=0.5, agent_factory=factory)
+        kinds = [e["event"] for e in events]
+        assert kinds[0] == "attached" and events[0]["pid"] == pid  # not started twice
+        assert "reconnecting" in kinds and len(agents) >= 2
+        assert kinds.count("attached") >= 2 and "started" not in kinds
+        assert kinds.count("suite_start") == 1 and kinds[-1] == "run_end"  # resumed, no event twice
         assert result["run_id"] == "ssh1" and result["suites"][0]["suite"] == "cpu"
         assert result["suites"][0]["verdict"] in ("pass", "warn", "inconclusive")
         assert (remote / "runs" / "ssh1" / "result.json").is_file()
