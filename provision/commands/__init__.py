@@ -6,6 +6,7 @@ import click
 
 from provision.commands import stubs
 from provision.commands.boot import boot
+from provision.commands.burnin import burnin
 from provision.commands.handoff import handoff
 from provision.commands.inspect import inspect
 from provision.commands.kickstart import kickstart
@@ -19,6 +20,6 @@ from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    commands = [lint, show, status, inspect, power, boot, kickstart, serve, report, handoff, profile]
+    commands = [lint, show, status, inspect, power, boot, kickstart, serve, burnin, report, handoff, profile]
     for command in [*commands, *stubs.COMMANDS]:
         group.add_command(command)

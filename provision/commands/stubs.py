@@ -29,16 +29,6 @@ def host(
 
 
 @click.command()
-@click.argument("host", required=False)
-@click.option("--local", is_flag=True, help="Burn in this machine.")
-@click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def burnin(host: str | None, local: bool, plan: str, as_json: bool) -> None:
-    """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
-    _todo("burnin")
-
-
-@click.command()
 @click.argument("host")
 @click.option("--yes", is_flag=True, help="Confirm the reinstall of an accepted host.")
 def reinstall(host: str, yes: bool) -> None:
@@ -55,7 +45,6 @@ def lab(action: str) -> None:
 
 COMMANDS = [
     host,
-    burnin,
     reinstall,
     lab,
 ]
