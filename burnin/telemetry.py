@@ -3,6 +3,7 @@
 whatever the suites registered, and appends one compact JSON line to telemetry.jsonl:
 
     {"t": 12.0, "v": {"cpu.mhz_avg": 3712.5, "temp.k10temp.Tctl": 61.2, ...}}
+    {"t": 12.0, "v": {"temp.k10temp-0.Tctl": 61.2, "temp.k10temp-1.Tctl": 58.9, ...}}  (two sockets)
     {"t": 12.4, "phase": "cpu"}
 
 `t` is seconds since the run started. Sources that are absent are simply not in `v`.
@@ -44,14 +45,36 @@ def cpu_clocks() -> Dict[str, float]:
     return {"cpu.mhz_avg": round(sum(khz) / len(khz), 1), "cpu.mhz_min": min(khz), "cpu.mhz_max": max(khz)}
 
 
-def hwmon_temps() -> Dict[str, float]:
-    out: Dict[str, float] = {}
-    for hw in sorted(glob.glob(str(SYS / "class/hwmon/hwmon*"))):
+def hwmon_devices() -> List[Tuple[str, Path]]:
+    """(series name, hwmon directory) of every hwmon device, each name unique.
+
+    A driver bound to several devices (k10temp or coretemp once per CPU socket) gets the device's
+    ordinal among them, in the order of their device paths (PCI 0000:00:18.3 before 0000:00:19.3,
+    coretemp.0 before coretemp.1): k10temp-0, k10temp-1. A driver seen once keeps its plain name.
+    hwmonN numbers are not used: they follow probe order, which can change between boots.
+    """
+    found: List[Tuple[str, str, Path]] = []
+    for hw in glob.glob(str(SYS / "class/hwmon/hwmon*")):
         base = Path(hw)
         name = _read(base / "name") or base.name
+        device = os.path.realpath(base / "device") if (base / "device").exists() else str(base)
         if name == "nvme":  # name the drive, not the driver: nvme0
-            dev = os.path.basename(os.path.realpath(base / "device"))
+            dev = os.path.basename(device)
             name = dev if dev.startswith("nvme") else name + "." + base.name
+        found.append((name, device, base))
+    found.sort(key=lambda f: (f[0], f[1], f[2].name))
+    out: List[Tuple[str, Path]] = []
+    for name, _, base in found:
+        same = [f for f in found if f[0] == name]
+        if len(same) > 1:
+            name = f"{name}-{[f[2] for f in same].index(base)}"
+        out.append((name, base))
+    return sorted(out, key=lambda f: f[1].name)
+
+
+def hwmon_temps() -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for name, base in hwmon_devices():
         for inp in sorted(base.glob("temp*_input")):
             raw = _read(inp)
             if raw is None or not raw.lstrip("-").isdigit():
