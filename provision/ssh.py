@@ -194,6 +194,35 @@ class RemoteAgent:
             raise SshError(f"{self.target.where()}: cannot collect run {run_id} (exit {rc}): {err.strip()}")
         return dict(json.loads(out))
 
+    def fetch(self, run_id: str, name: str) -> bytes | None:
+        """One file of the run's directory over SFTP (byte for byte), or None when it is not there."""
+        if not name or "/" in name or name.startswith("."):
+            raise SshError(f"{self.target.where()}: run file {name!r}: expected a plain file name")
+        sftp = self._ssh().open_sftp()
+        try:
+            with sftp.open(f"{self.run_dir(run_id)}/{name}", "rb") as fh:
+                fh.prefetch()
+                return bytes(fh.read())
+        except FileNotFoundError:
+            return None
+        finally:
+            sftp.close()
+
+
+@dataclass
+class Collected:
+    """What run_remote brings back: the agent's result and the run files it names."""
+
+    result: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def run_files(result: dict[str, Any]) -> list[str]:
+    """The files of an agent run the controller keeps besides the result: the telemetry it names."""
+    telemetry = str(result.get("telemetry") or "")
+    # Only a plain name inside the run directory: the result comes from the host, not from us.
+    return [telemetry] if telemetry and "/" not in telemetry and not telemetry.startswith(".") else []
+
 
 def run_remote(
     target: SshTarget,
@@ -203,8 +232,9 @@ def run_remote(
     retries: int = 5,
     retry_wait_s: float = 2.0,
     agent_factory: Callable[[SshTarget], RemoteAgent] = RemoteAgent,
-) -> dict[str, Any]:
-    """Ship, start (or re-attach), follow to the end and collect; reconnect on a dropped link."""
+) -> Collected:
+    """Ship, start (or re-attach), follow to the end and collect the result and the telemetry;
+    reconnect on a dropped link."""
     seen = 0
     failures = 0
     while True:
@@ -216,7 +246,13 @@ def run_remote(
             on_event({"event": "attached" if state.get("attached") else "started", **state})
             seen = agent.follow(plan["run_id"], seen, on_event)
             if agent.status(plan["run_id"])["state"] == "finished":
-                return agent.collect(plan["run_id"])
+                result = agent.collect(plan["run_id"])
+                files: dict[str, bytes] = {}
+                for name in run_files(result):
+                    blob = agent.fetch(plan["run_id"], name)
+                    if blob is not None:  # absent telemetry: the report says so (inconclusive)
+                        files[name] = blob
+                return Collected(result, files)
             raise SshError(f"{target.where()}: the agent stopped before finishing run {plan['run_id']}")
         except NETWORK_ERRORS as exc:
             failures += 1
