@@ -19,26 +19,19 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from burnin.hostio import PROC, SYS, read
+
 Sampler = Callable[[], Dict[str, float]]
-SYS = Path("/sys")
-PROC = Path("/proc")
-
-
-def _read(path: Path) -> Optional[str]:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
 
 
 def cpu_clocks() -> Dict[str, float]:
     khz = []
     for f in glob.glob(str(SYS / "devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq")):
-        v = _read(Path(f))
+        v = read(Path(f))
         if v and v.isdigit():
             khz.append(int(v) / 1000)
     if not khz:  # no cpufreq driver (VMs): /proc/cpuinfo still reports a clock
-        text = _read(PROC / "cpuinfo") or ""
+        text = read(PROC / "cpuinfo") or ""
         khz = [float(ln.split(":")[1]) for ln in text.splitlines() if ln.startswith("cpu MHz")]
     if not khz:
         return {}
@@ -56,7 +49,7 @@ def hwmon_devices() -> List[Tuple[str, Path]]:
     found: List[Tuple[str, str, Path]] = []
     for hw in glob.glob(str(SYS / "class/hwmon/hwmon*")):
         base = Path(hw)
-        name = _read(base / "name") or base.name
+        name = read(base / "name") or base.name
         device = os.path.realpath(base / "device") if (base / "device").exists() else str(base)
         if name == "nvme":  # name the drive, not the driver: nvme0
             dev = os.path.basename(device)
@@ -76,10 +69,10 @@ def hwmon_temps() -> Dict[str, float]:
     out: Dict[str, float] = {}
     for name, base in hwmon_devices():
         for inp in sorted(base.glob("temp*_input")):
-            raw = _read(inp)
+            raw = read(inp)
             if raw is None or not raw.lstrip("-").isdigit():
                 continue
-            label = _read(base / inp.name.replace("_input", "_label")) or inp.name.split("_")[0]
+            label = read(base / inp.name.replace("_input", "_label")) or inp.name.split("_")[0]
             out[f"temp.{name}.{label}"] = int(raw) / 1000
     return out
 
@@ -95,10 +88,10 @@ class _Rapl:
         now = time.monotonic()
         for zone in glob.glob(str(SYS / "class/powercap/*rapl:[0-9]")):
             base = Path(zone)
-            raw = _read(base / "energy_uj")
+            raw = read(base / "energy_uj")
             if raw is None or not raw.isdigit():
                 continue
-            name = _read(base / "name") or base.name
+            name = read(base / "name") or base.name
             energy = int(raw)
             prev = self.last.get(zone)
             self.last[zone] = (now, energy)
@@ -106,7 +99,7 @@ class _Rapl:
                 continue
             delta = energy - prev[1]
             if delta < 0:  # the counter wrapped
-                delta += int(_read(base / "max_energy_range_uj") or 0)
+                delta += int(read(base / "max_energy_range_uj") or 0)
             out[f"power.{name}.{base.name}_w"] = round(delta / 1e6 / (now - prev[0]), 1)
         return out
 
@@ -118,7 +111,7 @@ class _CpuBusy:
         self.last: Optional[Tuple[int, int]] = None
 
     def __call__(self) -> Dict[str, float]:
-        line = (_read(PROC / "stat") or "").splitlines()[:1]
+        line = (read(PROC / "stat") or "").splitlines()[:1]
         if not line:
             return {}
         vals = [int(x) for x in line[0].split()[1:]]
@@ -135,8 +128,8 @@ def edac_counts() -> Dict[str, float]:
     if not mcs:
         return {}
     for mc in mcs:
-        ce += int(_read(Path(mc) / "ce_count") or 0)
-        ue += int(_read(Path(mc) / "ue_count") or 0)
+        ce += int(read(Path(mc) / "ce_count") or 0)
+        ue += int(read(Path(mc) / "ue_count") or 0)
     return {"edac.ce_total": ce, "edac.ue_total": ue}
 
 
