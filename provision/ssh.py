@@ -9,7 +9,6 @@ No paramiko object leaves this module; failures become SshError with the host an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import socket
@@ -21,6 +20,7 @@ from typing import Any
 
 import paramiko
 
+from burnin.tools import sha256_file
 from provision.errors import SshError
 
 REMOTE_DIR = "/var/lib/inferno-burnin"
@@ -38,10 +38,6 @@ class SshTarget:
 
     def where(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class RemoteAgent:
@@ -122,7 +118,7 @@ class RemoteAgent:
     # -- the agent -------------------------------------------------------------------------------
     def ship(self, pyz: Path) -> None:
         """Copy the zipapp over SFTP unless the same bytes are there already; check its sha256."""
-        want = _sha256(pyz)
+        want = sha256_file(pyz)
         d = shlex.quote(self.remote_dir)
         _, out, _ = self._exec(
             f"mkdir -p {d}/runs {d}/plans && (sha256sum {shlex.quote(self.pyz)} 2>/dev/null || true)"
