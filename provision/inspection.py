@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from burnin.hardware import Drive, HardwareInventory, normalize_wwn
-from burnin.schema import Finding, Verdict
+from burnin.schema import Finding, Verdict, make_finding
 from provision.hosts import DiskId, Host
 from provision.profile import DriveClass, DriveInterface, Profile
 
@@ -22,16 +22,9 @@ CAPACITY_TOLERANCE = 0.001  # drives of one model differ by a few MB between ven
 def finding(
     check: str, component: str, expected: object, observed: object, verdict: Verdict, required: bool = True
 ) -> Finding:
-    return Finding(
-        id=f"{check}:{component}",
-        check=check,
-        component=component,
-        expected=str(expected),
-        observed="not exposed by the BMC" if observed is None else str(observed),
-        verdict=verdict,
-        evidence=[EVIDENCE_ID],
-        required=required,
-        source=SOURCE,
+    observed_text = "not exposed by the BMC" if observed is None else str(observed)
+    return make_finding(
+        check, component, str(expected), observed_text, verdict, SOURCE, [EVIDENCE_ID], required
     )
 
 
