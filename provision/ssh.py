@@ -9,6 +9,7 @@ No paramiko object leaves this module; failures become SshError with the host an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import socket
@@ -93,11 +94,16 @@ class RemoteAgent:
             self._client = None
 
     def drop(self) -> None:
-        """Cut the transport without a goodbye, as a failing network would (tests use it)."""
+        """Cut the transport without a goodbye, as a failing network would (tests use it).
+
+        shutdown, not close: a closed descriptor's number is soon reused by the next connection's
+        socket, and paramiko's reader thread, still holding the old number, would then read from
+        (and break) that new connection. close() releases it once the thread has stopped."""
         if self._client is not None:
             transport = self._client.get_transport()
             if transport is not None and transport.sock is not None:
-                transport.sock.close()
+                with contextlib.suppress(OSError):  # already disconnected: nothing left to cut
+                    transport.sock.shutdown(socket.SHUT_RDWR)
 
     def _ssh(self) -> paramiko.SSHClient:
         if self._client is None:
