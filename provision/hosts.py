@@ -6,6 +6,7 @@ Pure models. The BMC secret itself is never stored here: `credentials` names whe
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -16,11 +17,24 @@ MAC_RE = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
 Mac = Annotated[str, Field(pattern=MAC_RE)]
 
 
+class BmcAuth(StrEnum):
+    auto = "auto"  # a Redfish session, falling back to HTTP Basic where the BMC has no SessionService
+    session = "session"
+    basic = "basic"
+
+
 class Bmc(Frozen):
     url: str  # Redfish service root host, https://...
     system: str | None = None  # /redfish/v1/Systems/<id>; default: the only system
     credentials: str  # env:NAME or file:PATH; the secret is "user:password"
     verify_tls: bool | str = True  # true, false (explicit and loud), or a CA bundle path
+    auth: BmcAuth = BmcAuth.auto
+    # sushy's own defaults spend ~30 s failing against a dead BMC; these bound every call.
+    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    attempts: Annotated[int, Field(ge=1, le=10)] = 4  # per BMC call, transient faults only
+    retry_delay_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # first back-off, doubled each time
+    power_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300.0  # wait for On/Off
 
     @field_validator("url")
     @classmethod

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import stubs
+from provision.commands import boot, inspect, power, stubs
 
 
 def register(group: click.Group) -> None:
     for command in stubs.COMMANDS:
         group.add_command(command)
+    group.add_command(inspect.inspect)
+    group.add_command(power.power)
+    group.add_command(boot.boot)

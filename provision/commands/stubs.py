@@ -39,33 +39,6 @@ def status(host: str | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("host")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def inspect(host: str, as_json: bool) -> None:
-    """Read HOST's hardware through its BMC (Redfish), validate it against the profile."""
-    _todo("inspect")
-
-
-@click.command()
-@click.argument("host")
-@click.argument("action", type=click.Choice(["on", "off", "cycle", "status"]))
-@click.option("--force", is_flag=True, help="Force off instead of a graceful shutdown.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def power(host: str, action: str, force: bool, as_json: bool) -> None:
-    """Power HOST on, off, cycle it, or show its power state."""
-    _todo("power")
-
-
-@click.command()
-@click.argument("host")
-@click.argument("device", type=click.Choice(["pxe", "disk"]))
-@click.option("--persistent", is_flag=True, help="Keep the override past the next boot.")
-def boot(host: str, device: str, persistent: bool) -> None:
-    """Set HOST's next boot device (one-time unless --persistent)."""
-    _todo("boot")
-
-
-@click.command()
-@click.argument("host")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
 def kickstart(host: str, output: str | None) -> None:
     """Render HOST's Rocky Linux kickstart."""
@@ -150,9 +123,6 @@ COMMANDS = [
     lint,
     show,
     status,
-    inspect,
-    power,
-    boot,
     kickstart,
     serve,
     host,
