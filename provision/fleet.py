@@ -33,6 +33,7 @@ class FleetRow:
     message: str
     elapsed_s: float
     log: str
+    exit_code: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class FleetRow:
             "message": self.message,
             "elapsed_s": round(self.elapsed_s, 3),
             "log": self.log,
+            "exit_code": self.exit_code,
         }
 
 
@@ -121,14 +123,16 @@ def run_fleet(
             mine = PlainProgress(out, prefix_host=False)
             try:
                 if cancel.is_set:
-                    return FleetRow(host, "interrupted", None, None, None, "not started", 0.0, str(log))
+                    return FleetRow(host, "interrupted", None, None, None, "not started", 0.0, str(log), 130)
                 s = run_one(host, _Tee(mine, progress), cancel)
             except ProvisionError as exc:
                 mine.note(host, "-", f"could not run: {exc}")
-                return FleetRow(host, "error", None, None, None, str(exc), clock() - start, str(log))
+                elapsed = clock() - start
+                return FleetRow(host, "error", None, None, None, str(exc), elapsed, str(log), exc.exit_code)
         verdict = s.facts.get("verdict")
+        elapsed = clock() - start
         return FleetRow(
-            host, s.outcome, verdict, s.run_id, s.failed_step, s.message, clock() - start, str(log)
+            host, s.outcome, verdict, s.run_id, s.failed_step, s.message, elapsed, str(log), s.exit_code
         )
 
     rows: dict[str, FleetRow] = {}
@@ -146,7 +150,7 @@ def run_fleet(
                 f.cancel()
             for f, h in futures.items():
                 if f.cancelled():
-                    rows[h] = FleetRow(h, "interrupted", None, None, None, "not started", 0.0, "")
+                    rows[h] = FleetRow(h, "interrupted", None, None, None, "not started", 0.0, "", 130)
                 else:
                     rows[h] = f.result()
     return [rows[h] for h in hosts]

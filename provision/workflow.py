@@ -305,6 +305,20 @@ class Summary:
     failed_step: str | None
     message: str
     facts: dict[str, Any]
+    exit_code: int = 0  # the CLI's code for what stopped the run (3 external, 1 verdict, 130 interrupted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "run_id": self.run_id,
+            "outcome": self.outcome,
+            "failed_step": self.failed_step,
+            "message": self.message,
+            "ran": list(self.ran),
+            "skipped": list(self.skipped),
+            "verdict": self.facts.get("verdict"),
+            "exit_code": self.exit_code,
+        }
 
 
 class Engine:
@@ -328,8 +342,8 @@ class Engine:
         ran: list[str] = []
         skipped: list[str] = []
 
-        def summary(outcome: str, step: str | None, message: str) -> Summary:
-            return Summary(host, run_id, tuple(ran), tuple(skipped), outcome, step, message, facts)
+        def summary(outcome: str, step: str | None, message: str, code: int = 0) -> Summary:
+            return Summary(host, run_id, tuple(ran), tuple(skipped), outcome, step, message, facts, code)
 
         for p in planned:
             name = p.step.name.value
@@ -341,7 +355,7 @@ class Engine:
             if fn is None:
                 raise BadInput(f"workflow: no code for step {name!r}")
             if self.cancel.is_set:
-                return summary("interrupted", name, f"interrupted ({self.cancel.reason}) before {name}")
+                return summary("interrupted", name, f"interrupted ({self.cancel.reason}) before {name}", 130)
             self.journal.step_started(run_id, name)
             self.progress.step_started(host, name, p.step.does)
             started = self.clock()
@@ -357,14 +371,14 @@ class Engine:
                 result = fn(call)
             except FlowInterrupted as exc:
                 self._finish(host, run_id, name, Outcome.failed, started, str(exc), "interrupted")
-                return summary("interrupted", name, str(exc))
+                return summary("interrupted", name, str(exc), exc.exit_code)
             except KeyboardInterrupt:
                 msg = "interrupted (Ctrl-C)"
                 self._finish(host, run_id, name, Outcome.failed, started, msg, "interrupted")
-                return summary("interrupted", name, msg)
+                return summary("interrupted", name, msg, FlowInterrupted.exit_code)
             except ProvisionError as exc:
                 self._finish(host, run_id, name, Outcome.failed, started, str(exc))
-                return summary("failed", name, str(exc))
+                return summary("failed", name, str(exc), exc.exit_code)
             except Exception as exc:
                 # A bug, not a failure of the host: journal it against the step, then let it surface.
                 self._finish(host, run_id, name, Outcome.failed, started, f"{type(exc).__name__}: {exc}")

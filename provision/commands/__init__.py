@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import boot, inspect, power, stubs
+from provision.commands import boot, host, inspect, power, reinstall, stubs
 
 
 def register(group: click.Group) -> None:
@@ -13,3 +13,5 @@ def register(group: click.Group) -> None:
     group.add_command(inspect.inspect)
     group.add_command(power.power)
     group.add_command(boot.boot)
+    group.add_command(host.host)
+    group.add_command(reinstall.reinstall)

@@ -54,20 +54,6 @@ def serve(listen: str) -> None:
 
 @click.command()
 @click.argument("host", required=False)
-@click.option("--all", "all_hosts", is_flag=True, help="Every host in the inventory.")
-@click.option("--rack", help="Every host in rack R.")
-@click.option("--circle", type=int, help="Every host in circle N.")
-@click.option("--yes", is_flag=True, help="Allow destructive steps on an accepted or handed-off host.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON progress and result.")
-def host(
-    host: str | None, all_hosts: bool, rack: str | None, circle: int | None, yes: bool, as_json: bool
-) -> None:
-    """Provision HOST end to end: inspect, install, burn in, validate, report, hand off."""
-    _todo("host")
-
-
-@click.command()
-@click.argument("host", required=False)
 @click.option("--local", is_flag=True, help="Burn in this machine.")
 @click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -97,14 +83,6 @@ def report(
 
 @click.command()
 @click.argument("host")
-@click.option("--yes", is_flag=True, help="Confirm the reinstall of an accepted host.")
-def reinstall(host: str, yes: bool) -> None:
-    """Re-inspect HOST after a hardware change, show the diff, reinstall and burn in again."""
-    _todo("reinstall")
-
-
-@click.command()
-@click.argument("host")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Apply to this cluster.")
 @click.option("--dry-run", is_flag=True, help="Print the manifests only.")
 def handoff(host: str, kubeconfig: str | None, dry_run: bool) -> None:
@@ -125,10 +103,8 @@ COMMANDS = [
     status,
     kickstart,
     serve,
-    host,
     burnin,
     report,
-    reinstall,
     handoff,
     lab,
 ]
