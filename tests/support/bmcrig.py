@@ -1,0 +1,89 @@
+"""A real sushy-emulator (fake driver) holding N systems, as the BMCs of N test hosts.
+
+Every system is one "server": the emulator keeps its power state and boot override, and its
+access log lets a test (or the fleet benchmark) count the Redfish requests made per system.
+The power-change delay is pinned to 1 s by tests.support.fast_emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid as uuidlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from tests.support.procs import free_port, running
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class FakeSystem:
+    name: str
+    uuid: str
+    mac: str
+
+    @property
+    def path(self) -> str:
+        return f"/redfish/v1/Systems/{self.uuid}"
+
+
+@dataclass
+class Emulator:
+    url: str
+    log: Path
+    systems: list[FakeSystem]
+
+    def system(self, s: FakeSystem) -> dict[str, object]:
+        got = requests.get(f"{self.url}{s.path}", timeout=5)
+        got.raise_for_status()
+        data: dict[str, object] = got.json()
+        return data
+
+    def requests_per_system(self) -> dict[str, int]:
+        """Requests the emulator answered, by system uuid (from its werkzeug access log)."""
+        counts = {s.uuid: 0 for s in self.systems}
+        pattern = re.compile(r'"(?:GET|POST|PATCH|PUT|DELETE) /redfish/v1/Systems/([0-9a-f-]{36})')
+        for line in self.log.read_text(errors="replace").splitlines():
+            m = pattern.search(line)
+            if m and m.group(1) in counts:
+                counts[m.group(1)] += 1
+        return counts
+
+
+def fake_systems(names: list[str]) -> list[FakeSystem]:
+    out = []
+    for i, name in enumerate(names):
+        mac = "52:54:00:{:02x}:{:02x}:{:02x}".format((i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF)
+        out.append(FakeSystem(name, str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, name)), mac))
+    return out
+
+
+@contextmanager
+def emulator(workdir: Path, names: list[str]) -> Iterator[Emulator]:
+    """Start sushy-emulator with one fake system per name; stop it by PID, always."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    systems = fake_systems(names)
+    port = free_port()
+    config = workdir / "emulator.conf"
+    fake = [
+        {"uuid": s.uuid, "name": s.name, "power_state": "Off", "nics": [{"mac": s.mac, "ip": "127.0.0.1"}]}
+        for s in systems
+    ]
+    config.write_text(
+        f"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n"
+        f"SUSHY_EMULATOR_LISTEN_PORT = {port}\n"
+        f"SUSHY_EMULATOR_FAKE_DRIVER = True\n"
+        f"SUSHY_EMULATOR_STATE_DIR = {str(workdir / 'emulator-state')!r}\n"
+        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(fake)}\n"
+    )
+    log = workdir / "emulator.log"
+    argv = [sys.executable, "-m", "tests.support.fast_emulator", "--config", str(config), "--fake"]
+    with running(argv, log=log, port=port, cwd=REPO):
+        yield Emulator(f"http://127.0.0.1:{port}", log, systems)
