@@ -257,3 +257,22 @@ class Profile(Frozen):
     @property
     def gpu_count(self) -> int:
         return self.gpus.count if self.gpus else 0
+
+    @property
+    def memory_peak_gbs(self) -> float:
+        """Theoretical peak DRAM bandwidth at the expected configured speed: MT/s x 8 B per channel."""
+        m = self.memory
+        return m.configured_mts_expected * 8 * m.populated_channels_per_socket * self.cpu.sockets / 1000
+
+    @property
+    def cpu_burn_w(self) -> int:
+        return self.cpu.sockets * self.cpu.tdp_w
+
+    @property
+    def gpu_burn_w(self) -> int:
+        return self.gpus.count * self.gpus.power_limit_w if self.gpus else 0
+
+    @property
+    def full_burn_w(self) -> int:
+        """CPUs and GPUs at their limits at once, plus the rest of the box (fans, DIMMs, drives)."""
+        return self.cpu_burn_w + self.gpu_burn_w + self.power.other_draw_w

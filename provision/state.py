@@ -98,6 +98,13 @@ class StateStore(AbstractContextManager["StateStore"]):
             raise
         return cls(state_dir, db)
 
+    @classmethod
+    def open_existing(cls, state_dir: Path) -> StateStore | None:
+        """The store if one was ever created there; None (nothing created) otherwise. For read commands."""
+        if not (state_dir / statedb.DB_FILE).exists():
+            return None
+        return cls.open(state_dir)
+
     def close(self) -> None:
         with self._mutex:
             self._db.close()

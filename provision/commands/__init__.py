@@ -5,10 +5,13 @@ from __future__ import annotations
 import click
 
 from provision.commands import boot, host, inspect, power, reinstall, stubs
+from provision.commands.lint import lint
+from provision.commands.show import show
+from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in stubs.COMMANDS:
+    for command in [lint, show, status, *stubs.COMMANDS]:
         group.add_command(command)
     group.add_command(inspect.inspect)
     group.add_command(power.power)
