@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from provision.commands import boot, host, inspect, power, reinstall, stubs
+from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
+from provision.commands.serve import serve
 from provision.commands.show import show
 from provision.commands.status import status
 
@@ -16,5 +18,7 @@ def register(group: click.Group) -> None:
     group.add_command(inspect.inspect)
     group.add_command(power.power)
     group.add_command(boot.boot)
+    group.add_command(kickstart)
+    group.add_command(serve)
     group.add_command(host.host)
     group.add_command(reinstall.reinstall)

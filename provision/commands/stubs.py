@@ -15,21 +15,6 @@ def _todo(name: str) -> None:
 
 
 @click.command()
-@click.argument("host")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-def kickstart(host: str, output: str | None) -> None:
-    """Render HOST's Rocky Linux kickstart."""
-    _todo("kickstart")
-
-
-@click.command()
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="Address to serve on.")
-def serve(listen: str) -> None:
-    """Run the boot server: iPXE scripts, kickstarts and install callbacks."""
-    _todo("serve")
-
-
-@click.command()
 @click.argument("host", required=False)
 @click.option("--local", is_flag=True, help="Burn in this machine.")
 @click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE.")
@@ -75,8 +60,6 @@ def lab(action: str) -> None:
 
 
 COMMANDS = [
-    kickstart,
-    serve,
     burnin,
     report,
     handoff,
