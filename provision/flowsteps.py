@@ -11,24 +11,36 @@ Documents (inventories, findings, results, reports) are stored before the step i
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from burnin.hardware import HardwareInventory, inventory_from_dict
+from burnin.schema import Verdict, to_dict
 from provision.boot_override import BootDevice, BootMode, BootRequest, set_boot
-from provision.errors import ExternalError
-from provision.hosts import Host
-from provision.lifecycle import EventRow, HostState, Run
+from provision.catalog import Catalog
+from provision.errors import ExternalError, NotFound, VerdictFailed
+from provision.hosts import DiskId, Host
+from provision.installspec import NO_RUN_TOKEN
+from provision.invdiff import diff_inventories, retarget_boot_disks, suites_to_weigh
+from provision.kickstarts import kickstart_for
+from provision.lifecycle import EventRow, HostState, Run, RunStatus
 from provision.power import PowerAction, set_power
-from provision.profile import Profile, Timeouts
+from provision.profile import DriveInterface, DriveRole, Profile, Timeouts
 from provision.redfish import connect
+from provision.redfish_inventory import collect_inventory
 from provision.state import StateStore
+from provision.validation.spec import check_inventory
 from provision.workflow import Progress, StepCall, StepFn, StepName, StepResult
 
 # The boot server records the installer's callbacks as events of these kinds.
-INSTALL_STARTED = "install_started"
-INSTALL_FINISHED = "install_finished"
-INSTALL_FAILED = "install_failed"
+INSTALL_STARTED = "install.started"
+INSTALL_FINISHED = "install.finished"
+INSTALL_FAILED = "install.failed"
+PREOS_INVENTORY = "inventory-redfish.json"
 INSTALL_KINDS = (INSTALL_STARTED, INSTALL_FINISHED, INSTALL_FAILED)
 
 
@@ -45,6 +57,9 @@ class HostEnv:
     profile: Profile
     timeouts: Timeouts
     progress: Progress
+    catalog: Catalog  # the one the boot server serves from: render_kickstart pins boot disks in it
+    boot_url: str  # what installers reach
+    netboot_dir: Path  # where open_run publishes the iPXE URL (with the token) for the DHCP side
     kind: str = "provision"
     plan_name: str = "acceptance"
     boot_mode: BootMode = BootMode.uefi
@@ -75,6 +90,141 @@ class HostSteps:
     def _last_event_id(self) -> int:
         rows = self.store.events(host=self.name)
         return rows[-1].id if rows else 0
+
+    def _note(self, call: StepCall, message: str, data: dict[str, Any] | None = None) -> None:
+        self.env.progress.note(self.name, call.step.value, message, data)
+
+    # -- inspection ----------------------------------------------------------------------------
+    def inspect(self, call: StepCall) -> StepResult:
+        host = self.env.host
+        if self.env.kind == "reinstall":
+            self._state(HostState.maintenance, "reinstall: out of the pool until accepted again")
+        with connect(host.bmc) as bmc:
+            inv = collect_inventory(bmc.try_json, host.bmc.system)
+        findings = check_inventory(self.env.profile, inv, host)
+        self.store.put_document(self.run.id, PREOS_INVENTORY, to_dict(inv))
+        self.store.put_document(
+            self.run.id, "findings-preos.json", {"findings": [to_dict(f) for f in findings]}
+        )
+        failed = [f for f in findings if f.verdict is Verdict.FAIL]
+        facts: dict[str, Any] = {"preos_inventory": PREOS_INVENTORY}
+        evidence = [PREOS_INVENTORY, "findings-preos.json"]
+        if self.env.kind == "reinstall":
+            facts.update(self._diff(call, inv))
+            evidence.append("changes.json")
+        if failed:
+            self._state(HostState.rejected, f"pre-OS findings failed: {len(failed)}")
+            shown = "; ".join(
+                f"{f.component}: {f.check} expected {f.expected}, got {f.observed}" for f in failed[:5]
+            )
+            raise VerdictFailed(f"{self.name}: pre-OS gate: {len(failed)} finding(s) failed: {shown}")
+        if self.env.kind != "reinstall":
+            self._state(HostState.inspected, f"{len(findings)} pre-OS findings, none failed")
+        gaps = f", {len(inv.gaps)} gap(s)" if inv.gaps else ""
+        return StepResult(
+            message=f"{len(findings)} pre-OS findings, none failed{gaps}",
+            evidence=tuple(evidence),
+            facts=facts,
+        )
+
+    def _previous_accepted(self) -> tuple[Run, HardwareInventory] | None:
+        """The latest earlier run of this host that ended accepted, with its pre-OS inventory."""
+        for run in reversed(self.store.list_runs(self.name)):
+            if run.id == self.run.id or run.status is not RunStatus.succeeded:
+                continue
+            verdicts = [
+                (r.evidence or {}).get("facts", {}).get("verdict")
+                for r in self.store.steps(run.id)
+                if r.step == "validate"
+            ]
+            if verdicts and verdicts[-1] == "accepted":
+                try:
+                    raw = self.store.get_document(run.id, PREOS_INVENTORY)
+                except NotFound:
+                    continue
+                return run, inventory_from_dict(json.loads(raw))
+        return None
+
+    def _diff(self, call: StepCall, now: HardwareInventory) -> dict[str, Any]:
+        prev = self._previous_accepted()
+        if prev is None:
+            self._note(call, "no earlier accepted run to compare with: every part is treated as new")
+            self.store.put_document(self.run.id, "changes.json", {"previous_run": None, "changes": []})
+            return {"previous_run": None, "changes": [], "weigh_suites": []}
+        run, before = prev
+        changes = diff_inventories(before, now)
+        for c in changes:
+            self._note(call, f"changed: {c.describe()}")
+        if not changes:
+            self._note(call, f"no hardware change since run {run.id}")
+        weigh = suites_to_weigh(changes, now)
+        doc = {"previous_run": run.id, "changes": [c.to_dict() for c in changes], "weigh_suites": weigh}
+        self.store.put_document(self.run.id, "changes.json", doc)
+        return {"previous_run": run.id, "changes": [c.describe() for c in changes], "weigh_suites": weigh}
+
+    # -- kickstart and the boot server run -----------------------------------------------------
+    def _boot_disks(self, call: StepCall) -> tuple[tuple[DiskId, ...], list[str]]:
+        host, profile = self.env.host, self.env.profile
+        raw = self.store.get_document(self.run.id, str(call.facts.get("preos_inventory", PREOS_INVENTORY)))
+        inv = inventory_from_dict(json.loads(raw))
+        pinned = tuple(host.boot_disks)
+        if pinned and self.env.kind == "reinstall" and call.facts.get("previous_run"):
+            prev = self._previous_accepted()
+            if prev is not None:
+                return retarget_boot_disks(pinned, diff_inventories(prev[1], inv), inv)
+        if pinned:
+            return pinned, []
+        boot = profile.drives(DriveRole.boot)
+        if boot is None:
+            return (), []
+        proto = "sata" if boot.interface is DriveInterface.sata else "nvme"
+        found = [d for d in inv.drives if (d.protocol or "").lower() == proto and (d.serial or d.wwn)]
+        if len(found) != boot.count:
+            return (), []  # resolve_boot_disks says what is missing, with the file and field
+        return tuple(DiskId(serial=d.serial, wwn=d.wwn, model=d.model) for d in found), [
+            f"boot disks from inspection: {', '.join(d.serial or d.wwn or '?' for d in found)}"
+        ]
+
+    def render_kickstart(self, call: StepCall) -> StepResult:
+        disks, notes = self._boot_disks(call)
+        for n in notes:
+            self._note(call, n)
+        host = self.env.host.model_copy(update={"boot_disks": disks}) if disks else self.env.host
+        # The copy stored with the run carries a placeholder token: the real one is never written.
+        text = kickstart_for(self.env.catalog, host, NO_RUN_TOKEN, self.env.boot_url)
+        self.env.catalog.hosts[self.name] = host  # what the boot server renders for this host now
+        self.store.put_document(self.run.id, "ks.cfg", text.encode())
+        pins = [d.model_dump(exclude_none=True) for d in host.boot_disks]
+        return StepResult(
+            message=f"kickstart rendered ({len(text.splitlines())} lines); boot disks {pins}",
+            evidence=("ks.cfg",),
+            facts={"boot_disks": pins},
+        )
+
+    def _publish_path(self) -> Path:
+        return self.env.netboot_dir / f"{self.name}.url"
+
+    def open_run(self, call: StepCall) -> StepResult:
+        t = self.env.timeouts
+        if call.facts.get("boot_disks"):
+            # After a controller restart the boot server starts from hosts.yaml again.
+            pins = tuple(DiskId(**d) for d in call.facts["boot_disks"])
+            self.env.catalog.hosts[self.name] = self.env.host.model_copy(update={"boot_disks": pins})
+        self.store.revoke_tokens(self.run.id)  # a token from an earlier attempt is never served again
+        ttl_s = t.install_start_s + t.install_s + t.ssh_s
+        token = self.store.issue_token(self.run.id, self.name, ttl_s)
+        url = f"{self.env.boot_url}/ipxe/{self.name}?token={token}"
+        # The DHCP side (dnsmasq's per-host script URL) reads this; the token lives only here, 0600.
+        path = self._publish_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(url + "\n")
+        os.replace(path.with_suffix(".tmp"), path)
+        return StepResult(
+            message=f"boot server run open at {self.env.boot_url} (token valid {ttl_s} s)",
+            facts={"boot_url": self.env.boot_url},
+        )
 
     # -- boot and install ----------------------------------------------------------------------
     def pxe_boot(self, call: StepCall) -> StepResult:
@@ -145,6 +295,7 @@ class HostSteps:
                 "refusing to trust the host's first SSH answer"
             )
         self._state(HostState.installed, "installer finished")
+        self._publish_path().unlink(missing_ok=True)
         return StepResult(message=f"installed; {len(keys)} host key(s) pinned", facts={"host_keys": keys})
 
     def boot_disk(self, call: StepCall) -> StepResult:
@@ -155,6 +306,9 @@ class HostSteps:
 
     def steps(self) -> dict[StepName, StepFn]:
         return {
+            StepName.inspect: self.inspect,
+            StepName.render_kickstart: self.render_kickstart,
+            StepName.open_run: self.open_run,
             StepName.pxe_boot: self.pxe_boot,
             StepName.wait_install: self.wait_install,
             StepName.boot_disk: self.boot_disk,
@@ -169,6 +323,9 @@ def build_steps(
     progress: Progress,
     run: Run,
     opts: Any,
+    catalog: Catalog,
+    boot_url: str,
+    netboot_dir: Path,
 ) -> dict[StepName, StepFn]:
     env = HostEnv(
         store=store,
@@ -176,6 +333,9 @@ def build_steps(
         profile=profile,
         timeouts=timeouts,
         progress=progress,
+        catalog=catalog,
+        boot_url=boot_url,
+        netboot_dir=netboot_dir,
         kind=opts.kind,
         plan_name=opts.plan,
         extras=dict(opts.extras),

@@ -7,6 +7,7 @@ interruption and its host keeps the state it had. A second Ctrl-C stops at once.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import time
@@ -16,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from provision.app import App
+from provision.bootserver import BootServer
+from provision.commands.serve import parse_listen
 from provision.errors import BadInput, ProvisionError, VerdictFailed
 from provision.fleet import FleetRow, run_fleet, summary_table
 from provision.hostrun import RunRequest, run_host
@@ -49,6 +53,8 @@ class LaunchOptions:
     parallel: int = 4
     log_dir: Path | None = None
     as_json: bool = False
+    listen: str | None = None  # the embedded boot server's address; default: the site's boot_server_url
+    serve: bool = True  # False: a `provision serve` elsewhere answers the installers
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,8 +120,20 @@ def launch(
         )  # bad input before anything runs
     store = StateStore.open(app.state_dir)
     cancel = Cancel()
+    site = app.catalog.site
+    # The boot server renders from this copy: render_kickstart pins each host's boot disks in it.
+    boot_catalog = dataclasses.replace(app.catalog, hosts=dict(app.catalog.hosts))
+    boot_url = site.boot_server_url
+    netboot_dir = app.state_dir / "netboot"
     with ExitStack() as stack:
         stack.callback(store.close)
+        if opts.serve:
+            split = urlsplit(boot_url)
+            listen = parse_listen(opts.listen or f"{split.hostname}:{split.port or 80}")
+            images = Path(site.boot_images_dir) if site.boot_images_dir else None
+            stack.enter_context(
+                BootServer(boot_catalog, store, listen, public_url=boot_url, images_dir=images)
+            )
         progress = _progress(stack, opts.as_json)
 
         def run_one(host: str, prog: Progress, cancel: Cancel) -> Summary:
@@ -131,7 +149,9 @@ def launch(
             )
 
             def make(run: Any, facts: dict[str, Any]) -> dict[StepName, StepFn]:
-                return build_steps(store, entry, profile, timeouts, prog, run, opts)
+                return build_steps(
+                    store, entry, profile, timeouts, prog, run, opts, boot_catalog, boot_url, netboot_dir
+                )
 
             return run_host(store, req, prog, make, cancel)
 

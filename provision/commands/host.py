@@ -39,6 +39,16 @@ def flow_options(f: click.decorators.FC) -> click.decorators.FC:
                 help="The profile's burn-in plan to run.",
             ),
             click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Hand off to this cluster."),
+            click.option(
+                "--listen",
+                metavar="ADDRESS:PORT",
+                help="Where the embedded boot server listens [default: the site's boot_server_url].",
+            ),
+            click.option(
+                "--no-serve",
+                is_flag=True,
+                help="Do not embed the boot server (a `provision serve` answers the installers).",
+            ),
         ]
     ):
         f = option(f)
@@ -72,6 +82,8 @@ def host(
     timeouts: tuple[str, ...],
     plan: str,
     kubeconfig: str | None,
+    listen: str | None,
+    no_serve: bool,
     parallel: int,
     log_dir: Path | None,
 ) -> None:
@@ -97,6 +109,8 @@ def host(
         parallel=parallel,
         log_dir=log_dir,
         as_json=as_json,
+        listen=listen,
+        serve=not no_serve,
         extras={"kubeconfig": kubeconfig},
     )
     launch(app, names, opts, build_steps, fleet)

@@ -26,6 +26,8 @@ def reinstall(
     timeouts: tuple[str, ...],
     plan: str,
     kubeconfig: str | None,
+    listen: str | None,
+    no_serve: bool,
 ) -> None:
     """Re-inspect HOST after a hardware change, show the diff, reinstall and burn in again.
 
@@ -41,6 +43,8 @@ def reinstall(
         timeouts=timeouts,
         plan=plan,
         as_json=as_json,
+        listen=listen,
+        serve=not no_serve,
         extras={"kubeconfig": kubeconfig},
     )
     launch(app, [host], opts, build_steps, fleet=False)
