@@ -8,13 +8,13 @@ of one controller machine.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import Any
 
 from burnin.schema import SuiteResult, Verdict
 from provision.errors import BadInput
-from provision.validation.common import median, number
 
 GOLDEN_VERSION = 1
 
@@ -30,7 +30,7 @@ class Golden:
     def reference(self, suite: str, pattern: str) -> float | None:
         """The golden figure for a measurement path; the median over parts where `*` fans out."""
         values = [v for k, v in self.measurements.get(suite, {}).items() if fnmatch(k, pattern)]
-        return median(values) if values else None
+        return float(statistics.median(values)) if values else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,8 +53,8 @@ def flatten(measurements: dict[str, Any], prefix: str = "") -> dict[str, float]:
             out.update(flatten(value, path + "."))
         elif isinstance(value, list):
             out.update(flatten({str(i): v for i, v in enumerate(value)}, path + "."))
-        elif (n := number(value)) is not None:
-            out[path] = n
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            out[path] = float(value)
     return out
 
 

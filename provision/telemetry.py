@@ -192,11 +192,15 @@ _KINDS = (
 )
 
 
+_THROUGHPUT_UNITS = {"mbs": "MB/s", "gbs": "GB/s", "iops": "IOPS", "bps": "B/s", "tflops": "TFLOPS"}
+
+
 def kind_of(name: str) -> tuple[str, str] | None:
     """Which plot a series belongs to, from the unit its name carries (house rule: units in names)."""
     for kind, unit, suffixes in _KINDS:
         if any(name.endswith(s) for s in suffixes):
             if kind == "throughput":
-                unit = name.rsplit("_", 1)[-1]
+                suffix = name.rsplit("_", 1)[-1]
+                unit = _THROUGHPUT_UNITS.get(suffix, suffix)
             return kind, unit
     return None

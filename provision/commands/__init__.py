@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import boot, host, inspect, power, reinstall, stubs
+from provision.commands import boot, host, inspect, power, reinstall, report, stubs
 from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
 from provision.commands.serve import serve
@@ -22,3 +22,4 @@ def register(group: click.Group) -> None:
     group.add_command(serve)
     group.add_command(host.host)
     group.add_command(reinstall.reinstall)
+    group.add_command(report.report)

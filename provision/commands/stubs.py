@@ -25,25 +25,6 @@ def burnin(host: str | None, local: bool, plan: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("host", required=False)
-@click.option("--run", "run_id", help="Run ID (default: the latest).")
-@click.option("--format", "fmt", type=click.Choice(["html", "json", "junit"]), default="html")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
-@click.option("--local", is_flag=True, help="Report the last 'burnin --local' run.")
-@click.option("--diff", nargs=2, help="Show what changed between RUN_A and RUN_B.")
-def report(
-    host: str | None,
-    run_id: str | None,
-    fmt: str,
-    output: str | None,
-    local: bool,
-    diff: tuple[str, str] | None,
-) -> None:
-    """Write HOST's burn-in report (HTML, JSON, JUnit), or a diff of two runs."""
-    _todo("report")
-
-
-@click.command()
 @click.argument("host")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Apply to this cluster.")
 @click.option("--dry-run", is_flag=True, help="Print the manifests only.")
@@ -61,7 +42,6 @@ def lab(action: str) -> None:
 
 COMMANDS = [
     burnin,
-    report,
     handoff,
     lab,
 ]

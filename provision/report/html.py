@@ -42,7 +42,7 @@ td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;f
 svg{max-width:100%;height:auto;display:block}
 svg .grid{stroke:#e3e7ee;stroke-width:1}svg .frame{fill:none;stroke:#9aa3b2}
 svg text{font:11px system-ui,sans-serif;fill:#445}svg .yl{text-anchor:end}svg .xl{text-anchor:middle}
-svg .ph{fill:#6b7385;font-size:10px}svg .unit{font-weight:600}
+svg .ph{fill:#6b7385;font-size:10px}svg .tl{text-anchor:start}figure{margin:0}svg .unit{font-weight:600}
 .legend{margin:2px 0 14px 60px;font-size:12px}.key{margin-right:12px;white-space:nowrap}
 .key i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 .sign td{height:34px}details{margin:8px 0}summary{cursor:pointer;font-weight:600}
@@ -212,30 +212,31 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
         f'<section id="verdict" class="verdict {verdict}"><b>{VERDICT_TEXT[verdict]}</b><p>{escape(why)}</p>'
         f'<p class="counts"><span>{counts["fail"]} failed</span><span>{counts["inconclusive"]} inconclusive</span>'
         f'<span>{counts["warn"]} warnings</span><span>{counts["pass"]} passed</span></p></section>',
-        "<h2>Needs attention</h2>",
+        '<h2 id="attention">Needs attention</h2>',
         _findings_table(attention) if attention else "<p>No failing or inconclusive check.</p>",
     ]
     if warnings:
         body += ["<h3>Warnings</h3>", _findings_table(warnings)]
     body += [
-        "<h2>Hardware inventory</h2>",
+        '<h2 id="inventory">Hardware inventory</h2>',
         _inventory(inos, "In the OS (burn-in agent)"),
-        _inventory(pre, "Before the OS (BMC, Redfish)"),
-        "<h2>Timeline</h2>",
+        "<details><summary>Before the OS (BMC, Redfish): what the BMC listed, cross-checked part by part"
+        "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)") + "</details>",
+        '<h2 id="timeline">Timeline</h2>',
         timeline(phases, start, end) if phases else "<p class=muted>No phases recorded.</p>",
         _table(["Suite", "Verdict", "Duration", "Stopped because"], results_rows),
-        "<h2>Telemetry</h2>",
+        '<h2 id="telemetry">Telemetry</h2>',
         _plots(telemetry, phases),
-        "<h2>All checks</h2>",
+        '<h2 id="checks">All checks</h2>',
         f"<details><summary>{len(findings)} findings</summary>{_findings_table(findings)}</details>",
-        "<h2>Environment</h2>",
+        '<h2 id="environment">Environment</h2>',
         _table(["Item", "Value"], env_rows),
         "<h3>Plan</h3>",
         _table(["Suite", "Duration (s)", "Options"], suites_rows),
         "<h3>Evidence</h3>",
         _table(["Id", "Command", "Exit", "Artifact", "SHA-256"], ev_rows, {1, 4}),
         _table(["Raw file", "Bytes", "SHA-256"], raw_rows, {0, 2}) if raw_rows else "",
-        "<h2>Sign-off</h2>",
+        '<h2 id="signoff">Sign-off</h2>',
         f"<p>Record digest (SHA-256 of the JSON record): <span class=mono>{record_digest(record)}</span></p>",
         '<table class="sign"><thead><tr><th>Role</th><th>Name</th><th>Decision</th><th>Signature</th><th>Date</th>'
         "</tr></thead><tbody>"

@@ -109,7 +109,7 @@ def timeline(phases: Sequence[Phase], start: float, end: float) -> str:
         parts.append(
             f'<g><title>{escape(p.name)}: {_duration(p.end_s - p.start_s)}</title>'
             f'<rect x="{x0:.1f}" y="8" width="{w:.1f}" height="24" fill="{PALETTE[i % len(PALETTE)]}" '
-            f'fill-opacity="0.75"/><text x="{x0 + 3:.1f}" y="{50 + 14 * (i % 2)}" class="xl" text-anchor="start">'
+            f'fill-opacity="0.75"/><text x="{x0 + 3:.1f}" y="{50 + 14 * (i % 2)}" class="tl">'
             f"{escape(p.name)} ({_duration(p.end_s - p.start_s)})</text></g>"
         )
     parts.append("</svg>")

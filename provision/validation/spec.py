@@ -257,8 +257,10 @@ def check_firmware(profile: Profile, views: list[HardwareInventory]) -> list[Fin
             if any(v for _, v in parts):
                 chosen = (inv.source, parts)
                 break
-        absent: list[tuple[str, str | None]] = [(f"firmware:{name}", None)]
-        src, parts = chosen if chosen else ("os", absent)
+        if chosen is None:  # nobody reported a version: name the parts that should carry one
+            listed = [(v.source, firmware_versions(v).get(name, [])) for v in views]
+            chosen = next(((s, p) for s, p in listed if p), ("os", [(f"firmware:{name}", None)]))
+        src, parts = chosen
         for comp, version in parts:
             key = version_key(version) if version else None
             if key is None or want is None:
