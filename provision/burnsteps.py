@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from burnin.build import build as build_agent
-from burnin.hardware import inventory_from_dict
-from burnin.schema import run_from_dict, to_dict
+
 from provision.errors import SshError
+from provision.hostenv import StepsBase
 from provision.lifecycle import HostState
 from provision.plan import build_plan
 from provision.ssh import NETWORK_ERRORS, RemoteAgent, SshTarget
-from provision.telemetry import Telemetry, parse_telemetry
-from provision.validation import run_verdict, validate
 from provision.workflow import StepCall, StepResult
 
 # Series names the live view shows (the agent's telemetry keys: temp.<chip>.<label>, power.*).
@@ -35,7 +33,7 @@ class FlowAgent(RemoteAgent):
     def read_run_file(self, run_id: str, name: str, tail_lines: int = 0) -> str:
         path = f"{self.run_dir(run_id)}/{name}"
         cmd = f"tail -n {int(tail_lines)} {path}" if tail_lines else f"cat {path}"
-        rc, out, err = self._exec(cmd + " 2>/dev/null || true", 60)
+        _, out, _ = self._exec(cmd + " 2>/dev/null || true", 60)
         return out
 
 
@@ -54,23 +52,16 @@ def live_view(sample_line: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         return {}
     temps = {k: float(v) for k, v in values.items() if k.startswith("temp.") and isinstance(v, int | float)}
-    temps.update({k: float(v) for k, v in values.items() if k.endswith(".temp_c") and isinstance(v, int | float)})
+    temps.update(
+        {k: float(v) for k, v in values.items() if k.endswith(".temp_c") and isinstance(v, int | float)}
+    )
     power = [float(v) for k, v in values.items() if "power" in k and isinstance(v, int | float)]
     hottest = dict(sorted(temps.items(), key=lambda kv: -kv[1])[:3])
     return {"temps_c": hottest, "power_w": sum(power) if power else None}
 
 
-class BurninSteps:
-    """Mixed into HostSteps: needs self.env, self.run, self.store, self.name, self._state, self._note."""
-
-    env: Any
-    run: Any
-    store: Any
-    name: str
-
-    def _state(self, state: HostState, reason: str) -> None: ...
-
-    def _note(self, call: StepCall, message: str, data: dict[str, Any] | None = None) -> None: ...
+class BurninSteps(StepsBase):
+    """Mixed into HostSteps."""
 
     # -- SSH -----------------------------------------------------------------------------------
     def _target(self, call: StepCall) -> SshTarget:
@@ -78,7 +69,7 @@ class BurninSteps:
         address = host.ssh_address
         if address is None:
             raise SshError(f"{self.name}: hosts.yaml gives no address to reach the installed OS")
-        path = Path(self.env.state_dir) / "known_hosts" / self.name
+        path = Path(self.store.state_dir) / "known_hosts" / self.name
         keys = call.facts.get("host_keys") or []
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(known_hosts_line(address, host.ssh_port, k) + "\n" for k in keys))
@@ -130,7 +121,7 @@ class BurninSteps:
     def start_burnin(self, call: StepCall) -> StepResult:
         target = self._target(call)
         plan = self._plan(call)
-        pyz = build_agent(Path(self.env.state_dir) / "agent" / "burnin-agent.pyz")
+        pyz = build_agent(Path(self.store.state_dir) / "agent" / "burnin-agent.pyz")
         self._state(HostState.burning_in, f"burn-in plan {self.env.plan_name}")
         agent = FlowAgent(target)
         try:
@@ -161,7 +152,9 @@ class BurninSteps:
                 suite[0] = str(event.get("suite"))
                 self._note(call, f"suite {suite[0]} running", {"suite": suite[0]})
             elif kind == "suite_end":
-                self._note(call, f"suite {event.get('suite')}: {event.get('verdict')}", {"suite": event.get("suite")})
+                self._note(
+                    call, f"suite {event.get('suite')}: {event.get('verdict')}", {"suite": event.get("suite")}
+                )
 
         while True:
             call.waiter.cancel.check()
@@ -208,36 +201,4 @@ class BurninSteps:
         return StepResult(
             message=f"result and {len(telemetry.splitlines())} telemetry lines collected",
             evidence=("result.json", "telemetry.jsonl"),
-        )
-
-    # -- acceptance ----------------------------------------------------------------------------
-    def _telemetry(self) -> Telemetry:
-        return parse_telemetry(self.store.get_document(self.run.id, "telemetry.jsonl").decode().splitlines())
-
-    def validate(self, call: StepCall) -> StepResult:
-        result = run_from_dict(json.loads(self.store.get_document(self.run.id, "result.json")))
-        pre = inventory_from_dict(json.loads(self.store.get_document(self.run.id, str(call.facts["preos_inventory"]))))
-        in_os = inventory_from_dict(result.inventory) if result.inventory else None
-        plan = json.loads(self.store.get_document(self.run.id, "plan.json"))
-        planned = [{"suite": s["suite"], "required": s.get("required", True)} for s in plan["suites"]]
-        findings = validate(
-            self.env.profile,
-            pre_os=pre,
-            in_os=in_os,
-            planned=planned,
-            suites=result.suites,
-            telemetry=self._telemetry(),
-            host=self.env.host,
-        )
-        verdict = run_verdict(findings)
-        self.store.put_document(self.run.id, "findings.json", {"findings": [to_dict(f) for f in findings]})
-        counts: dict[str, int] = {}
-        for f in findings:
-            counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
-        state = HostState.accepted if verdict.value == "accepted" else HostState.rejected
-        self._state(state, f"verdict {verdict.value}: {counts}")
-        return StepResult(
-            message=f"verdict {verdict.value} ({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))})",
-            evidence=("findings.json",),
-            facts={"verdict": verdict.value},
         )

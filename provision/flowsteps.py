@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from burnin.hardware import HardwareInventory, inventory_from_dict
 from burnin.schema import Verdict, to_dict
-from provision.boot_override import BootDevice, BootMode, BootRequest, set_boot
+from provision.acceptsteps import AcceptSteps
+from provision.boot_override import BootDevice, BootRequest, set_boot
+from provision.burnsteps import BurninSteps
 from provision.catalog import Catalog
 from provision.errors import ExternalError, NotFound, VerdictFailed
+from provision.hostenv import HostEnv
 from provision.hosts import DiskId, Host
 from provision.installspec import NO_RUN_TOKEN
 from provision.invdiff import diff_inventories, retarget_boot_disks, suites_to_weigh
@@ -48,40 +50,7 @@ class InstallFailed(ExternalError):
     """The installer called back `failed`; the message carries its log tail."""
 
 
-@dataclass
-class HostEnv:
-    """Everything the steps of one host's run share."""
-
-    store: StateStore
-    host: Host
-    profile: Profile
-    timeouts: Timeouts
-    progress: Progress
-    catalog: Catalog  # the one the boot server serves from: render_kickstart pins boot disks in it
-    boot_url: str  # what installers reach
-    netboot_dir: Path  # where open_run publishes the iPXE URL (with the token) for the DHCP side
-    kind: str = "provision"
-    plan_name: str = "acceptance"
-    boot_mode: BootMode = BootMode.uefi
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-class HostSteps:
-    def __init__(self, env: HostEnv, run: Run) -> None:
-        self.env = env
-        self.run = run
-
-    @property
-    def store(self) -> StateStore:
-        return self.env.store
-
-    @property
-    def name(self) -> str:
-        return self.env.host.name
-
-    def _state(self, state: HostState, reason: str) -> None:
-        self.store.set_host_state(self.name, state, reason=f"run {self.run.id}: {reason}")
-
+class HostSteps(BurninSteps, AcceptSteps):
     def _install_events(self, after_id: int) -> list[EventRow]:
         return [
             e for e in self.store.events(run_id=self.run.id) if e.kind in INSTALL_KINDS and e.id > after_id
@@ -90,9 +59,6 @@ class HostSteps:
     def _last_event_id(self) -> int:
         rows = self.store.events(host=self.name)
         return rows[-1].id if rows else 0
-
-    def _note(self, call: StepCall, message: str, data: dict[str, Any] | None = None) -> None:
-        self.env.progress.note(self.name, call.step.value, message, data)
 
     # -- inspection ----------------------------------------------------------------------------
     def inspect(self, call: StepCall) -> StepResult:
@@ -312,6 +278,13 @@ class HostSteps:
             StepName.pxe_boot: self.pxe_boot,
             StepName.wait_install: self.wait_install,
             StepName.boot_disk: self.boot_disk,
+            StepName.wait_ssh: self.wait_ssh,
+            StepName.start_burnin: self.start_burnin,
+            StepName.follow_burnin: self.follow_burnin,
+            StepName.collect: self.collect,
+            StepName.validate: self.validate,
+            StepName.report: self.report,
+            StepName.handoff: self.handoff,
         }
 
 
@@ -327,6 +300,7 @@ def build_steps(
     boot_url: str,
     netboot_dir: Path,
 ) -> dict[StepName, StepFn]:
+    """The step code of one host's run (the signature launch.StepsBuilder calls)."""
     env = HostEnv(
         store=store,
         host=host,
@@ -336,6 +310,7 @@ def build_steps(
         catalog=catalog,
         boot_url=boot_url,
         netboot_dir=netboot_dir,
+        profiles_dir=catalog.directory,
         kind=opts.kind,
         plan_name=opts.plan,
         extras=dict(opts.extras),

@@ -1,0 +1,109 @@
+"""The steps that judge and hand over: validate (gate 2), report, handoff.
+
+The run's documents in the state store form a run directory the acceptance code reads as it is
+(result.json, inventory-redfish.json, telemetry.jsonl), so `provision report --run-dir` shows the
+same record this flow produced. A reinstall's record names the run it follows and the parts that
+changed since.
+"""
+
+from __future__ import annotations
+
+import time
+from html import escape
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from burnin.schema import to_dict
+from provision.acceptance import Acceptance, evaluate
+from provision.hostenv import StepsBase
+from provision.lifecycle import HostState
+from provision.report.html import render_html
+from provision.report.junit import render_junit
+from provision.runfiles import RECORD_FILE, load_run_dir, read_golden
+from provision.workflow import StepCall, StepResult
+
+
+def reinstall_section(info: dict[str, Any]) -> str:
+    """The HTML a reinstall's report adds under its verdict: the previous run and what changed."""
+    prev = info.get("previous_run")
+    rows = "".join(f"<li>{escape(str(c))}</li>" for c in info.get("changes", []))
+    head = (
+        f"<p>Reinstall after a hardware change; previous accepted run "
+        f"<span class=mono>{escape(str(prev))}</span> (report <span class=mono>"
+        f"{escape(str(info.get('previous_report')))}</span>).</p>"
+        if prev
+        else "<p>Reinstall; no earlier accepted run to compare with.</p>"
+    )
+    changed = f"<ul>{rows}</ul>" if rows else "<p>No hardware change found.</p>"
+    return f'<section id="reinstall"><h2>What changed</h2>{head}{changed}</section>'
+
+
+class AcceptSteps(StepsBase):
+    """Mixed into HostSteps."""
+
+    def _run_dir(self) -> Path:
+        return Path(self.store.state_dir) / "runs" / self.run.id
+
+    def _accept(self) -> Acceptance:
+        files = load_run_dir(self._run_dir())
+        profile = self.env.profile
+        return evaluate(
+            files,
+            host_name=self.name,
+            profile=profile,
+            host=self.env.host,
+            golden=read_golden(self.env.profiles_dir, profile.name),
+            kind=self.env.kind,
+            generated_at=time.time(),
+            tool_version=version("inferno-provision"),
+        )
+
+    def validate(self, call: StepCall) -> StepResult:
+        acc = self._accept()
+        self.store.put_document(
+            self.run.id, "findings.json", {"findings": [to_dict(f) for f in acc.findings]}
+        )
+        counts = acc.record["counts"]
+        verdict = acc.verdict.value
+        state = HostState.accepted if verdict == "accepted" else HostState.rejected
+        self._state(state, f"verdict {verdict}: {counts}")
+        shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        return StepResult(
+            message=f"verdict {verdict} ({shown})", evidence=("findings.json",), facts={"verdict": verdict}
+        )
+
+    def report(self, call: StepCall) -> StepResult:
+        acc = self._accept()
+        record = dict(acc.record)
+        extra = ""
+        if self.env.kind == "reinstall":
+            info = {
+                "previous_run": call.facts.get("previous_run"),
+                "previous_report": f"{call.facts.get('previous_run')}/{RECORD_FILE}"
+                if call.facts.get("previous_run")
+                else None,
+                "changes": list(call.facts.get("changes") or []),
+                "weighted_suites": list(call.facts.get("weigh_suites") or []),
+            }
+            record["reinstall"] = info
+            extra = reinstall_section(info)
+        html = render_html(record, load_run_dir(self._run_dir()).telemetry)
+        if extra:
+            html = html.replace("<h2>Needs attention</h2>", extra + "<h2>Needs attention</h2>", 1)
+        self.store.put_document(self.run.id, RECORD_FILE, record)
+        self.store.put_document(self.run.id, "report.html", html.encode())
+        self.store.put_document(self.run.id, "report.junit.xml", render_junit(record).encode())
+        where = self._run_dir() / "report.html"
+        return StepResult(
+            message=f"reports written: {where}",
+            evidence=(RECORD_FILE, "report.html", "report.junit.xml"),
+            facts={"report": str(where)},
+        )
+
+    def handoff(self, call: StepCall) -> StepResult:
+        verdict = call.facts.get("verdict")
+        if verdict != "accepted":
+            return StepResult(message=f"not handed off: verdict {verdict}", skipped=True)
+        # The manifests and the cluster apply land with the acceptance issue's provision.handoff.
+        return StepResult(message=f"accepted; hand it off with 'provision handoff {self.name}'", skipped=True)
