@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from provision.commands import boot, host, inspect, power, reinstall, report, stubs
+from provision.commands.burnin import burnin
 from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
 from provision.commands.serve import serve
@@ -20,6 +21,7 @@ def register(group: click.Group) -> None:
     group.add_command(boot.boot)
     group.add_command(kickstart)
     group.add_command(serve)
+    group.add_command(burnin)
     group.add_command(host.host)
     group.add_command(reinstall.reinstall)
     group.add_command(report.report)

@@ -15,16 +15,6 @@ def _todo(name: str) -> None:
 
 
 @click.command()
-@click.argument("host", required=False)
-@click.option("--local", is_flag=True, help="Burn in this machine.")
-@click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def burnin(host: str | None, local: bool, plan: str, as_json: bool) -> None:
-    """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
-    _todo("burnin")
-
-
-@click.command()
 @click.argument("host")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Apply to this cluster.")
 @click.option("--dry-run", is_flag=True, help="Print the manifests only.")
@@ -41,7 +31,6 @@ def lab(action: str) -> None:
 
 
 COMMANDS = [
-    burnin,
     handoff,
     lab,
 ]
