@@ -40,6 +40,11 @@ def flow_options(f: click.decorators.FC) -> click.decorators.FC:
             ),
             click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Hand off to this cluster."),
             click.option(
+                "--identity",
+                type=click.Path(dir_okay=False),
+                help="SSH private key for the installed hosts [default: the user's keys and agent].",
+            ),
+            click.option(
                 "--listen",
                 metavar="ADDRESS:PORT",
                 help="Where the embedded boot server listens [default: the site's boot_server_url].",
@@ -82,6 +87,7 @@ def host(
     timeouts: tuple[str, ...],
     plan: str,
     kubeconfig: str | None,
+    identity: str | None,
     listen: str | None,
     no_serve: bool,
     parallel: int,
@@ -111,6 +117,6 @@ def host(
         as_json=as_json,
         listen=listen,
         serve=not no_serve,
-        extras={"kubeconfig": kubeconfig},
+        extras={"kubeconfig": kubeconfig, "ssh_key": identity},
     )
     launch(app, names, opts, build_steps, fleet)

@@ -26,6 +26,7 @@ def reinstall(
     timeouts: tuple[str, ...],
     plan: str,
     kubeconfig: str | None,
+    identity: str | None,
     listen: str | None,
     no_serve: bool,
 ) -> None:
@@ -45,6 +46,6 @@ def reinstall(
         as_json=as_json,
         listen=listen,
         serve=not no_serve,
-        extras={"kubeconfig": kubeconfig},
+        extras={"kubeconfig": kubeconfig, "ssh_key": identity},
     )
     launch(app, [host], opts, build_steps, fleet=False)
