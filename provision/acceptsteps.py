@@ -28,10 +28,11 @@ def reinstall_section(info: dict[str, Any]) -> str:
     """The HTML a reinstall's report adds under its verdict: the previous run and what changed."""
     prev = info.get("previous_run")
     rows = "".join(f"<li>{escape(str(c))}</li>" for c in info.get("changes", []))
+    verdict = escape(str(info.get("previous_verdict")))
+    report = escape(str(info.get("previous_report")))
     head = (
-        f"<p>Reinstall after a hardware change; previous accepted run "
-        f"<span class=mono>{escape(str(prev))}</span> (report <span class=mono>"
-        f"{escape(str(info.get('previous_report')))}</span>).</p>"
+        f"<p>Reinstall after a hardware change; previous run <span class=mono>{escape(str(prev))}</span>, "
+        f"{verdict} (report <span class=mono>{report}</span>).</p>"
         if prev
         else "<p>Reinstall; no earlier accepted run to compare with.</p>"
     )
@@ -80,6 +81,7 @@ class AcceptSteps(StepsBase):
         if self.env.kind == "reinstall":
             info = {
                 "previous_run": call.facts.get("previous_run"),
+                "previous_verdict": call.facts.get("previous_verdict"),
                 "previous_report": f"{call.facts.get('previous_run')}/{RECORD_FILE}"
                 if call.facts.get("previous_run")
                 else None,

@@ -93,8 +93,11 @@ class HostSteps(BurninSteps, AcceptSteps):
             facts=facts,
         )
 
-    def _previous_accepted(self) -> tuple[Run, HardwareInventory] | None:
-        """The latest earlier run of this host that ended accepted, with its pre-OS inventory."""
+    def _baseline(self) -> tuple[Run, HardwareInventory, str | None] | None:
+        """What a reinstall compares with: the latest earlier run that ended accepted; failing that
+        (a host that was never accepted) the latest earlier run that ran to its end. With its pre-OS
+        inventory and its verdict."""
+        fallback: tuple[Run, HardwareInventory, str | None] | None = None
         for run in reversed(self.store.list_runs(self.name)):
             if run.id == self.run.id or run.status is not RunStatus.succeeded:
                 continue
@@ -103,30 +106,46 @@ class HostSteps(BurninSteps, AcceptSteps):
                 for r in self.store.steps(run.id)
                 if r.step == "validate"
             ]
-            if verdicts and verdicts[-1] == "accepted":
-                try:
-                    raw = self.store.get_document(run.id, PREOS_INVENTORY)
-                except NotFound:
-                    continue
-                return run, inventory_from_dict(json.loads(raw))
-        return None
+            try:
+                inv = inventory_from_dict(json.loads(self.store.get_document(run.id, PREOS_INVENTORY)))
+            except NotFound:
+                continue
+            verdict = verdicts[-1] if verdicts else None
+            if verdict == "accepted":
+                return run, inv, verdict
+            fallback = fallback or (run, inv, verdict)
+        return fallback
 
     def _diff(self, call: StepCall, now: HardwareInventory) -> dict[str, Any]:
-        prev = self._previous_accepted()
-        if prev is None:
-            self._note(call, "no earlier accepted run to compare with: every part is treated as new")
+        base = self._baseline()
+        if base is None:
+            self._note(call, "no earlier run to compare with: every part is treated as new")
             self.store.put_document(self.run.id, "changes.json", {"previous_run": None, "changes": []})
             return {"previous_run": None, "changes": [], "weigh_suites": []}
-        run, before = prev
+        run, before, verdict = base
+        if verdict != "accepted":
+            self._note(
+                call, f"{self.name} was never accepted: comparing with its last run {run.id} ({verdict})"
+            )
         changes = diff_inventories(before, now)
         for c in changes:
             self._note(call, f"changed: {c.describe()}")
         if not changes:
             self._note(call, f"no hardware change since run {run.id}")
         weigh = suites_to_weigh(changes, now)
-        doc = {"previous_run": run.id, "changes": [c.to_dict() for c in changes], "weigh_suites": weigh}
+        doc = {
+            "previous_run": run.id,
+            "previous_verdict": verdict,
+            "changes": [c.to_dict() for c in changes],
+            "weigh_suites": weigh,
+        }
         self.store.put_document(self.run.id, "changes.json", doc)
-        return {"previous_run": run.id, "changes": [c.describe() for c in changes], "weigh_suites": weigh}
+        return {
+            "previous_run": run.id,
+            "previous_verdict": verdict,
+            "changes": [c.describe() for c in changes],
+            "weigh_suites": weigh,
+        }
 
     # -- kickstart and the boot server run -----------------------------------------------------
     def _boot_disks(self, call: StepCall) -> tuple[tuple[DiskId, ...], list[str]]:
@@ -135,9 +154,9 @@ class HostSteps(BurninSteps, AcceptSteps):
         inv = inventory_from_dict(json.loads(raw))
         pinned = tuple(host.boot_disks)
         if pinned and self.env.kind == "reinstall" and call.facts.get("previous_run"):
-            prev = self._previous_accepted()
-            if prev is not None:
-                return retarget_boot_disks(pinned, diff_inventories(prev[1], inv), inv)
+            base = self._baseline()
+            if base is not None:
+                return retarget_boot_disks(pinned, diff_inventories(base[1], inv), inv)
         if pinned:
             return pinned, []
         boot = profile.drives(DriveRole.boot)
