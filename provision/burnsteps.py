@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from burnin.build import build as build_agent
-
 from provision.errors import SshError
 from provision.hostenv import StepsBase
 from provision.lifecycle import HostState
 from provision.plan import build_plan
-from provision.ssh import NETWORK_ERRORS, RemoteAgent, SshTarget
+from provision.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
 from provision.workflow import StepCall, StepResult
 
 # Series names the live view shows (the agent's telemetry keys: temp.<chip>.<label>, power.*).
@@ -63,6 +62,9 @@ def live_view(sample_line: str) -> dict[str, Any]:
 class BurninSteps(StepsBase):
     """Mixed into HostSteps."""
 
+    def _agent(self, target: SshTarget) -> FlowAgent:
+        return FlowAgent(target, remote_dir=str(self.env.extras.get("agent_dir") or REMOTE_DIR))
+
     # -- SSH -----------------------------------------------------------------------------------
     def _target(self, call: StepCall) -> SshTarget:
         host = self.env.host
@@ -83,7 +85,7 @@ class BurninSteps(StepsBase):
         last = ["no answer yet"]
 
         def answers() -> bool | None:
-            agent = FlowAgent(target)
+            agent = self._agent(target)
             try:
                 agent.connect()
             except SshError as exc:
@@ -123,7 +125,7 @@ class BurninSteps(StepsBase):
         plan = self._plan(call)
         pyz = build_agent(Path(self.store.state_dir) / "agent" / "burnin-agent.pyz")
         self._state(HostState.burning_in, f"burn-in plan {self.env.plan_name}")
-        agent = FlowAgent(target)
+        agent = self._agent(target)
         try:
             agent.connect()
             agent.ship(pyz)
@@ -163,7 +165,7 @@ class BurninSteps(StepsBase):
                     f"{self.name}: follow_burnin: timed out waiting for agent run {run_id} to end "
                     f"(planned {call.facts.get('planned_s')} s + margin {t.burnin_margin_s} s)"
                 )
-            agent = FlowAgent(target)
+            agent = self._agent(target)
             try:
                 agent.connect()
                 # Short follows: Ctrl-C and the live view get a turn between them.
@@ -189,7 +191,7 @@ class BurninSteps(StepsBase):
     def collect(self, call: StepCall) -> StepResult:
         target = self._target(call)
         run_id = str(call.facts["agent_run"])
-        agent = FlowAgent(target)
+        agent = self._agent(target)
         try:
             agent.connect()
             result = agent.collect(run_id)

@@ -45,6 +45,13 @@ def flow_options(f: click.decorators.FC) -> click.decorators.FC:
                 help="SSH private key for the installed hosts [default: the user's keys and agent].",
             ),
             click.option(
+                "--agent-dir",
+                metavar="DIR",
+                default="/var/lib/inferno-burnin",
+                show_default=True,
+                help="Where the burn-in agent and its runs live on the installed host.",
+            ),
+            click.option(
                 "--listen",
                 metavar="ADDRESS:PORT",
                 help="Where the embedded boot server listens [default: the site's boot_server_url].",
@@ -88,6 +95,7 @@ def host(
     plan: str,
     kubeconfig: str | None,
     identity: str | None,
+    agent_dir: str,
     listen: str | None,
     no_serve: bool,
     parallel: int,
@@ -117,6 +125,6 @@ def host(
         as_json=as_json,
         listen=listen,
         serve=not no_serve,
-        extras={"kubeconfig": kubeconfig, "ssh_key": identity},
+        extras={"kubeconfig": kubeconfig, "ssh_key": identity, "agent_dir": agent_dir},
     )
     launch(app, names, opts, build_steps, fleet)

@@ -27,6 +27,7 @@ def reinstall(
     plan: str,
     kubeconfig: str | None,
     identity: str | None,
+    agent_dir: str,
     listen: str | None,
     no_serve: bool,
 ) -> None:
@@ -46,6 +47,6 @@ def reinstall(
         as_json=as_json,
         listen=listen,
         serve=not no_serve,
-        extras={"kubeconfig": kubeconfig, "ssh_key": identity},
+        extras={"kubeconfig": kubeconfig, "ssh_key": identity, "agent_dir": agent_dir},
     )
     launch(app, [host], opts, build_steps, fleet=False)

@@ -60,7 +60,7 @@ class Emulator:
 def fake_systems(names: list[str]) -> list[FakeSystem]:
     out = []
     for i, name in enumerate(names):
-        mac = "52:54:00:{:02x}:{:02x}:{:02x}".format((i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF)
+        mac = f"52:54:00:{(i >> 16) & 0xFF:02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
         out.append(FakeSystem(name, str(uuidlib.uuid5(uuidlib.NAMESPACE_DNS, name)), mac))
     return out
 

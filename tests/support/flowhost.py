@@ -32,9 +32,8 @@ class Controller:
     stderr: str
 
     def finished(self, outcome: str = "ok") -> list[str]:
-        return [
-            str(e["step"]) for e in self.events if e.get("event") == "step_finished" and e.get("outcome") == outcome
-        ]
+        done = [e for e in self.events if e.get("event") == "step_finished" and e.get("outcome") == outcome]
+        return [str(e["step"]) for e in done]
 
     @property
     def summary(self) -> dict[str, object]:
@@ -74,6 +73,8 @@ class FlowHost:
             "quick",
             "--identity",
             str(self.ssh.client_key),
+            "--agent-dir",
+            str(self.work / "agent-on-host"),
             *args,
         ]
 
@@ -133,7 +134,9 @@ def _events(text: str) -> list[dict[str, object]]:
 
 
 @contextmanager
-def flow_host(work: Path, name: str = "flow-node-1", fail_installs: int = 0, cpu_s: int = 2) -> Iterator[FlowHost]:
+def flow_host(
+    work: Path, name: str = "flow-node-1", fail_installs: int = 0, cpu_s: int = 2
+) -> Iterator[FlowHost]:
     with ExitStack() as stack:
         emu = stack.enter_context(emulator(work / "bmc", [name]))
         ssh = stack.enter_context(sshd(work / "sshd"))

@@ -30,9 +30,7 @@ class Sshd:
 
 
 def _keygen(path: Path, kind: str = "ed25519") -> None:
-    subprocess.run(
-        [require_tool("ssh-keygen"), "-q", "-t", kind, "-N", "", "-f", str(path)], check=True
-    )
+    subprocess.run([require_tool("ssh-keygen"), "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
 
 
 @contextmanager
