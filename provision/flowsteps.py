@@ -189,23 +189,32 @@ class HostSteps(BurninSteps, AcceptSteps):
     def _publish_path(self) -> Path:
         return self.env.netboot_dir / f"{self.name}.url"
 
-    def open_run(self, call: StepCall) -> StepResult:
-        t = self.env.timeouts
-        if call.facts.get("boot_disks"):
-            # After a controller restart the boot server starts from hosts.yaml again.
-            pins = tuple(DiskId(**d) for d in call.facts["boot_disks"])
+    def pin_boot_disks(self, facts: dict[str, Any]) -> None:
+        """Serve the kickstart with the disks render_kickstart chose (a restarted controller's boot
+        server starts from hosts.yaml again)."""
+        if facts.get("boot_disks"):
+            pins = tuple(DiskId(**d) for d in facts["boot_disks"])
             self.env.catalog.hosts[self.name] = self.env.host.model_copy(update={"boot_disks": pins})
-        self.store.revoke_tokens(self.run.id)  # a token from an earlier attempt is never served again
+
+    def _open_boot_run(self) -> int:
+        """A fresh token for this run, published for the DHCP side; earlier tokens are revoked (the
+        boot server also revokes one once its install has called back)."""
+        t = self.env.timeouts
+        self.store.revoke_tokens(self.run.id)
         ttl_s = t.install_start_s + t.install_s + t.ssh_s
         token = self.store.issue_token(self.run.id, self.name, ttl_s)
         url = f"{self.env.boot_url}/ipxe/{self.name}?token={token}"
-        # The DHCP side (dnsmasq's per-host script URL) reads this; the token lives only here, 0600.
+        # dnsmasq's per-host script URL is made from this file; the token lives only here, 0600.
         path = self._publish_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(url + "\n")
         os.replace(path.with_suffix(".tmp"), path)
+        return ttl_s
+
+    def open_run(self, call: StepCall) -> StepResult:
+        ttl_s = self._open_boot_run()
         return StepResult(
             message=f"boot server run open at {self.env.boot_url} (token valid {ttl_s} s)",
             facts={"boot_url": self.env.boot_url},
@@ -214,7 +223,7 @@ class HostSteps(BurninSteps, AcceptSteps):
     # -- boot and install ----------------------------------------------------------------------
     def pxe_boot(self, call: StepCall) -> StepResult:
         after = int(call.facts.get("install_events_after", 0))
-        if call.attempt > 1:
+        if call.after_cut:
             seen = self._install_events(after)
             if seen:
                 # The power cycle of the interrupted attempt worked: the installer is running. A
@@ -224,6 +233,8 @@ class HostSteps(BurninSteps, AcceptSteps):
                     "not power-cycling again",
                     facts={"install_events_after": after},
                 )
+        if call.attempt > 1:
+            self._open_boot_run()  # the token of the earlier attempt may be spent or revoked
         mark = self._last_event_id()
         self._state(HostState.provisioning, "one-time PXE boot and power cycle")
         with connect(self.env.host.bmc) as bmc:
@@ -318,6 +329,7 @@ def build_steps(
     catalog: Catalog,
     boot_url: str,
     netboot_dir: Path,
+    facts: dict[str, Any],
 ) -> dict[StepName, StepFn]:
     """The step code of one host's run (the signature launch.StepsBuilder calls)."""
     env = HostEnv(
@@ -334,4 +346,6 @@ def build_steps(
         plan_name=opts.plan,
         extras=dict(opts.extras),
     )
-    return HostSteps(env, run).steps()
+    steps = HostSteps(env, run)
+    steps.pin_boot_disks(facts)
+    return steps.steps()

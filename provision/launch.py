@@ -150,7 +150,17 @@ def launch(
 
             def make(run: Any, facts: dict[str, Any]) -> dict[StepName, StepFn]:
                 return build_steps(
-                    store, entry, profile, timeouts, prog, run, opts, boot_catalog, boot_url, netboot_dir
+                    store,
+                    entry,
+                    profile,
+                    timeouts,
+                    prog,
+                    run,
+                    opts,
+                    boot_catalog,
+                    boot_url,
+                    netboot_dir,
+                    facts,
                 )
 
             return run_host(store, req, prog, make, cancel)

@@ -67,17 +67,30 @@ class StepSpec:
     name: StepName
     does: str  # what the step does, for a person
     destructive: bool = False  # wipes the boot disks or writes to scratch drives
+    # The later step whose success means the destructive work really completed (an install that
+    # failed half-way has nothing left to protect; one that finished has a host on it).
+    completed_by: StepName | None = None
 
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec(StepName.inspect, "read the hardware through the BMC and gate on pre-OS findings"),
     StepSpec(StepName.render_kickstart, "render the kickstart and iPXE script for this host"),
     StepSpec(StepName.open_run, "open a provisioning run on the boot server (per-run token)"),
-    StepSpec(StepName.pxe_boot, "set a one-time PXE boot and power-cycle the host", destructive=True),
+    StepSpec(
+        StepName.pxe_boot,
+        "set a one-time PXE boot and power-cycle the host",
+        destructive=True,
+        completed_by=StepName.wait_install,
+    ),
     StepSpec(StepName.wait_install, "wait for the installer's started and finished callbacks"),
     StepSpec(StepName.boot_disk, "make sure the next boot is from disk"),
     StepSpec(StepName.wait_ssh, "wait for SSH with the host key pinned from the callback"),
-    StepSpec(StepName.start_burnin, "ship the burn-in agent and start it detached", destructive=True),
+    StepSpec(
+        StepName.start_burnin,
+        "ship the burn-in agent and start it detached",
+        destructive=True,
+        completed_by=StepName.follow_burnin,
+    ),
     StepSpec(StepName.follow_burnin, "follow the burn-in until it ends"),
     StepSpec(StepName.collect, "collect the agent's results and evidence"),
     StepSpec(StepName.validate, "validate inventories and results against the profile"),
@@ -225,6 +238,10 @@ class StepCall:
     facts: dict[str, Any]
     waiter: Waiter
     attempt: int  # 1 the first time this step starts in this run; more after a crash or a failure
+    # The previous attempt of this very step did not complete (the controller died, was stopped,
+    # or the step failed): its side effects may have happened. False on a first run and on
+    # --restart-from.
+    after_cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,6 +259,7 @@ class Planned:
     run: bool
     why: str  # "already done", "restart requested", "not done yet", "unfinished (...)", ...
     attempts: int  # how many times the journal shows it started in this run
+    after_cut: bool = False  # its last attempt did not complete (died, interrupted, failed)
 
 
 def plan(
@@ -276,14 +294,18 @@ def plan(
             why = "an earlier step runs again"
         else:
             why = f"last attempt {outcome}"
-        out.append(Planned(spec, True, why, n))
+        out.append(Planned(spec, True, why, n, after_cut=name in last and outcome not in COMPLETE))
     return out
 
 
 def repeats_destructive(planned: Iterable[Planned], records: Sequence[StepRecord]) -> list[str]:
-    """Destructive steps this plan would run again although they completed before in this run."""
+    """Destructive steps this plan would run again although their work completed in this run."""
     done = {r.step for r in records if r.outcome == Outcome.ok}
-    return [p.step.name.value for p in planned if p.run and p.step.destructive and p.step.name.value in done]
+    return [
+        p.step.name.value
+        for p in planned
+        if p.run and p.step.destructive and (p.step.completed_by or p.step.name).value in done
+    ]
 
 
 def facts_of(records: Sequence[StepRecord]) -> dict[str, Any]:
@@ -366,6 +388,7 @@ class Engine:
                 facts=facts,
                 waiter=Waiter(host, name, self.progress, self.cancel, clock=self.clock),
                 attempt=p.attempts + 1,
+                after_cut=p.after_cut,
             )
             try:
                 result = fn(call)

@@ -164,6 +164,16 @@ def test_restart_from_reruns_later_steps_and_flags_repeated_destructive_ones(sto
     assert rec.calls == ["validate", "report", "handoff"]
 
 
+def test_restart_after_a_failed_install_repeats_nothing_that_completed(store: StateStore) -> None:
+    run = store.create_run(HOST, "provision")
+    rec = Recorder()
+    rec.fail_at = "wait_install"
+    run_once(store, run.id, rec)
+    recs = records(store, run.id)
+    # pxe_boot ran, but the install it started failed: nothing installed is lost by going again
+    assert repeats_destructive(plan(recs, StepName.pxe_boot), recs) == []
+
+
 def test_restart_from_an_unknown_step_names_the_choices() -> None:
     with pytest.raises(BadInput) as exc:
         parse_step("pxe")

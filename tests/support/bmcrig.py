@@ -65,22 +65,15 @@ def fake_systems(names: list[str]) -> list[FakeSystem]:
     return out
 
 
-@contextmanager
-def emulator(
+def emulator_argv(
     workdir: Path,
-    names: list[str],
-    port: int | None = None,
+    systems: list[FakeSystem],
+    port: int,
     tree: Path | None = None,
     mockup_system: str = "/redfish/v1/Systems/1",
-) -> Iterator[Emulator]:
-    """Start sushy-emulator with one fake system per name; stop it by PID, always.
-
-    `port`: listen there (to bring a BMC back where it was). `tree`: a mockup tree file whose
-    hardware the (single) system shows (tests.support.rich_emulator).
-    """
+) -> list[str]:
+    """Write the emulator's config; the command line that runs it (state kept under workdir)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    systems = fake_systems(names)
-    port = port or free_port()
     config = workdir / "emulator.conf"
     fake = [
         {"uuid": s.uuid, "name": s.name, "power_state": "Off", "nics": [{"mac": s.mac, "ip": "127.0.0.1"}]}
@@ -93,10 +86,28 @@ def emulator(
         f"SUSHY_EMULATOR_STATE_DIR = {str(workdir / 'emulator-state')!r}\n"
         f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(fake)}\n"
     )
-    log = workdir / "emulator.log"
     argv = [sys.executable, "-m", "tests.support.fast_emulator", "--config", str(config), "--fake"]
     if tree is not None:
         argv[2:3] = ["tests.support.rich_emulator", "--tree", str(tree), "--mockup-system", mockup_system]
         argv[5:5] = ["--uuid", systems[0].uuid]
+    return argv
+
+
+@contextmanager
+def emulator(
+    workdir: Path,
+    names: list[str],
+    port: int | None = None,
+    tree: Path | None = None,
+    mockup_system: str = "/redfish/v1/Systems/1",
+) -> Iterator[Emulator]:
+    """Start sushy-emulator with one fake system per name; stop it by PID, always.
+
+    `tree`: a mockup tree file whose hardware the (single) system shows (tests.support.rich_emulator).
+    """
+    systems = fake_systems(names)
+    port = port or free_port()
+    argv = emulator_argv(workdir, systems, port, tree, mockup_system)
+    log = workdir / "emulator.log"
     with running(argv, log=log, port=port, cwd=REPO):
         yield Emulator(f"http://127.0.0.1:{port}", log, systems)

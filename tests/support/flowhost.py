@@ -15,10 +15,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.bmcrig import Emulator, emulator
+from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
 from tests.support.flowrig import write_profiles
-from tests.support.procs import free_port, running, stop_pid
-from tests.support.sshd import Sshd, sshd
+from tests.support.procs import free_port, running, stop_pid, wait_for_port
+from tests.support.sshd import Sshd, sshd_setup
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,6 +42,26 @@ class Controller:
         return dict(hosts[0])  # type: ignore[index]
 
 
+class Server:
+    """A real server a test stops and starts again on the same port (a BMC outage, an sshd restart)."""
+
+    def __init__(self, argv: list[str], log: Path, port: int) -> None:
+        self.argv, self.log, self.port = argv, log, port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+            )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_pid(self.proc.pid)
+            self.proc = None
+
+
 @dataclass
 class FlowHost:
     work: Path
@@ -51,7 +71,19 @@ class FlowHost:
     state: Path
     boot_port: int
     installs: Path
+    bmc: Server
+    sshd: Server
     env: dict[str, str] = field(default_factory=dict)
+
+    def stop_bmc(self) -> None:
+        self.bmc.stop()
+
+    def start_bmc(self) -> None:
+        self.bmc.start()
+
+    def restart_sshd(self) -> None:
+        self.sshd.stop()
+        self.sshd.start()
 
     @property
     def name(self) -> str:
@@ -138,8 +170,16 @@ def flow_host(
     work: Path, name: str = "flow-node-1", fail_installs: int = 0, cpu_s: int = 2
 ) -> Iterator[FlowHost]:
     with ExitStack() as stack:
-        emu = stack.enter_context(emulator(work / "bmc", [name]))
-        ssh = stack.enter_context(sshd(work / "sshd"))
+        systems = fake_systems([name])
+        bmc_port = free_port()
+        bmc = Server(emulator_argv(work / "bmc", systems, bmc_port), work / "bmc" / "emulator.log", bmc_port)
+        stack.callback(bmc.stop)
+        bmc.start()
+        emu = Emulator(f"http://127.0.0.1:{bmc_port}", bmc.log, systems)
+        argv, ssh = sshd_setup(work / "sshd")
+        sshd_server = Server(argv, ssh.log, ssh.port)
+        stack.callback(sshd_server.stop)
+        sshd_server.start()
         boot_port = free_port()
         profiles = write_profiles(work / "profiles", emu, boot_port, ssh.port, ssh.user, cpu_s=cpu_s)
         state = work / "state"
@@ -164,4 +204,4 @@ def flow_host(
         ]
         stack.enter_context(running(installer, log=work / "installer.log", cwd=REPO))
         env = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
-        yield FlowHost(work, emu, ssh, profiles, state, boot_port, installs, env)
+        yield FlowHost(work, emu, ssh, profiles, state, boot_port, installs, bmc, sshd_server, env)

@@ -33,8 +33,8 @@ def _keygen(path: Path, kind: str = "ed25519") -> None:
     subprocess.run([require_tool("ssh-keygen"), "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
 
 
-@contextmanager
-def sshd(workdir: Path) -> Iterator[Sshd]:
+def sshd_setup(workdir: Path) -> tuple[list[str], Sshd]:
+    """Keys and config for a loopback sshd; the command line that runs it."""
     binary = require_tool("sshd")
     if os.geteuid() != 0:
         pytest.skip("sshd on loopback needs root here (privilege separation, login as the test user)")
@@ -55,6 +55,12 @@ def sshd(workdir: Path) -> Iterator[Sshd]:
         "Subsystem sftp internal-sftp\nLogLevel VERBOSE\n"
     )
     log = workdir / "sshd.log"
-    with running([binary, "-D", "-e", "-f", str(config)], log=log, port=port) as proc:
-        yield Sshd(port, getpass.getuser(), client_key, host_key.with_suffix(".pub"), log)
-        del proc
+    argv = [binary, "-D", "-e", "-f", str(config)]
+    return argv, Sshd(port, getpass.getuser(), client_key, host_key.with_suffix(".pub"), log)
+
+
+@contextmanager
+def sshd(workdir: Path) -> Iterator[Sshd]:
+    argv, info = sshd_setup(workdir)
+    with running(argv, log=info.log, port=info.port):
+        yield info

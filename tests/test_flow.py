@@ -1,0 +1,172 @@
+"""`provision host` end to end on real parts: sushy-emulator as the BMC, the real boot server
+(embedded in the controller), an installer stand-in that fetches the iPXE script and kickstart with
+the run's token and posts the callbacks, a loopback sshd as the installed OS, and the real agent.
+
+The controller runs as its own process, so the resume tests SIGKILL it for real. What this machine
+is (a 2-core VM without DMI tables) does not match any profile, so the verdict of these runs is an
+honest `rejected`; what the tests hold is the flow: every step done exactly once, one install, one
+agent start, the same end state as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provision.lifecycle import HostState
+from provision.state import StateStore
+from provision.workflow import STEP_NAMES
+from tests.support.flowhost import REPO, FlowHost, flow_host
+from tests.support.procs import stop_pid
+
+pytestmark = pytest.mark.slow
+
+
+def journal(h: FlowHost) -> list[tuple[str, str | None]]:
+    with StateStore.open(h.state) as store:
+        run = store.latest_run(h.name)
+        assert run is not None
+        return [(r.step, str(r.outcome) if r.outcome else None) for r in store.steps(run.id)]
+
+
+def completions(h: FlowHost) -> dict[str, int]:
+    counts = dict.fromkeys(STEP_NAMES, 0)
+    for step, outcome in journal(h):
+        if outcome in ("ok", "skipped"):
+            counts[step] += 1
+    return counts
+
+
+def host_state(h: FlowHost) -> HostState | None:
+    with StateStore.open(h.state) as store:
+        return store.get_host_state(h.name)
+
+
+def agent_starts(h: FlowHost) -> int:
+    runs = h.work / "agent-on-host" / "runs"
+    events = list(runs.glob("*/events.jsonl"))
+    return sum(1 for f in events for line in f.read_text().splitlines() if '"run_start"' in line)
+
+
+def test_resume_after_sigkill_at_every_step_boundary_repeats_nothing(tmp_path: Path) -> None:
+    with flow_host(tmp_path) as h:
+        for step in STEP_NAMES[:-1]:
+            killed = h.run_until(step)
+            assert killed.rc == -signal.SIGKILL, killed.stderr
+        last = h.run()
+        assert last.rc == 1, last.stderr  # not accepted: this machine is not the profile's hardware
+        assert last.summary["outcome"] == "ok" and last.summary["verdict"] == "rejected"
+        assert completions(h) == dict.fromkeys(STEP_NAMES, 1)
+        assert h.install_count() == 1
+        assert agent_starts(h) == 1
+        assert host_state(h) is HostState.rejected
+        run_dir = next((h.state / "runs").iterdir())
+        for name in ("inventory-redfish.json", "ks.cfg", "result.json", "acceptance.json", "report.html"):
+            assert (run_dir / name).is_file(), name
+        # the token is never stored: the kept kickstart carries the placeholder
+        assert "NO-RUN-TOKEN" in (run_dir / "ks.cfg").read_text()
+        assert not (h.state / "netboot" / f"{h.name}.url").exists()
+
+        again = h.run()  # a finished, not-accepted host: a new run, a new install
+        assert again.rc == 1 and h.install_count() == 2
+
+
+def test_install_failure_stops_with_the_log_tail_and_never_reinstalls_by_itself(tmp_path: Path) -> None:
+    with flow_host(tmp_path, fail_installs=1) as h:
+        first = h.run()
+        assert first.rc == 3, first.stderr
+        assert first.summary["failed_step"] == "wait_install"
+        assert "storage configuration failed: disk /dev/disk/by-id/ata-X not found" in str(
+            first.summary["message"]
+        )
+        assert "--restart-from pxe_boot" in str(first.summary["message"])
+        assert host_state(h) is HostState.provisioning
+
+        second = h.run()  # a plain rerun reports the same failure; it does not power-cycle again
+        assert second.rc == 3 and second.summary["failed_step"] == "wait_install"
+        assert h.install_count() == 1
+
+        third = h.run("--restart-from", "pxe_boot")
+        assert third.rc == 1, third.stderr
+        assert third.summary["outcome"] == "ok"
+        assert h.install_count() == 2
+
+
+def test_resume_after_ctrl_c_and_an_ssh_drop_during_burnin_starts_the_agent_once(tmp_path: Path) -> None:
+    with flow_host(tmp_path, cpu_s=8) as h:
+        proc = subprocess.Popen(
+            h.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env, cwd=REPO
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if '"suite cpu running"' in line:
+                    proc.send_signal(signal.SIGINT)
+                    break
+            _, err = proc.communicate(timeout=60)
+        finally:
+            stop_pid(proc.pid)
+        assert proc.returncode == 130, err
+        assert journal(h)[-1] == ("follow_burnin", "failed")
+        with StateStore.open(h.state) as store:
+            run = store.latest_run(h.name)
+            assert run is not None
+            assert store.steps(run.id)[-1].message == "interrupted (Ctrl-C)"
+        assert host_state(h) is HostState.burning_in
+
+        # Rerun; while it follows the burn-in, the host's sshd dies and comes back.
+        proc = subprocess.Popen(
+            h.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env, cwd=REPO
+        )
+        notes: list[str] = []
+        try:
+            assert proc.stdout is not None
+            restarted = False
+            for line in proc.stdout:
+                ev = json.loads(line)
+                if ev.get("event") == "note":
+                    notes.append(str(ev["message"]))
+                if not restarted and ev.get("step") == "follow_burnin" and ev.get("event") == "note":
+                    h.restart_sshd()
+                    restarted = True
+            proc.wait(timeout=60)
+        finally:
+            stop_pid(proc.pid)
+        assert proc.returncode == 1
+        assert any(n.startswith("SSH dropped") for n in notes), notes
+        assert completions(h) == dict.fromkeys(STEP_NAMES, 1)
+        assert agent_starts(h) == 1
+
+
+def test_bmc_down_mid_flow_fails_clearly_then_the_rerun_continues(tmp_path: Path) -> None:
+    with flow_host(tmp_path) as h:
+        killed = h.run_until("open_run")
+        assert killed.rc == -signal.SIGKILL
+        h.stop_bmc()
+        down = h.run()
+        assert down.rc == 3, down.stderr
+        assert down.summary["failed_step"] == "pxe_boot"
+        assert h.emu.url.removeprefix("http://") in str(down.summary["message"])
+        h.start_bmc()
+        up = h.run()
+        assert up.rc == 1 and up.summary["outcome"] == "ok", up.stderr
+        assert completions(h) == dict.fromkeys(STEP_NAMES, 1)
+        assert h.install_count() == 1
+
+
+def test_yes_is_required_to_provision_an_accepted_host_again(tmp_path: Path) -> None:
+    with flow_host(tmp_path) as h:
+        h.state.mkdir(parents=True, exist_ok=True)
+        with StateStore.open(h.state) as store:
+            store.set_host_state(h.name, HostState.accepted, reason="test: accepted earlier")
+        refused = h.run()
+        assert refused.rc == 2
+        assert f"provision: {h.name} is accepted: a new provision run reinstalls its OS" in refused.stderr
+        assert "pass --yes to confirm" in refused.stderr
+        assert h.install_count() == 0
+        assert os.listdir(h.state / "runs") == [] if (h.state / "runs").exists() else True
