@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,9 @@ def test_resume_after_ctrl_c_and_an_ssh_drop_during_burnin_starts_the_agent_once
                 if ev.get("event") == "note":
                     notes.append(str(ev["message"]))
                 if not restarted and ev.get("step") == "follow_burnin" and ev.get("event") == "note":
-                    h.restart_sshd()
+                    h.sshd.stop()  # the link to the host goes away for a while, mid-burn-in
+                    time.sleep(3)
+                    h.sshd.start()
                     restarted = True
             proc.wait(timeout=60)
         finally:

@@ -81,10 +81,6 @@ class FlowHost:
     def start_bmc(self) -> None:
         self.bmc.start()
 
-    def restart_sshd(self) -> None:
-        self.sshd.stop()
-        self.sshd.start()
-
     @property
     def name(self) -> str:
         return self.emu.systems[0].name
