@@ -92,7 +92,13 @@ class AcceptSteps(StepsBase):
             extra = reinstall_section(info)
         html = render_html(record, load_run_dir(self._run_dir()).telemetry)
         if extra:
-            html = html.replace("<h2>Needs attention</h2>", extra + "<h2>Needs attention</h2>", 1)
+            # Right under the verdict: what a person signing a reinstall must see first.
+            at = html.find("</section>")
+            html = (
+                html[: at + len("</section>")] + extra + html[at + len("</section>") :]
+                if at >= 0
+                else html + extra
+            )
         self.store.put_document(self.run.id, RECORD_FILE, record)
         self.store.put_document(self.run.id, "report.html", html.encode())
         self.store.put_document(self.run.id, "report.junit.xml", render_junit(record).encode())

@@ -23,6 +23,7 @@ from provision.lifecycle import HostState
 from provision.state import StateStore
 from provision.workflow import STEP_NAMES
 from tests.support.flowhost import REPO, FlowHost, flow_host
+from tests.support.flowrig import swap_parts
 from tests.support.procs import stop_pid
 
 pytestmark = pytest.mark.slow
@@ -183,3 +184,46 @@ def test_yes_is_required_to_provision_an_accepted_host_again(tmp_path: Path) -> 
         assert "pass --yes to confirm" in refused.stderr
         assert h.install_count() == 0
         assert os.listdir(h.state / "runs") == [] if (h.state / "runs").exists() else True
+
+
+def test_reinstall_after_a_dimm_and_gpu_swap_reports_exactly_those_changes(tmp_path: Path) -> None:
+    with flow_host(tmp_path, compute=True) as h:
+        first = h.run()
+        assert first.summary["outcome"] == "ok", first.stderr
+        first_run = str(first.summary["run_id"])
+        assert h.install_count() == 1
+
+        dimm, gpu = swap_parts(h.work / "tree.json")
+        gpu_id = gpu.rsplit("/", 1)[1]
+        again = h.run(command="reinstall")
+        assert again.summary["outcome"] == "ok", again.stderr
+        run_id = str(again.summary["run_id"])
+        shown = [
+            str(e["message"]) for e in again.events if e.get("event") == "note" and e.get("step") == "inspect"
+        ]
+        changed = sorted(m for m in shown if m.startswith("changed: "))
+        dimm_loc = dimm.rsplit("/", 1)[1]
+        assert len(changed) == 2, shown
+        assert changed[0].startswith(f"changed: dimm {dimm_loc}: replaced (serial ") and changed[0].endswith(
+            "-NEW)"
+        )
+        assert changed[1].startswith(f"changed: gpu {gpu_id}: replaced (serial ") and changed[1].endswith(
+            "-NEW)"
+        )
+        assert h.install_count() == 2  # reinstalled
+
+        run_dir = h.state / "runs" / run_id
+        record = json.loads((run_dir / "acceptance.json").read_text())
+        assert record["reinstall"]["previous_run"] == first_run
+        assert record["reinstall"]["changes"] == [c.removeprefix("changed: ") for c in changed]
+        assert record["reinstall"]["weighted_suites"] == ["memory", "gpu"]
+        assert record["run"]["kind"] == "reinstall"
+        html = (run_dir / "report.html").read_text()
+        assert 'id="reinstall"' in html and first_run in html
+        plan = json.loads((run_dir / "plan.json").read_text())
+        assert {s["suite"]: s["duration_s"] for s in plan["suites"]} == {"cpu": 2, "gpu": 2}  # gpu x2
+
+        with StateStore.open(h.state) as store:
+            states = [t.state for t in store.host_history(h.name) if t.reason.startswith(f"run {run_id}")]
+        assert states[0] is HostState.maintenance  # out of the pool from the start
+        assert states[-1] is HostState.rejected

@@ -42,9 +42,7 @@ def catalog() -> Catalog:
 class Bundle:
     pre: dict[str, Any] | None = field(default_factory=lambda: load_json("lust-redfish-inventory.json"))
     result: dict[str, Any] = field(default_factory=lambda: load_json("lust-result.json"))
-    telemetry: list[str] | None = field(
-        default_factory=lambda: _text("lust-telemetry.jsonl").splitlines()
-    )
+    telemetry: list[str] | None = field(default_factory=lambda: _text("lust-telemetry.jsonl").splitlines())
 
     @property
     def inos(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
-from tests.support.flowrig import write_profiles
+from tests.support.flowrig import write_profiles, write_tree
 from tests.support.procs import free_port, running, stop_pid, wait_for_port
 from tests.support.sshd import Sshd, sshd_setup
 
@@ -163,21 +163,26 @@ def _events(text: str) -> list[dict[str, object]]:
 
 @contextmanager
 def flow_host(
-    work: Path, name: str = "flow-node-1", fail_installs: int = 0, cpu_s: int = 2
+    work: Path, name: str = "flow-node-1", fail_installs: int = 0, cpu_s: int = 2, compute: bool = False
 ) -> Iterator[FlowHost]:
+    """compute: the host is a compute-class server whose hardware (DIMMs, GPUs, drives) the BMC
+    shows from a mockup tree at work/tree.json, which a test may edit to swap parts."""
     with ExitStack() as stack:
         systems = fake_systems([name])
         bmc_port = free_port()
-        bmc = Server(emulator_argv(work / "bmc", systems, bmc_port), work / "bmc" / "emulator.log", bmc_port)
+        emu = Emulator(f"http://127.0.0.1:{bmc_port}", work / "bmc" / "emulator.log", systems)
+        argv, ssh = sshd_setup(work / "sshd")
+        boot_port = free_port()
+        profiles = write_profiles(
+            work / "profiles", emu, boot_port, ssh.port, ssh.user, cpu_s=cpu_s, compute=compute
+        )
+        tree = write_tree(profiles, name, work / "tree.json") if compute else None
+        bmc = Server(emulator_argv(work / "bmc", systems, bmc_port, tree=tree), emu.log, bmc_port)
         stack.callback(bmc.stop)
         bmc.start()
-        emu = Emulator(f"http://127.0.0.1:{bmc_port}", bmc.log, systems)
-        argv, ssh = sshd_setup(work / "sshd")
         sshd_server = Server(argv, ssh.log, ssh.port)
         stack.callback(sshd_server.stop)
         sshd_server.start()
-        boot_port = free_port()
-        profiles = write_profiles(work / "profiles", emu, boot_port, ssh.port, ssh.user, cpu_s=cpu_s)
         state = work / "state"
         installs = work / "installs.jsonl"
         system = emu.systems[0]

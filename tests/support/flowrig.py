@@ -8,15 +8,19 @@ the inventory, as an operator would for a host whose BMC does not show its drive
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import yaml
 
+from provision.catalog import load_catalog
+from provision.mockup import build_tree
 from tests.conftest import PROFILES
 from tests.support.bmcrig import Emulator
 
 PROFILE = "flow-loopback"
+COMPUTE = "flow-compute"
 
 
 def write_profiles(
@@ -26,14 +30,23 @@ def write_profiles(
     ssh_port: int | None = None,
     ssh_user: str = "root",
     cpu_s: int = 2,
+    compute: bool = False,
 ) -> Path:
-    """A profiles directory: the test profile, one host per emulator system, a site on loopback."""
+    """A profiles directory: the test profile, one host per emulator system, a site on loopback.
+
+    compute: the host is a copy of inferno-host-compute-1 (profile circle-2-lust with a short quick
+    plan), whose hardware a mockup tree shows; its boot disks come from inspection.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    base = yaml.safe_load((PROFILES / "circle-1-limbo.yaml").read_text())
-    base["name"] = PROFILE
-    base["storage"] = []
-    base["network"] = [{"name": "eth0", "role": "management", "speed_gbps": 1}]
+    seed = "circle-2-lust" if compute else "circle-1-limbo"
+    base = yaml.safe_load((PROFILES / f"{seed}.yaml").read_text())
+    base["name"] = COMPUTE if compute else PROFILE
     quick = {"sample_interval_s": 0.5, "suites": [{"suite": "cpu", "duration_s": cpu_s}]}
+    if compute:
+        quick["suites"].append({"suite": "gpu", "duration_s": 1})
+    else:
+        base["storage"] = []
+        base["network"] = [{"name": "eth0", "role": "management", "speed_gbps": 1}]
     base["burnin"] = {"quick": quick, "acceptance": quick}
     base["timeouts"] = {
         "power_s": 30,
@@ -44,13 +57,15 @@ def write_profiles(
         "collect_s": 60,
         "poll_s": 0.5,
     }
-    (dest / f"{PROFILE}.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    (dest / f"{base['name']}.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    seed_hosts = yaml.safe_load((PROFILES / "hosts.yaml").read_text())["hosts"]
+    compute_1 = next(h for h in seed_hosts if h["name"] == "inferno-host-compute-1")
     hosts = []
     for i, s in enumerate(emu.systems):
         hosts.append(
             {
                 "name": s.name,
-                "profile": PROFILE,
+                "profile": base["name"],
                 "rack": "circle-1-limbo",
                 "pdu": "inferno-pdu-circle1-1",
                 "pdu_outlet": i + 1,
@@ -65,7 +80,9 @@ def write_profiles(
                     "retry_delay_s": 0.1,
                     "power_timeout_s": 30,
                 },
-                "boot_disks": [
+                "boot_disks": []
+                if compute
+                else [
                     {"wwn": f"0x5002538e{i:08x}", "model": "MZ7L3960HCJR"},
                     {"wwn": f"0x5002538f{i:08x}", "model": "MZ7L3960HCJR"},
                 ],
@@ -74,6 +91,16 @@ def write_profiles(
                 "address": "127.0.0.1",
             }
         )
+        if compute:
+            hosts[-1]["boot_mac"] = compute_1["boot_mac"]
+            hosts[-1]["interfaces"] = [
+                {
+                    "name": n["name"],
+                    "mac": n["mac"],
+                    "address": "127.0.0.1/8" if n["name"] == "eth0" else n.get("address"),
+                }
+                for n in compute_1["interfaces"]
+            ]
     (dest / "hosts.yaml").write_text(yaml.safe_dump({"hosts": hosts}, sort_keys=False))
     site = yaml.safe_load((PROFILES / "site.yaml").read_text()) if (PROFILES / "site.yaml").exists() else {}
     site["boot_server_url"] = f"http://127.0.0.1:{boot_port}"
@@ -82,3 +109,33 @@ def write_profiles(
     if golden.is_dir():
         shutil.copytree(golden, dest / "golden", dirs_exist_ok=True)
     return dest
+
+
+def write_tree(profiles: Path, host: str, dest: Path) -> Path:
+    """The host's Redfish mockup tree (provision.mockup, Supermicro style) as one JSON file."""
+    catalog = load_catalog(profiles)
+    entry = catalog.host(host)
+    tree = build_tree(catalog.profile_of(entry), entry)
+    for doc in tree.values():
+        loc = doc.get("MemoryLocation")
+        if isinstance(loc, dict) and isinstance(loc.get("Socket"), int):
+            # The mockup numbers sockets from 1, the validation's channel check from 0: renumber
+            # here until the two agree, so the pre-OS gate judges the parts this test swaps.
+            loc["Socket"] -= 1
+    dest.write_text(json.dumps(tree))
+    return dest
+
+
+def swap_parts(tree_file: Path) -> tuple[str, str]:
+    """Replace one DIMM and one GPU in the tree (new serials, same slots); return their paths."""
+    tree = json.loads(tree_file.read_text())
+    dimm = next(
+        p
+        for p, d in sorted(tree.items())
+        if "/Memory/" in p and d.get("Status", {}).get("State") == "Enabled"
+    )
+    gpu = next(p for p, d in sorted(tree.items()) if "/Processors/" in p and d.get("ProcessorType") == "GPU")
+    for path in (dimm, gpu):
+        tree[path]["SerialNumber"] = tree[path]["SerialNumber"] + "-NEW"
+    tree_file.write_text(json.dumps(tree))
+    return dimm, gpu
