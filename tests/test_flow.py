@@ -14,17 +14,22 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provision.lifecycle import HostState
 from provision.state import StateStore
 from provision.workflow import STEP_NAMES
+from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
 from tests.support.flowhost import REPO, FlowHost, flow_host
-from tests.support.flowrig import swap_parts
-from tests.support.procs import stop_pid
+from tests.support.flowrig import swap_parts, write_profiles
+from tests.support.procs import free_port, running, stop_pid
+from tests.support.sshd import sshd_setup
 
 pytestmark = pytest.mark.slow
 
@@ -227,3 +232,58 @@ def test_reinstall_after_a_dimm_and_gpu_swap_reports_exactly_those_changes(tmp_p
             states = [t.state for t in store.host_history(h.name) if t.reason.startswith(f"run {run_id}")]
         assert states[0] is HostState.maintenance  # out of the pool from the start
         assert states[-1] is HostState.rejected
+
+
+def test_fleet_runs_hosts_in_parallel_and_continues_past_a_failed_host(tmp_path: Path) -> None:
+    names = ["flow-node-1", "flow-node-2", "flow-node-3"]
+    with ExitStack() as stack:
+        systems = fake_systems(names)
+        bmc_port = free_port()
+        emu = Emulator(f"http://127.0.0.1:{bmc_port}", tmp_path / "bmc" / "emulator.log", systems)
+        stack.enter_context(
+            running(emulator_argv(tmp_path / "bmc", systems, bmc_port), log=emu.log, port=bmc_port)
+        )
+        argv, ssh = sshd_setup(tmp_path / "sshd")
+        stack.enter_context(running(argv, log=ssh.log, port=ssh.port))
+        profiles = write_profiles(tmp_path / "profiles", emu, free_port(), ssh.port, ssh.user)
+        hosts = yaml.safe_load((profiles / "hosts.yaml").read_text())
+        hosts["hosts"][2]["bmc"]["url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        (profiles / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+        state, logs = tmp_path / "state", tmp_path / "logs"
+        for s in systems[:2]:
+            installer = [
+                *(sys.executable, "-m", "tests.support.installer", "--bmc"),
+                emu.url,
+                "--system",
+                s.path,
+                "--ipxe-url-file",
+                str(state / "netboot" / f"{s.name}.url"),
+                "--host-keys",
+                str(ssh.host_pub),
+                "--record",
+                str(tmp_path / f"installs-{s.name}.jsonl"),
+            ]
+            stack.enter_context(running(installer, log=tmp_path / f"installer-{s.name}.log", cwd=REPO))
+        env = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
+        argv = [
+            *(sys.executable, "-m", "provision.cli", "--profiles", str(profiles), "--state", str(state)),
+            *("host", "--rack", "circle-1-limbo", "--parallel", "2", "--json", "--plan", "quick"),
+            *("--identity", str(ssh.client_key), "--agent-dir", str(tmp_path / "agent-on-host")),
+            *("--log-dir", str(logs)),
+        ]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
+    assert proc.returncode == 3, proc.stderr  # one host could not run: an external failure
+    summary = [json.loads(x) for x in proc.stdout.splitlines() if '"summary"' in x][-1]["hosts"]
+    assert [(r["host"], r["outcome"], r["verdict"]) for r in summary] == [
+        ("flow-node-1", "ok", "rejected"),
+        ("flow-node-2", "ok", "rejected"),
+        ("flow-node-3", "failed", None),
+    ]
+    assert summary[2]["failed_step"] == "inspect" and "127.0.0.1" in summary[2]["message"]
+    for name in names:
+        log = (logs / f"{name}.log").read_text()
+        assert "inspect: started" in log
+    assert "handoff: skipped" in (logs / "flow-node-1.log").read_text()
+    assert "handoff" not in (logs / "flow-node-3.log").read_text()
+    for s in systems[:2]:
+        assert len((tmp_path / f"installs-{s.name}.jsonl").read_text().splitlines()) == 1
