@@ -23,7 +23,6 @@ from pydantic import ValidationError
 
 from provision.app import App
 from provision.bootserver import BootServer
-from provision.commands.serve import parse_listen
 from provision.errors import BadInput, ProvisionError, VerdictFailed
 from provision.fleet import FleetRow, run_fleet, summary_table
 from provision.hostrun import RunRequest, run_host
@@ -56,6 +55,13 @@ class LaunchOptions:
     listen: str | None = None  # the embedded boot server's address; default: the site's boot_server_url
     serve: bool = True  # False: a `provision serve` elsewhere answers the installers
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"--listen: expected ADDRESS:PORT like 127.0.0.1:8080, got {listen!r}")
+    return host.strip("[]"), int(port)
 
 
 def apply_timeouts(base: Timeouts, specs: Sequence[str]) -> Timeouts:
@@ -129,7 +135,7 @@ def launch(
         stack.callback(store.close)
         if opts.serve:
             split = urlsplit(boot_url)
-            listen = parse_listen(opts.listen or f"{split.hostname}:{split.port or 80}")
+            listen = listen_address(opts.listen or f"{split.hostname}:{split.port or 80}")
             images = Path(site.boot_images_dir) if site.boot_images_dir else None
             stack.enter_context(
                 BootServer(boot_catalog, store, listen, public_url=boot_url, images_dir=images)
