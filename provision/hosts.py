@@ -117,6 +117,7 @@ class Host(Frozen):
     ssh_user: str = "root"
     ssh_port: Annotated[int, Field(gt=0, lt=65536)] = 22
     address: str | None = None  # where the controller reaches the installed OS; default eth0's address
+    designation: str | None = None  # the seed's note on the host, e.g. "primary"
 
     @property
     def ssh_address(self) -> str | None:
