@@ -144,9 +144,11 @@ class FlowHost:
         return Controller(proc.returncode if proc.returncode is not None else -9, events, err)
 
     def install_count(self) -> int:
+        """Installs that began (posted `started`): each one rewrites the boot disks."""
         if not self.installs.exists():
             return 0
-        return len([x for x in self.installs.read_text().splitlines() if x.strip()])
+        records = [json.loads(x) for x in self.installs.read_text().splitlines() if x.strip()]
+        return sum(1 for r in records if r.get("started_status") == 204)
 
 
 def _events(text: str) -> list[dict[str, object]]:

@@ -28,6 +28,31 @@ BEARER = re.compile(r"Authorization: Bearer ([A-Za-z0-9_\-]+)")
 CALLBACK = re.compile(r"(https?://\S+/callback/[A-Za-z0-9._-]+)/started")
 
 
+def post(url: str, body: str, headers: dict[str, str]) -> int:
+    """POST like the kickstart's curl (--retry 5 --retry-delay 2), refused connections included:
+    the boot server embedded in `provision host` is down while a killed controller restarts."""
+    for attempt in range(6):
+        try:
+            status = requests.post(url, data=body, headers=headers, timeout=20).status_code
+        except requests.ConnectionError:
+            status = 0
+        if status and status < 500:
+            return status
+        if attempt < 5:
+            time.sleep(2)
+    return status
+
+
+def get(url: str) -> requests.Response:
+    """GET with the patience of PXE firmware, which tries again when the server does not answer."""
+    for _ in range(5):
+        try:
+            return requests.get(url, timeout=10)
+        except requests.ConnectionError:
+            time.sleep(2)
+    return requests.get(url, timeout=10)
+
+
 def power_and_target(bmc: str, system: str) -> tuple[str, str]:
     data = requests.get(f"{bmc}{system}", timeout=5).json()
     return str(data.get("PowerState")), str(data.get("Boot", {}).get("BootSourceOverrideTarget"))
@@ -35,7 +60,7 @@ def power_and_target(bmc: str, system: str) -> tuple[str, str]:
 
 def install(args: argparse.Namespace, n: int) -> dict[str, object]:
     ipxe_url = Path(args.ipxe_url_file).read_text().strip()
-    script = requests.get(ipxe_url, timeout=10)
+    script = get(ipxe_url)
     record: dict[str, object] = {"n": n, "at": time.time(), "ipxe_status": script.status_code}
     if script.status_code != 200:
         return record
@@ -43,23 +68,22 @@ def install(args: argparse.Namespace, n: int) -> dict[str, object]:
     if not m:
         record["error"] = "no inst.ks= in the iPXE script"
         return record
-    ks = requests.get(m.group(1), timeout=10)
+    ks = get(m.group(1))
     record["ks_status"] = ks.status_code
     token, url = BEARER.search(ks.text), CALLBACK.search(ks.text)
     if ks.status_code != 200 or not token or not url:
         record["error"] = "no callback in the kickstart"
         return record
     headers = {"Authorization": f"Bearer {token.group(1)}", "Content-Type": "text/plain"}
-    started = requests.post(f"{url.group(1)}/started", data="anaconda started", headers=headers, timeout=10)
-    record["started_status"] = started.status_code
+    record["started_status"] = post(f"{url.group(1)}/started", "anaconda started", headers)
     time.sleep(args.install_s)
     if n <= args.fail_installs:
         tail = "anaconda: storage configuration failed: disk /dev/disk/by-id/ata-X not found\n"
-        end = requests.post(f"{url.group(1)}/failed", data=tail, headers=headers, timeout=10)
+        end = post(f"{url.group(1)}/failed", tail, headers)
     else:
         keys = Path(args.host_keys).read_text()
-        end = requests.post(f"{url.group(1)}/finished", data=keys, headers=headers, timeout=10)
-    record["end_status"] = end.status_code
+        end = post(f"{url.group(1)}/finished", keys, headers)
+    record["end_status"] = end
     return record
 
 
