@@ -11,7 +11,7 @@ import pytest
 
 from provision.errors import BadInput, BmcError
 from provision.progress import JsonProgress, PlainProgress
-from provision.state import StateStore
+from provision.state import StateStore, StepOutcome
 from provision.workflow import (
     STEP_NAMES,
     STEPS,
@@ -121,7 +121,7 @@ def test_resume_reruns_a_step_the_controller_died_in(store: StateStore) -> None:
     run = store.create_run(HOST, "provision")
     for name in STEP_NAMES[:3]:
         store.step_started(run.id, name)
-        store.step_finished(run.id, name, "ok", evidence={"refs": [], "facts": {name: True}})
+        store.step_finished(run.id, name, StepOutcome.ok, evidence={"refs": [], "facts": {name: True}})
     store.step_started(run.id, "pxe_boot")  # SIGKILL here: no finish row
     planned = plan(records(store, run.id))
     assert [p.step.name.value for p in planned if p.run] == list(STEP_NAMES[3:])

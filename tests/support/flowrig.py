@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -41,9 +42,10 @@ def write_profiles(
     seed = "circle-2-lust" if compute else "circle-1-limbo"
     base = yaml.safe_load((PROFILES / f"{seed}.yaml").read_text())
     base["name"] = COMPUTE if compute else PROFILE
-    quick = {"sample_interval_s": 0.5, "suites": [{"suite": "cpu", "duration_s": cpu_s}]}
+    suites: list[dict[str, Any]] = [{"suite": "cpu", "duration_s": cpu_s}]
     if compute:
-        quick["suites"].append({"suite": "gpu", "duration_s": 1})
+        suites.append({"suite": "gpu", "duration_s": 1})
+    quick = {"sample_interval_s": 0.5, "suites": suites}
     else:
         base["storage"] = []
         base["network"] = [{"name": "eth0", "role": "management", "speed_gbps": 1}]
