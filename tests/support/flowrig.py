@@ -45,10 +45,10 @@ def write_profiles(
     suites: list[dict[str, Any]] = [{"suite": "cpu", "duration_s": cpu_s}]
     if compute:
         suites.append({"suite": "gpu", "duration_s": 1})
-    quick = {"sample_interval_s": 0.5, "suites": suites}
     else:
         base["storage"] = []
         base["network"] = [{"name": "eth0", "role": "management", "speed_gbps": 1}]
+    quick = {"sample_interval_s": 0.5, "suites": suites}
     base["burnin"] = {"quick": quick, "acceptance": quick}
     base["timeouts"] = {
         "power_s": 30,
