@@ -41,7 +41,8 @@ class DnsmasqSpec:
     ipv6_prefix: str | None = None  # with it, router advertisements: iPXE stops waiting for SLAAC
     lease_time: str = "1h"
     leasefile: str | None = None
-    log_dhcp: bool = True
+    # log-dhcp writes every option sent, the tokenized boot URL included: off unless debugging.
+    log_dhcp: bool = False
 
 
 def render_ipxe(spec: IpxeSpec) -> str:
@@ -55,7 +56,7 @@ def render_ipxe(spec: IpxeSpec) -> str:
     if any(c in spec.ks_url for c in " \"'\n"):
         raise RenderError(f"kickstart URL: expected no spaces or quotes, got {spec.ks_url!r}")
     for arg in spec.extra_args:
-        check_safe("kernel argument", arg)
+        check_safe("kernel argument", arg.replace(",", ""))  # console=ttyS0,115200
     return render_template("ipxe/install.ipxe.j2", spec=spec)
 
 

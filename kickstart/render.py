@@ -66,7 +66,7 @@ def _check(spec: InstallSpec) -> None:
         if not disk.startswith("disk/by-id/"):
             raise RenderError(f"boot disk: expected a disk/by-id/ name, got {disk!r}")
         check_safe("boot disk", disk)
-    for key in spec.admin_ssh_keys:
+    for key in (*spec.admin_ssh_keys, *spec.root_ssh_keys):
         if '"' in key or "\n" in key:
             raise RenderError("admin SSH key: expected one line without double quotes")
     if not spec.admin_ssh_keys:

@@ -74,3 +74,4 @@ class InstallSpec:
     efi_size_mib: int = 600
     boot_size_mib: int = 1024
     firewall_services: tuple[str, ...] = ("ssh",)
+    root_ssh_keys: tuple[str, ...] = ()  # when the controller logs in as root (key only, never a password)

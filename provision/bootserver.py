@@ -18,6 +18,7 @@ import re
 import shutil
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from kickstart.netboot import render_ipxe_local
 from provision.catalog import Catalog
 from provision.errors import ExternalError, ProvisionError
+from provision.hosts import DiskId
 from provision.kickstarts import ipxe_for, kickstart_for
 from provision.state import HostState, Run, StateStore
 
@@ -72,6 +74,7 @@ class Request:
     path: str
     status: int
     host: str | None
+    note: str = ""
 
 
 class BootServer:
@@ -82,10 +85,13 @@ class BootServer:
         listen: tuple[str, int] = ("127.0.0.1", 8080),
         public_url: str | None = None,
         images_dir: Path | None = None,
+        inspected: Callable[[str], tuple[DiskId, ...]] | None = None,
     ) -> None:
+        """`inspected(host)`: the boot pair an inspection found, for hosts.yaml entries without one."""
         self.catalog = catalog
         self.store = store
         self.images_dir = images_dir
+        self.inspected = inspected
         self.requests: deque[Request] = deque(maxlen=10_000)
         self._lock = threading.Lock()  # one callback's state changes at a time
         try:
@@ -131,19 +137,26 @@ class BootServer:
             return None
         return self.store.check_token(host, token)
 
-    def ipxe(self, host: str, token: str | None) -> tuple[int, str]:
+    def ipxe(self, host: str, token: str | None) -> tuple[int, str, str]:
+        """(status, script, what it is): the install script, "boot local", or nothing."""
         run = self.run_for(host, token)
         if run is not None and token is not None:
-            return 200, ipxe_for(self.catalog, self.catalog.hosts[host], token, self.url)
+            return (
+                200,
+                ipxe_for(self.catalog, self.catalog.hosts[host], token, self.url),
+                f"install, run {run.id}",
+            )
         if self.store.get_host_state(host) in INSTALLED_STATES:
-            return 200, render_ipxe_local(host)
-        return 403, ""
+            return 200, render_ipxe_local(host), "local boot"
+        return 403, "", "no running install"
 
-    def kickstart(self, host: str, token: str | None) -> tuple[int, str]:
+    def kickstart(self, host: str, token: str | None) -> tuple[int, str, str]:
         run = self.run_for(host, token)
         if run is None or token is None:
-            return 403, ""
-        return 200, kickstart_for(self.catalog, self.catalog.hosts[host], token, self.url)
+            return 403, "", "no running install"
+        entry = self.catalog.hosts[host]
+        disks = self.inspected(host) if self.inspected and not entry.boot_disks else ()
+        return 200, kickstart_for(self.catalog, entry, token, self.url, disks), f"run {run.id}"
 
     def callback(self, host: str, event: str, token: str | None, body: str) -> int:
         with self._lock:
@@ -198,16 +211,15 @@ class _Handler(BaseHTTPRequestHandler):
         values = query.get("token")
         return values[0] if values else None
 
-    def _answer(
-        self, status: int, body: bytes = b"", ctype: str = "text/plain", host: str | None = None
-    ) -> None:
+    def _answer(self, status: int, body: bytes = b"", host: str | None = None, note: str = "") -> None:
         app = self.server.app
         path = redact(self.path)
-        app.requests.append(Request(self.command, path, status, host))
+        app.requests.append(Request(self.command, path, status, host, note))
         level = logging.INFO if status < 400 else logging.WARNING
-        log.log(level, "%s %s %s -> %d", self.client_address[0], self.command, path, status)
+        suffix = f" ({note})" if note else ""
+        log.log(level, "%s %s %s -> %d%s", self.client_address[0], self.command, path, status, suffix)
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
@@ -233,8 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(404)
                 return
             token = self._token(query)
-            status, text = app.ipxe(host, token) if parts[0] == "ipxe" else app.kickstart(host, token)
-            self._answer(status, text.encode() if status == 200 else b"", host=host)
+            status, text, note = app.ipxe(host, token) if parts[0] == "ipxe" else app.kickstart(host, token)
+            self._answer(status, text.encode() if status == 200 else b"", host=host, note=note)
         except ProvisionError as exc:
             log.error("cannot answer %s: %s", redact(self.path), redact(str(exc)))
             self._answer(500)
@@ -269,8 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404)
             return
         size = path.stat().st_size
-        self.server.app.requests.append(Request("GET", self.path, 200, None))
-        log.info("%s GET %s -> 200 (%d bytes)", self.client_address[0], self.path, size)
+        shown = redact(self.path)
+        self.server.app.requests.append(Request("GET", shown, 200, None, f"{size} bytes"))
+        log.info("%s GET %s -> 200 (%d bytes)", self.client_address[0], shown, size)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size))

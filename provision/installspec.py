@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
+from burnin.hardware import Drive
 from kickstart.netboot import IpxeSpec
 from kickstart.spec import Callback, DriverMode, GpuDriver, InstallSpec, NetIface, Repo
 from provision.errors import BadInput
@@ -74,6 +75,34 @@ def by_id_name(disk: DiskId, interface: DriveInterface | None) -> str:
 
 def _same(a: DiskId, b: DiskId) -> bool:
     return bool((a.wwn and b.wwn and _wwn(a.wwn) == _wwn(b.wwn)) or (a.serial and a.serial == b.serial))
+
+
+def boot_disks_from_inventory(profile: Profile, host: str, drives: Sequence[Drive]) -> tuple[DiskId, ...]:
+    """The boot pair as an inspection saw it: the profile's bus and exact capacity, with an identity.
+
+    Nothing is guessed: anything but exactly the profile's count of matching drives is an error
+    that lists what was found. A profile without a boot pair yields none (the inventory must say).
+    """
+    boot = profile.drives(DriveRole.boot)
+    if boot is None:
+        return ()
+    bus = boot.interface.value
+    found = [
+        d
+        for d in drives
+        if (d.protocol or "").lower() == bus
+        and d.capacity_bytes == boot.capacity_bytes
+        and (d.wwn or d.serial)
+    ]
+    if len(found) != boot.count:
+        seen = (
+            ", ".join(f"{d.name} ({d.protocol}, {d.capacity_bytes} B, wwn {d.wwn})" for d in drives) or "none"
+        )
+        raise BadInput(
+            f"inspection of {host}: expected {boot.count} {bus} drives of {boot.capacity_bytes} bytes "
+            f"with a wwn or serial for the boot mirror, got {len(found)} among: {seen}"
+        )
+    return tuple(DiskId(serial=d.serial, wwn=d.wwn, model=d.model) for d in found)
 
 
 def resolve_boot_disks(
@@ -191,6 +220,8 @@ def build_install_spec(
         callback=Callback(base_url=callback_base_url.rstrip("/"), host=host.name, token=token),
         profile=profile.name,
         gpu=gpu,
+        # The controller logs in as host.ssh_user: root gets the same keys (prohibit-password).
+        root_ssh_keys=site.admin.ssh_keys if host.ssh_user == "root" else (),
     )
 
 

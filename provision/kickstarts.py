@@ -26,7 +26,14 @@ def host_where(catalog: Catalog, host: Host, field: str = "boot_disks") -> str:
 def kickstart_for(
     catalog: Catalog, host: Host, token: str, server_url: str, inspected: tuple[DiskId, ...] = ()
 ) -> str:
+    """The kickstart; boot disks from the inventory's `boot_disks`, else from `inspected`."""
     profile = catalog.profile_of(host)
+    if host.ssh_user not in ("root", catalog.site.admin.name):
+        raise BadInput(
+            f"{host_where(catalog, host, 'ssh_user')}: hosts[{host.name}].ssh_user: expected root or the "
+            f"site's admin {catalog.site.admin.name!r} (the accounts the kickstart gives the operators' "
+            f"keys), got {host.ssh_user!r}"
+        )
     disks = resolve_boot_disks(profile, host, inspected, where=host_where(catalog, host))
     spec = build_install_spec(profile, host, catalog.site, disks, token, server_url)
     try:

@@ -127,6 +127,13 @@ class Site(Frozen):
                 raise ValueError(f"expected NTP server host names or addresses, got {server!r}")
         return v
 
+    @field_validator("console")
+    @classmethod
+    def _console(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9]+(,[0-9]+[a-z0-9]*)?$", v):
+            raise ValueError(f"expected a kernel console like ttyS0,115200, got {v!r}")
+        return v
+
     @property
     def baseos_url(self) -> str:
         return f"{self.mirror_url}/BaseOS/{self.arch}/os"

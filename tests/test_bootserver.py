@@ -16,9 +16,11 @@ import pytest
 
 from provision.bootserver import BootServer, parse_host_keys
 from provision.catalog import Catalog, load_catalog
+from provision.hosts import DiskId
 from provision.kickstarts import dnsmasq_for
 from provision.state import HostState, RunStatus, StateStore
 from tests.conftest import PROFILES, require_tool
+from tests.test_kickstart import _drop_boot_disks
 
 COMPUTE = "inferno-host-compute-1"
 MASTER = "inferno-host-master"
@@ -233,3 +235,27 @@ def test_dnsmasq_config_passes_dnsmasq_own_check(tmp_path: Path, catalog: Catalo
     conf.write_text(text)
     proc = subprocess.run([dnsmasq, "--test", "-C", str(conf)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "syntax check OK" in proc.stderr, proc.stderr
+
+
+def test_kickstart_takes_the_inspected_boot_pair_when_the_inventory_has_none(
+    tmp_path: Path, profiles_copy: Path, store: StateStore
+) -> None:
+    _drop_boot_disks(profiles_copy, COMPUTE)
+    pair = (DiskId(wwn="0x5000c500aaaa0001"), DiskId(wwn="0x5000c500aaaa0002"))
+    asked: list[str] = []
+
+    def inspected(host: str) -> tuple[DiskId, ...]:
+        asked.append(host)
+        return pair
+
+    catalog = load_catalog(profiles_copy)
+    with BootServer(catalog, store, ("127.0.0.1", 0), inspected=inspected) as srv:
+        _, token = start_install(store, COMPUTE)
+        status, body = call(srv, "GET", f"/ks/{COMPUTE}?token={token}")
+        assert status == 200 and asked == [COMPUTE]
+        assert (
+            "ignoredisk --only-use=disk/by-id/wwn-0x5000c500aaaa0001,disk/by-id/wwn-0x5000c500aaaa0002\n"
+            in (body.decode())
+        )
+        assert call(srv, "GET", f"/images/nothing?token={token}") == (404, b"")
+        assert all(token not in r.path for r in srv.requests)

@@ -120,7 +120,9 @@ def test_security_network_packages_and_callbacks() -> None:
     assert h.rootpw.lock is True and not h.rootpw.password
     assert h.selinux.selinux == 1  # enforcing
     assert h.firewall.enabled and h.firewall.services == ["ssh"]
-    assert [k.username for k in h.sshkey.sshUserList] == ["inferno"]
+    # The controller logs in as the host's ssh_user (root by default): key only, like the admin.
+    assert [k.username for k in h.sshkey.sshUserList] == ["inferno", "root"]
+    assert "PermitRootLogin prohibit-password" in text and "PasswordAuthentication no" in text
     assert h.user.userList[0].name == "inferno" and h.user.userList[0].groups == ["wheel"]
     for pkg in ("stress-ng", "fio", "memtester", "nvme-cli", "smartmontools", "dmidecode", "gcc", "python3"):
         assert pkg in h.packages.packageList
@@ -180,16 +182,14 @@ def test_without_site_file_defaults_apply_and_the_kickstart_wants_a_key(profiles
 
 def _drop_boot_disks(profiles: Path, host: str) -> None:
     path = profiles / "hosts.yaml"
-    out, current = [], None
-    lines = path.read_text().splitlines()
-    skipping = False
-    for line in lines:
+    out, current, skipping = [], None, False
+    for line in path.read_text().splitlines():
         if line.startswith("  - name: "):
             current = line.split(": ", 1)[1]
-        if current == host and line.strip() == "boot_disks:":
+        if current == host and line.startswith("    boot_disks:"):
             skipping = True
             continue
-        if skipping and line.startswith("      - {"):
+        if skipping and line.startswith("      - "):
             continue
         skipping = False
         out.append(line)
@@ -246,11 +246,9 @@ def test_bad_boot_disk_ids_are_refused(profiles_copy: Path, replace: str, messag
 
 def test_boot_disk_that_is_also_scratch_is_refused(profiles_copy: Path) -> None:
     path = profiles_copy / "hosts.yaml"
-    text = path.read_text().replace(
-        '    boot_disks:\n      - {wwn: "0x5002538e40c1a201"',
-        "    scratch_disks:\n      - {serial: S6KLNA0W100201}\n"
-        '    boot_disks:\n      - {wwn: "0x5002538e40c1a201"',
-    )
+    anchor = '    boot_disks:\n      - {wwn: "0x5002538e40c1a201"'
+    assert anchor in path.read_text()
+    text = path.read_text().replace(anchor, "    scratch_disks: [{serial: S6KLNA0W100201}]\n" + anchor)
     path.write_text(text)
     catalog = load_catalog(profiles_copy)
     with pytest.raises(BadInput, match="expected disks apart from scratch_disks"):
@@ -273,4 +271,21 @@ def test_cli_prints_to_stdout_with_the_placeholder_token(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "Authorization: Bearer NO-RUN-TOKEN" in out and out.startswith(
         "# Kickstart for inferno-host-master"
+    )
+
+
+def test_ssh_user_must_be_an_account_the_kickstart_keys(profiles_copy: Path) -> None:
+    hosts = profiles_copy / "hosts.yaml"
+    hosts.write_text(hosts.read_text() + "    ssh_user: inferno\n")
+    catalog = load_catalog(profiles_copy)
+    h = parse(kickstart_for(catalog, catalog.host("inferno-host-master"), TOKEN, SERVER)).handler
+    assert [k.username for k in h.sshkey.sshUserList] == ["inferno"]
+    hosts.write_text(hosts.read_text().replace("    ssh_user: inferno\n", "    ssh_user: bob\n"))
+    catalog = load_catalog(profiles_copy)
+    with pytest.raises(BadInput) as err:
+        kickstart_for(catalog, catalog.host("inferno-host-master"), TOKEN, SERVER)
+    line = len(hosts.read_text().splitlines())
+    assert str(err.value) == (
+        f"{hosts}:{line}: hosts[inferno-host-master].ssh_user: expected root or the site's admin 'inferno' "
+        "(the accounts the kickstart gives the operators' keys), got 'bob'"
     )

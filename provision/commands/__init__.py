@@ -14,13 +14,11 @@ from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, *stubs.COMMANDS]:
+    for command in [lint, show, status, kickstart, serve, *stubs.COMMANDS]:
         group.add_command(command)
     group.add_command(inspect.inspect)
     group.add_command(power.power)
     group.add_command(boot.boot)
-    group.add_command(kickstart)
-    group.add_command(serve)
     group.add_command(burnin)
     group.add_command(host.host)
     group.add_command(reinstall.reinstall)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from burnin.hardware import inventory_from_dict
 from provision.app import App
 from provision.errors import BadInput
-from provision.installspec import NO_RUN_TOKEN
+from provision.hosts import DiskId
+from provision.installspec import NO_RUN_TOKEN, boot_disks_from_inventory
 from provision.kickstarts import ipxe_for, kickstart_for
+from provision.profile import Profile
 
 
 @click.command()
@@ -23,16 +27,30 @@ from provision.kickstarts import ipxe_for, kickstart_for
 )
 @click.option("--server", "server_url", help="Boot server URL for callbacks [default: site boot_server_url].")
 @click.option("--ipxe", is_flag=True, help="Render HOST's iPXE install script instead.")
+@click.option(
+    "--inventory",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Hardware inventory JSON (from inspection) to take the boot pair from, when hosts.yaml lists none.",
+)
 @click.pass_obj
 def kickstart(
-    app: App, host: str, output: str | None, token: str, server_url: str | None, ipxe: bool
+    app: App,
+    host: str,
+    output: str | None,
+    token: str,
+    server_url: str | None,
+    ipxe: bool,
+    inventory: Path | None,
 ) -> None:
     """Render HOST's Rocky Linux kickstart."""
     catalog = app.catalog
     entry = catalog.host(host)
     url = server_url or catalog.site.boot_server_url
-    render = ipxe_for if ipxe else kickstart_for
-    text = render(catalog, entry, token, url)
+    if ipxe:
+        text = ipxe_for(catalog, entry, token, url)
+    else:
+        inspected = _inspected(catalog.profile_of(entry), host, inventory) if inventory else ()
+        text = kickstart_for(catalog, entry, token, url, inspected)
     if output is None:
         click.echo(text, nl=False)
         return
@@ -43,3 +61,12 @@ def kickstart(
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"{path}: expected a writable file, got {exc.strerror}") from None
+
+
+def _inspected(profile: Profile, host: str, path: Path) -> tuple[DiskId, ...]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        drives = inventory_from_dict(data).drives
+    except (OSError, ValueError, TypeError) as exc:
+        raise BadInput(f"{path}: expected a hardware inventory JSON, got {exc}") from None
+    return boot_disks_from_inventory(profile, host, drives)
