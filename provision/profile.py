@@ -262,10 +262,12 @@ class Acceptance(Frozen):
     floors: tuple[Floor, ...] = ()
     counters: tuple[Counter, ...] = ()
     # Telemetry series (fnmatch patterns) the temperature and power checks read.
-    cpu_temp_series: str = "cpu*.temp_c"
+    # The agent names CPU temperatures temp.k10temp.<label> (Tctl, Tccd1...) and RAPL power
+    # power.package-<n>.<zone>_w; GPUs are gpu<i>.temp_c / gpu<i>.power_w.
+    cpu_temp_series: tuple[str, ...] = ("cpu*.temp_c", "temp.k10temp.*")
     gpu_temp_series: str = "gpu*.temp_c"
     node_power_series: str = "node.power_w"  # the BMC's whole-chassis reading, when sampled
-    part_power_series: tuple[str, ...] = ("cpu*.power_w", "gpu*.power_w")
+    part_power_series: tuple[str, ...] = ("cpu*.power_w", "gpu*.power_w", "power.package-*_w")
     gpu_slowdown_measurement: str = "gpus.*.slowdown_c"  # in the gpu suite's measurements (NVML)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ from burnin.schema import SCHEMA_VERSION, RunResult, run_from_dict
 from provision.errors import BadInput, NotFound
 from provision.golden import Golden, golden_from_dict
 from provision.report.record import RawEvidence
-from provision.telemetry import Telemetry, parse_telemetry
+from provision.telemetry import DEFAULT_SUMS, Telemetry, parse_telemetry
 
 RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
 RECORD_FILE = "acceptance.json"
+# What the controller derives from a run (its record and reports): not raw evidence.
+DERIVED = frozenset({RECORD_FILE, "findings.json", "report.html", "report.junit.xml"})
 GOLDEN_DIR = "golden"
+AGENT_DIR = "agent"
+RELATIVE_BEFORE_S = 1e9  # a time below this (2001) is seconds since the start, not an epoch
 _CHUNK = 1 << 20
 
 
@@ -81,18 +86,19 @@ def digest_dir(directory: Path) -> list[RawEvidence]:
     return [
         RawEvidence(str(p.relative_to(directory)), sha256_file(p), p.stat().st_size)
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != RECORD_FILE
+        if p.is_file() and p.name not in DERIVED
     ]
 
 
-def read_telemetry(path: Path) -> Telemetry | None:
+def read_telemetry(path: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> Telemetry | None:
     if not path.is_file():
         return None
     with path.open(encoding="utf-8", errors="replace") as f:
-        return parse_telemetry(f)
+        return parse_telemetry(f, sums)
 
 
-def load_run_dir(directory: Path) -> RunFiles:
+def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> RunFiles:
+    """`sums`: series pattern groups whose per-sample totals the telemetry keeps (part power)."""
     if not directory.is_dir():
         raise NotFound(f"{directory}: expected a run directory, got no such directory")
     result_path = directory / RESULT_FILE
@@ -102,22 +108,17 @@ def load_run_dir(directory: Path) -> RunFiles:
     in_os = parse_inventory(run.inventory, f"{result_path}: inventory")
     tel = None
     if run.telemetry:
-        tel_path = (directory / run.telemetry).resolve()
-        if directory.resolve() not in tel_path.parents:
-            raise BadInput(f"{result_path}: telemetry: expected a path inside the run directory, got {run.telemetry!r}")
-        tel = read_telemetry(tel_path)
+        # The agent's own run directory is the store's run directory or its agent/ subdirectory.
+        candidates = [(base / run.telemetry).resolve() for base in (directory, directory / AGENT_DIR)]
+        if any(directory.resolve() not in c.parents for c in candidates):
+            raise BadInput(
+                f"{result_path}: telemetry: expected a path inside the run directory, got {run.telemetry!r}"
+            )
+        tel_path = next((c for c in candidates if c.is_file()), None)
+        tel = read_telemetry(tel_path, sums) if tel_path else None
+        if tel is not None and tel.start_s is not None and tel.start_s < RELATIVE_BEFORE_S:
+            tel.shift(run.started_at)  # the agent writes seconds since the run started
     return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory)
-
-
-def latest_local_run(state_dir: Path) -> Path:
-    """The newest run directory `provision burnin --local` left under <state>/local/."""
-    base = state_dir / "local"
-    runs = sorted(
-        (p.parent for p in base.glob(f"*/{RESULT_FILE}")), key=lambda p: (p / RESULT_FILE).stat().st_mtime
-    )
-    if not runs:
-        raise NotFound(f"{base}: expected a run of 'provision burnin --local', got none")
-    return runs[-1]
 
 
 def golden_path(profiles_dir: Path, profile: str) -> Path:

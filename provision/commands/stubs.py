@@ -15,15 +15,6 @@ def _todo(name: str) -> None:
 
 
 @click.command()
-@click.argument("host")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Apply to this cluster.")
-@click.option("--dry-run", is_flag=True, help="Print the manifests only.")
-def handoff(host: str, kubeconfig: str | None, dry_run: bool) -> None:
-    """Hand an accepted HOST to OpenShift: labels, taints, reservations, namespace."""
-    _todo("handoff")
-
-
-@click.command()
 @click.argument("action", type=click.Choice(["up", "down", "status"]))
 def lab(action: str) -> None:
     """Bring the embedded lab of virtual hosts up or down, or show it."""
@@ -31,6 +22,5 @@ def lab(action: str) -> None:
 
 
 COMMANDS = [
-    handoff,
     lab,
 ]

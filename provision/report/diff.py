@@ -68,7 +68,9 @@ def diff_records(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             parts[kind] = {"removed": removed, "added": added, "moved": moved}
     fa, fb = _firmware(a), _firmware(b)
     firmware = [
-        {"item": k, "a": fa.get(k), "b": fb.get(k)} for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)
+        {"item": k, "a": fa.get(k), "b": fb.get(k)}
+        for k in sorted(set(fa) | set(fb))
+        if fa.get(k) != fb.get(k)
     ]
     ma = {s["suite"]: flatten(s["measurements"]) for s in a["suites"]}
     mb = {s["suite"]: flatten(s["measurements"]) for s in b["suites"]}
@@ -82,9 +84,8 @@ def diff_records(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     fa_v = {f["id"]: f["verdict"] for f in a["findings"]}
     fb_v = {f["id"]: f["verdict"] for f in b["findings"]}
     verdicts = [
-        v for v in (
-            {"id": k, "a": fa_v.get(k), "b": fb_v.get(k)} for k in sorted(set(fa_v) | set(fb_v))
-        )
+        v
+        for v in ({"id": k, "a": fa_v.get(k), "b": fb_v.get(k)} for k in sorted(set(fa_v) | set(fb_v)))
         if v["a"] != v["b"] and not (v["a"] in (None, "pass") and v["b"] in (None, "pass"))
     ]
     return {

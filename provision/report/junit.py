@@ -21,14 +21,22 @@ def _case(parent: ET.Element, host: str, f: dict[str, Any]) -> tuple[str, ...]:
     case = ET.SubElement(
         parent, "testcase", {"classname": f"{host}.{f['source'] or 'agent'}.{f['check']}", "name": f["id"]}
     )
-    text = f"expected: {f['expected']}\nobserved: {f['observed']}\nevidence: {', '.join(f['evidence']) or '-'}"
+    text = (
+        f"expected: {f['expected']}\nobserved: {f['observed']}\nevidence: {', '.join(f['evidence']) or '-'}"
+    )
     verdict = f["verdict"]
     if verdict == "fail":
-        el = ET.SubElement(case, "failure", {"type": "fail", "message": f"expected {f['expected']}, observed {f['observed']}"})
+        el = ET.SubElement(
+            case,
+            "failure",
+            {"type": "fail", "message": f"expected {f['expected']}, observed {f['observed']}"},
+        )
         el.text = text
         return ("failures",)
     if verdict == "inconclusive" and f["required"]:
-        el = ET.SubElement(case, "error", {"type": "inconclusive", "message": f"no usable evidence: {f['observed']}"})
+        el = ET.SubElement(
+            case, "error", {"type": "inconclusive", "message": f"no usable evidence: {f['observed']}"}
+        )
         el.text = text
         return ("errors",)
     if verdict == "inconclusive":

@@ -60,7 +60,12 @@ def build_record(
         ]
     if not phases:
         phases = [
-            {"name": s.suite, "start": s.started_at, "end": s.ended_at, "duration_s": s.ended_at - s.started_at}
+            {
+                "name": s.suite,
+                "start": s.started_at,
+                "end": s.ended_at,
+                "duration_s": s.ended_at - s.started_at,
+            }
             for s in run.suites
         ]
     evidence = [
@@ -71,7 +76,9 @@ def build_record(
         for name in sorted(telemetry.series):
             st = telemetry.stats(name)
             if st is not None:
-                series.append({"name": name, "count": st.count, "min": st.min, "max": st.max, "mean": st.mean})
+                series.append(
+                    {"name": name, "count": st.count, "min": st.min, "max": st.max, "mean": st.mean}
+                )
     return {
         "$schema": REPORT_SCHEMA_ID,
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -81,9 +88,7 @@ def build_record(
         "profile": profile,
         "verdict": verdict.value,
         "counts": {v.value: counts.get(v.value, 0) for v in Verdict},
-        "required_inconclusive": sum(
-            1 for f in findings if f.verdict is Verdict.INCONCLUSIVE and f.required
-        ),
+        "required_inconclusive": sum(1 for f in findings if f.verdict is Verdict.INCONCLUSIVE and f.required),
         "run": {
             "run_id": run.run_id,
             "kind": run_kind,
@@ -117,7 +122,7 @@ def build_record(
         "raw": [{"path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in raw],
         "telemetry": {
             "file": run.telemetry,
-            "samples": len(telemetry.times) if telemetry else 0,
+            "samples": telemetry.samples if telemetry else 0,
             "bad_lines": telemetry.bad_lines if telemetry else 0,
             "series": series,
         },

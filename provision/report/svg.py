@@ -13,12 +13,21 @@ from html import escape
 from provision.telemetry import Envelope, Phase
 
 PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-    "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#ad494a",
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#ad494a",
 )
-PHASE_FILLS = ("#eef3fb", "#fbf3e9", "#eef8ee", "#f6eef8", "#f9f9e8", "#eef7f8")
 W, H = 960, 240
-LEFT, RIGHT, TOP, BOTTOM = 60, 12, 14, 30
+LEFT, RIGHT, TOP, BOTTOM = 60, 12, 22, 30
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -66,7 +75,7 @@ def plot(
         if x1 > x0:
             parts.append(
                 f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{ph}" '
-                f'fill="{PHASE_FILLS[i % len(PHASE_FILLS)]}"/>'
+                f'fill="{PALETTE[i % len(PALETTE)]}" fill-opacity="0.08"/>'
                 f'<text x="{x0 + 3:.1f}" y="{TOP + 11}" class="ph">{escape(p.name)}</text>'
             )
     for v in _nice_ticks(lo, hi):
@@ -76,7 +85,7 @@ def plot(
         )
     for v in _nice_ticks(0, span_t, 8):
         parts.append(f'<text x="{x(start + v):.1f}" y="{H - 10}" class="xl">{_duration(v)}</text>')
-    parts.append(f'<text x="{LEFT - 52}" y="{TOP + 10}" class="unit">{escape(unit)}</text>')
+    parts.append(f'<text x="{LEFT - 52}" y="{TOP - 8}" class="unit">{escape(unit)}</text>')
     for i, e in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         band = [f"{x(t):.1f},{y(v):.1f}" for t, v in zip(e.t, e.hi, strict=True)]
@@ -97,8 +106,10 @@ def plot(
 
 
 def timeline(phases: Sequence[Phase], start: float, end: float) -> str:
+    """One bar per phase on the run's time axis; names and durations in a legend under it (short
+    phases are slivers: labels inside the chart would overprint each other)."""
     span = (end - start) or 1.0
-    h, pw = 72, W - LEFT - RIGHT
+    h, pw = 40, W - LEFT - RIGHT
     parts = [
         f'<svg class="timeline" role="img" aria-label="phases" xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {W} {h}" width="{W}" height="{h}"><title>Phases</title>'
@@ -107,10 +118,19 @@ def timeline(phases: Sequence[Phase], start: float, end: float) -> str:
         x0 = LEFT + (p.start_s - start) / span * pw
         w = max((p.end_s - p.start_s) / span * pw, 1.0)
         parts.append(
-            f'<g><title>{escape(p.name)}: {_duration(p.end_s - p.start_s)}</title>'
+            f"<g><title>{escape(p.name)}: {_duration(p.end_s - p.start_s)}</title>"
             f'<rect x="{x0:.1f}" y="8" width="{w:.1f}" height="24" fill="{PALETTE[i % len(PALETTE)]}" '
-            f'fill-opacity="0.75"/><text x="{x0 + 3:.1f}" y="{50 + 14 * (i % 2)}" class="tl">'
-            f"{escape(p.name)} ({_duration(p.end_s - p.start_s)})</text></g>"
+            f'fill-opacity="0.75"/></g>'
+        )
+    for v in _nice_ticks(0, span, 8):
+        parts.append(
+            f'<line x1="{LEFT + v / span * pw:.1f}" x2="{LEFT + v / span * pw:.1f}" y1="32" y2="36" '
+            'class="grid"/>'
         )
     parts.append("</svg>")
-    return "".join(parts)
+    legend = "".join(
+        f'<span class="key"><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{escape(p.name)} '
+        f"{_duration(p.end_s - p.start_s)}</span>"
+        for i, p in enumerate(phases)
+    )
+    return "".join(parts) + f'<div class="legend">{legend}</div>'

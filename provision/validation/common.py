@@ -65,6 +65,8 @@ def equal(
 
 
 def _label(part: dict[str, Any] | Any, key: str, kind: str) -> str:
+    if ":" in key:  # already a component name ("nvme:S6XX..."), as the agent keys its parts
+        return key
     if isinstance(part, dict):
         ident = part.get("index", part.get("name", key))
         serial = part.get("serial")

@@ -259,7 +259,8 @@ def check_firmware(profile: Profile, views: list[HardwareInventory]) -> list[Fin
                 break
         if chosen is None:  # nobody reported a version: name the parts that should carry one
             listed = [(v.source, firmware_versions(v).get(name, [])) for v in views]
-            chosen = next(((s, p) for s, p in listed if p), ("os", [(f"firmware:{name}", None)]))
+            absent: list[tuple[str, str | None]] = [(f"firmware:{name}", None)]
+            chosen = next(((s, p) for s, p in listed if p), ("os", absent))
         src, parts = chosen
         for comp, version in parts:
             key = version_key(version) if version else None

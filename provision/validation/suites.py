@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from burnin.schema import Finding, SuiteResult, Verdict
 from provision.golden import Golden
-from provision.profile import Counter, Floor, PeakOf, Profile, Suite
+from provision.profile import Counter, Floor, PeakOf, Profile
 from provision.validation.common import Part, finding, fmt, median, number, select
 
 MEMORY_BYTES_PER_TRANSFER = 8
@@ -36,17 +36,6 @@ def _pcts(profile: Profile, floor: Floor) -> tuple[float | None, float | None]:
     return floor.fail_below_pct, floor.warn_below_pct
 
 
-def counters(profile: Profile) -> list[Counter]:
-    """The profile's counters, plus EDAC from the `edac_*_max` policy unless declared explicitly."""
-    acc = profile.acceptance
-    declared = list(acc.counters)
-    names = {c.check for c in declared}
-    for check, limit in (("edac_ce", acc.edac_ce_max), ("edac_ue", acc.edac_ue_max)):
-        if check not in names:
-            declared.append(Counter(check=check, suite=Suite.memory, measurement=f"{check}_count", max=limit))
-    return declared
-
-
 def check_suites(
     profile: Profile | None,
     planned: list[dict[str, object]],
@@ -70,7 +59,7 @@ def check_suites(
     for floor in profile.acceptance.floors:
         if floor.suite.value in ran:
             out += _floor(profile, floor, by_name.get(floor.suite.value), golden)
-    for counter in counters(profile):
+    for counter in profile.acceptance.counters:
         if counter.suite.value in ran:
             out += _counter(counter, by_name.get(counter.suite.value))
     return out

@@ -34,7 +34,7 @@ def check_telemetry(profile: Profile, tel: Telemetry | None, suites: list[SuiteR
 
 def _cpu(profile: Profile, tel: Telemetry | None) -> list[Finding]:
     limit = profile.acceptance.cpu_temp_max_c
-    names = tel.matching(profile.acceptance.cpu_temp_series) if tel else []
+    names = sorted({n for p in profile.acceptance.cpu_temp_series for n in tel.matching(p)}) if tel else []
     if not names or tel is None:
         return [
             finding(
