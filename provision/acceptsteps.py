@@ -8,6 +8,7 @@ changed since.
 
 from __future__ import annotations
 
+import json
 import time
 from html import escape
 from importlib.metadata import version
@@ -16,11 +17,13 @@ from typing import Any
 
 from burnin.schema import to_dict
 from provision.acceptance import Acceptance, evaluate
+from provision.errors import VerdictFailed
+from provision.handoff import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, zfs_plan
 from provision.hostenv import StepsBase
 from provision.lifecycle import HostState
 from provision.report.html import render_html
 from provision.report.junit import render_junit
-from provision.runfiles import RECORD_FILE, load_run_dir, read_golden
+from provision.runfiles import RECORD_FILE, RunFiles, load_run_dir, read_golden
 from provision.workflow import StepCall, StepResult
 
 
@@ -46,8 +49,11 @@ class AcceptSteps(StepsBase):
     def _run_dir(self) -> Path:
         return Path(self.store.state_dir) / "runs" / self.run.id
 
+    def _files(self) -> RunFiles:
+        return load_run_dir(self._run_dir(), {tuple(self.env.profile.acceptance.part_power_series)})
+
     def _accept(self) -> Acceptance:
-        files = load_run_dir(self._run_dir())
+        files = self._files()
         profile = self.env.profile
         return evaluate(
             files,
@@ -90,7 +96,7 @@ class AcceptSteps(StepsBase):
             }
             record["reinstall"] = info
             extra = reinstall_section(info)
-        html = render_html(record, load_run_dir(self._run_dir()).telemetry)
+        html = render_html(record, self._files().telemetry)
         if extra:
             # Right under the verdict: what a person signing a reinstall must see first.
             at = html.find("</section>")
@@ -112,6 +118,40 @@ class AcceptSteps(StepsBase):
     def handoff(self, call: StepCall) -> StepResult:
         verdict = call.facts.get("verdict")
         if verdict != "accepted":
+            # The node, if it exists, keeps the quarantine taint: nothing of ours schedules there.
             return StepResult(message=f"not handed off: verdict {verdict}", skipped=True)
-        # The manifests and the cluster apply land with the acceptance issue's provision.handoff.
-        return StepResult(message=f"accepted; hand it off with 'provision handoff {self.name}'", skipped=True)
+        profile, host = self.env.profile, self.env.host
+        record = json.loads(self.store.get_document(self.run.id, RECORD_FILE))
+        zfs = zfs_plan(profile, host, record)
+        if zfs.refusals:
+            raise VerdictFailed(f"{self.name}: ZFS pool {zfs.pool} refused: " + "; ".join(zfs.refusals))
+        docs = manifests(profile, host, record)
+        self.store.put_document(self.run.id, "handoff-manifests.yaml", render_manifests(docs).encode())
+        script = "#!/bin/sh\nset -eu\n" + "\n".join(zfs.commands) + "\n"
+        self.store.put_document(self.run.id, "zfs-create.sh", script.encode())
+        driver = driver_mode(profile, record)
+        evidence = ("handoff-manifests.yaml", "zfs-create.sh")
+        kubeconfig = self.env.extras.get("kubeconfig")
+        if not kubeconfig:
+            return StepResult(
+                message=f"manifests written ({len(docs)} objects; {driver['statement']}); apply them with "
+                f"'provision handoff {self.name} --kubeconfig FILE'",
+                evidence=evidence,
+                facts={"handed_off": False},
+            )
+        from provision import kube  # the Kubernetes client loads only when a cluster is named
+
+        api = kube.connect(Path(kubeconfig))
+        ours = {t.key for t in profile.platform.taints} | {QUARANTINE_TAINT.key}
+        kube.apply(api, docs, ours)
+        resource = profile.gpus.resource_name if profile.gpus else None
+        ready, capacity = kube.wait_ready(
+            api, self.name, resource, profile.gpu_count, self.env.timeouts.ssh_s
+        )
+        if not ready or (resource is not None and capacity != str(profile.gpu_count)):
+            raise VerdictFailed(
+                f"{self.name}: applied, but the node is {'Ready' if ready else 'not Ready'} with "
+                f"{resource}={capacity}, expected Ready with {resource}={profile.gpu_count}"
+            )
+        self._state(HostState.handed_off, f"handed off to {kubeconfig}")
+        return StepResult(message="handed off: node Ready", evidence=evidence, facts={"handed_off": True})
