@@ -65,6 +65,12 @@ class HostSteps(BurninSteps, AcceptSteps):
         host = self.env.host
         if self.env.kind == "reinstall":
             self._state(HostState.maintenance, "reinstall: out of the pool until accepted again")
+            kubeconfig = self.env.extras.get("kubeconfig")
+            if kubeconfig:
+                from provision import kube  # the Kubernetes client loads only when a cluster is named
+
+                kube.quarantine(kube.connect(Path(kubeconfig)), self.name)
+                self._note(call, f"node {self.name} tainted (quarantine) until it is accepted again")
         with connect(host.bmc) as bmc:
             inv = collect_inventory(bmc.try_json, host.bmc.system)
         findings = check_inventory(self.env.profile, inv, host)
