@@ -26,6 +26,7 @@ import json
 import os
 import pickle
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -38,7 +39,7 @@ import requests
 
 from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
 from tests.support.flowrig import write_profiles
-from tests.support.procs import free_port, running
+from tests.support.procs import free_port, running, stop_pid
 
 REPO = Path(__file__).resolve().parent.parent
 KS_URL = re.compile(r"inst\.ks=(\S+)")
@@ -151,7 +152,10 @@ def measure(n: int, parallel: int, work: Path) -> dict[str, float]:
                 env=env,
                 cwd=REPO,
             )
-            _, status, usage = os.wait4(proc.pid, 0)
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                stop_pid(proc.pid)
         wall = time.monotonic() - start
         installers.stop.set()
         requests_total = len(REQUEST.findall(log.read_text(errors="replace"))) - before
@@ -173,7 +177,12 @@ def measure(n: int, parallel: int, work: Path) -> dict[str, float]:
     }
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwind: the emulator and the controller are stopped by PID
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sizes", nargs="*", type=int, default=[1, 50, 200])
     p.add_argument("--parallel", type=int, default=50)

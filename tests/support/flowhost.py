@@ -117,8 +117,9 @@ class FlowHost:
         )
         return Controller(proc.returncode, _events(proc.stdout), proc.stderr)
 
-    def run_until(self, step: str, *args: str, timeout_s: float = 240) -> Controller:
-        """Run the controller and SIGKILL it as soon as it reports `step` finished."""
+    def run_until(self, step: str | None, *args: str, timeout_s: float = 240) -> Controller:
+        """Run the controller and SIGKILL it as soon as it reports `step` finished (None: as soon
+        as it reports any step finished)."""
         proc = subprocess.Popen(
             self.argv(*args),
             stdout=subprocess.PIPE,
@@ -134,7 +135,7 @@ class FlowHost:
             for line in proc.stdout:
                 events += _events(line)
                 last = events[-1] if events else {}
-                if last.get("event") == "step_finished" and last.get("step") == step:
+                if last.get("event") == "step_finished" and step in (None, last.get("step")):
                     os.kill(proc.pid, signal.SIGKILL)
                     break
             proc.wait(timeout=timeout_s)
