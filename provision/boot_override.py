@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from provision.bmc import BmcHttpError, BootState, MediaSlot
 from provision.errors import BadInput, BmcError
-from provision.redfish import BmcHttpError, BootState, MediaSlot
 
 
 class BootDevice(StrEnum):
@@ -132,12 +132,23 @@ class BootResult:
         return asdict(self)
 
 
-def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.monotonic) -> BootResult:
-    start = now()
+def check_request(req: BootRequest) -> None:
+    """Refuse a request that cannot be right, before anything is sent to the BMC."""
     if req.device is BootDevice.http and not req.http_boot_uri:
         raise BadInput("boot http: expected --http-boot URI, got none")
     if req.device is BootDevice.http and req.mode is not BootMode.uefi:
         raise BadInput("boot http: expected --mode uefi (HTTP boot is a UEFI feature), got legacy")
+    if req.device is BootDevice.cd and not req.media_url:
+        raise BadInput("boot cd: expected --virtual-media URL, got none")
+    if req.media_url and req.device is not BootDevice.cd:
+        raise BadInput(f"--virtual-media: expected device cd, got {req.device.value}")
+    if req.http_boot_uri and req.device is not BootDevice.http:
+        raise BadInput(f"--http-boot: expected device http, got {req.device.value}")
+
+
+def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.monotonic) -> BootResult:
+    start = now()
+    check_request(req)
     where = f"{bmc.url}{bmc.system_path}"
     state = bmc.boot_state()
     if state.allowed_targets and not (
@@ -161,13 +172,21 @@ def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.mon
         except BmcHttpError as exc:
             if exc.status != 400 or attempt == MAX_SET_ATTEMPTS:
                 raise
-            if send_enabled is not None and state.enabled == enabled and not supermicro:
+            # Only a refusal that names the property is taken as that quirk; anything else (a busy
+            # BMC that outlived the adapter's retries, a bad value) goes to the user as it is.
+            says = exc.detail
+            if (
+                send_enabled is not None
+                and "BootSourceOverrideEnabled" in says
+                and state.enabled == enabled
+                and not supermicro
+            ):
                 send_enabled = None  # it rejects a resent, unchanged Enabled
                 notes.append("the BMC refused an unchanged BootSourceOverrideEnabled; sent without it")
-            elif send_mode is not None and "Mode" in str(exc) and state.mode == send_mode:
+            elif send_mode is not None and "BootSourceOverrideMode" in says and state.mode == send_mode:
                 send_mode = None  # Supermicro firmware that rejects the mode property
                 notes.append("the BMC refused BootSourceOverrideMode; sent without it")
-            elif req.persistent and enabled == "Continuous":
+            elif req.persistent and enabled == "Continuous" and ("Continuous" in says or "Enabled" in says):
                 enabled = send_enabled = "Once"  # Continuous dropped by newer firmware
                 notes.append("the BMC refused Continuous; set Once (re-apply before each power-on)")
             else:
@@ -192,8 +211,16 @@ def set_boot(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.mon
         # Supermicro/AMI: the mode fell back when the target changed. Resend all three together.
         send_enabled, send_mode = enabled, req.mode.value if seen.mode_reported else None
         state = seen
+    hint = ""
+    if any(p.startswith("mode:") for p in last):
+        # Seen on AMI-based Supermicro firmware: only the target sticks; the mode (and Once) revert.
+        hint = (
+            " (the BMC does not keep the boot mode: set the mode in the BIOS settings, or use --mode legacy)"
+        )
     raise BmcError(
-        f"{where}: boot override did not read back as set after {MAX_SET_ATTEMPTS} attempts: {'; '.join(last)}"
+        f"{where}: boot override did not read back as set after {MAX_SET_ATTEMPTS} attempts: "
+        + "; ".join(last)
+        + hint
     )
 
 
@@ -207,7 +234,8 @@ def pick_media_slot(slots: list[MediaSlot]) -> MediaSlot | None:
 
 def boot_from_media(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = time.monotonic) -> BootResult:
     """Insert the ISO URL into a CD slot (ejecting what is there first), verify, and boot once from it."""
-    if not req.media_url:
+    check_request(req)
+    if not req.media_url:  # for the type checker: check_request refused it already
         raise BadInput("boot cd: expected --virtual-media URL, got none")
     start = now()
     slot = pick_media_slot(bmc.media_slots())
@@ -220,7 +248,7 @@ def boot_from_media(bmc: BootBmc, req: BootRequest, now: Callable[[], float] = t
     seen = next((s for s in bmc.media_slots() if s.path == slot.path), None)
     if seen is None or not seen.inserted:
         raise BmcError(f"{bmc.url}{slot.path}: media did not read back as inserted after InsertMedia")
-    result = set_boot(bmc, BootRequest(BootDevice.cd, req.persistent, req.mode), now)
+    result = set_boot(bmc, BootRequest(BootDevice.cd, req.persistent, req.mode, media_url=req.media_url), now)
     result.media = req.media_url
     result.elapsed_s = round(now() - start, 3)
     return result

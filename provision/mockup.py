@@ -10,7 +10,10 @@ Styles differ where real BMCs differ:
   PCIeDevices as an array of links in the System, GPUs matched to them by serial; RAID volume.
 - dmtf: current DMTF shapes (public-tower, HGX): StorageControllers[].Id without MemberId, drives under
   the Chassis, PCIe functions under Links, PowerSubsystem/ThermalSubsystem only, and the GPUs on a
-  baseboard that is a System of its own (no Boot).
+  baseboard that is a System of its own (no Boot), each carrying its own link (SystemInterface.PCIe)
+  and listed with its HBM as a "DRAM" Memory of the host, as NVIDIA's HGX BMC serves them.
+- hpe: iLO-style ids (proc1dimm1, "PROC 1 DIMM 1"); GPUs only as PCIe devices (no GPU Processor);
+  no host EthernetInterfaces, which iLO shows only once its agent runs in the OS.
 Faults inject the failures inspection must catch: a missing DIMM, a GPU trained low, a wrong drive.
 """
 
@@ -18,21 +21,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from provision.hosts import Host
+from provision.mockup_parts import ROOT, Doc, ServiceBuilder, Style, coll, ok, ref
 from provision.profile import DriveInterface, Profile
 
-ROOT = "/redfish/v1"
-Doc = dict[str, Any]
-
-
-class Style(StrEnum):
-    supermicro = "supermicro"
-    dell = "dell"
-    dmtf = "dmtf"
+__all__ = ["Faults", "Style", "build_tree", "write_tree"]
 
 
 @dataclass(frozen=True)
@@ -43,29 +38,12 @@ class Faults:
     simple_storage_only: bool = False  # no Storage resource, only the older SimpleStorage
 
 
-def _ref(path: str) -> Doc:
-    return {"@odata.id": path}
-
-
-def _coll(tree: dict[str, Doc], path: str, name: str, members: list[str]) -> None:
-    tree[path] = {
-        "@odata.id": path,
-        "Name": name,
-        "Members@odata.count": len(members),
-        "Members": [_ref(m) for m in members],
-    }
-
-
-def _ok(state: str = "Enabled") -> Doc:
-    return {"State": state, "Health": "OK" if state == "Enabled" else None}
-
-
 def _populated_channels(per_socket: int, channels: int) -> list[int]:
     # Spread evenly, as the board manuals' population tables do (1, 4, 8, 12 of 12 channels).
     return sorted({round(i * channels / per_socket) for i in range(per_socket)})
 
 
-class _Builder:
+class _Builder(ServiceBuilder):
     def __init__(self, profile: Profile, host: Host, style: Style, faults: Faults) -> None:
         self.p, self.h, self.style, self.f = profile, host, style, faults
         self.tree: dict[str, Doc] = {}
@@ -76,6 +54,7 @@ class _Builder:
         self.sys = f"{ROOT}/Systems/{self.sys_id}"
         self.chassis = f"{ROOT}/Chassis/{self.chassis_id}"
         self.pcie: list[str] = []
+        self.hbm: list[str] = []
 
     def build(self) -> dict[str, Doc]:
         system: Doc = {
@@ -83,13 +62,15 @@ class _Builder:
             "@odata.type": "#ComputerSystem.v1_20_0.ComputerSystem",
             "Id": self.sys_id,
             "Name": "System",
-            "Manufacturer": {"dell": "Dell Inc.", "dmtf": "Contoso"}.get(self.style.value, "Supermicro"),
+            "Manufacturer": {"dell": "Dell Inc.", "dmtf": "Contoso", "hpe": "HPE"}.get(
+                self.style.value, "Supermicro"
+            ),
             "Model": self.p.chassis.model,
             "SerialNumber": f"S{self.tag}0001",
             "UUID": "00000000-0000-4000-8000-" + self.tag.encode().hex().ljust(12, "0")[:12],
             "BiosVersion": "3.1",
             "PowerState": "Off",
-            "Status": _ok(),
+            "Status": ok(),
             "Boot": {
                 "BootSourceOverrideEnabled": "Disabled",
                 "BootSourceOverrideTarget": "None",
@@ -97,15 +78,15 @@ class _Builder:
                 "BootSourceOverrideTarget@Redfish.AllowableValues": ["None", "Pxe", "Hdd", "Cd", "UsbCd"],
             },
             "MemorySummary": {"TotalSystemMemoryGiB": self.p.memory.total_gib},
-            "Processors": _ref(f"{self.sys}/Processors"),
-            "Memory": _ref(f"{self.sys}/Memory"),
-            "EthernetInterfaces": _ref(f"{self.sys}/EthernetInterfaces"),
-            "Links": {"Chassis": [_ref(self.chassis)], "ManagedBy": [_ref(f"{ROOT}/Managers/1")]},
+            "Processors": ref(f"{self.sys}/Processors"),
+            "Memory": ref(f"{self.sys}/Memory"),
+            "EthernetInterfaces": ref(f"{self.sys}/EthernetInterfaces"),
+            "Links": {"Chassis": [ref(self.chassis)], "ManagedBy": [ref(f"{ROOT}/Managers/1")]},
         }
         if self.f.simple_storage_only:
-            system["SimpleStorage"] = _ref(f"{self.sys}/SimpleStorage")
+            system["SimpleStorage"] = ref(f"{self.sys}/SimpleStorage")
         else:
-            system["Storage"] = _ref(f"{self.sys}/Storage")
+            system["Storage"] = ref(f"{self.sys}/Storage")
         self.tree[self.sys] = system
         systems = [self.sys]
         self._cpus()
@@ -114,14 +95,14 @@ class _Builder:
             systems.append(gpu_system)
         self._memory()
         self._storage()
-        self._nics()
-        self._chassis()
+        self.nic_resources()
+        self.chassis_resources()
         if self.style is Style.dell:
-            system["PCIeDevices"] = [_ref(p) for p in self.pcie]
-        elif self.style is Style.supermicro:
-            system["PCIeDevices"] = _ref(f"{self.chassis}/PCIeDevices")
-        _coll(self.tree, f"{ROOT}/Systems", "Systems", systems)
-        self._service(systems)
+            system["PCIeDevices"] = [ref(p) for p in self.pcie]
+        elif self.style in (Style.supermicro, Style.hpe):
+            system["PCIeDevices"] = ref(f"{self.chassis}/PCIeDevices")
+        coll(self.tree, f"{ROOT}/Systems", "Systems", systems)
+        self.service_resources(systems)
         return self.tree
 
     def _cpus(self) -> None:
@@ -148,10 +129,10 @@ class _Builder:
                     "EffectiveFamily": hex(cpu.cpuid_family),
                     **({"EffectiveModel": hex(cpu.cpuid_model)} if cpu.cpuid_model is not None else {}),
                 },
-                "Status": _ok(),
+                "Status": ok(),
             }
         self._cpu_members = members
-        _coll(self.tree, f"{self.sys}/Processors", "Processors", members)
+        coll(self.tree, f"{self.sys}/Processors", "Processors", members)
 
     def _pcie_device(
         self, did: str, name: str, serial: str, gen: int, width: int, max_gen: int, max_width: int, func: Doc
@@ -173,13 +154,13 @@ class _Builder:
                 "MaxLanes": max_width,
             },
             "Slot": {"Location": {"PartLocation": {"ServiceLabel": f"SLOT{len(self.pcie) + 1}"}}},
-            "Status": _ok(),
+            "Status": ok(),
         }
         if self.style is Style.dmtf:
-            doc["Links"] = {"PCIeFunctions": [_ref(fpath)]}
+            doc["Links"] = {"PCIeFunctions": [ref(fpath)]}
         else:
-            doc["PCIeFunctions"] = _ref(f"{path}/PCIeFunctions")
-            _coll(self.tree, f"{path}/PCIeFunctions", "PCIe Functions", [fpath])
+            doc["PCIeFunctions"] = ref(f"{path}/PCIeFunctions")
+            coll(self.tree, f"{path}/PCIeFunctions", "PCIe Functions", [fpath])
         self.tree[path] = doc
         self.tree[fpath] = {
             "@odata.id": fpath,
@@ -230,24 +211,46 @@ class _Builder:
                 "Manufacturer": "NVIDIA",
                 "Model": g.name,
                 "SerialNumber": serial,
-                "Status": _ok(),
+                "Status": ok(),
             }
-            if self.style is not Style.dell:  # iDRAC does not link them; matched by serial
-                doc["Links"] = {"PCIeDevice": _ref(dev)}
-            self.tree[path] = doc
-            members.append(path)
+            if self.style is Style.supermicro:
+                doc["Links"] = {"PCIeDevice": ref(dev)}
+            elif self.style is Style.dmtf:
+                # Processor >= 1.8 as NVIDIA's HGX BMC serves it: the link on the GPU itself, the
+                # PCI ids through Links.PCIeFunctions, the HBM as a "DRAM" Memory of the host.
+                doc["Links"] = {"PCIeFunctions": [ref(f"{dev}/PCIeFunctions/1")]}
+                doc["SystemInterface"] = {
+                    "InterfaceType": "PCIe",
+                    "PCIe": {"PCIeType": f"Gen{gen}", "MaxPCIeType": f"Gen{g.pcie_gen}",
+                             "LanesInUse": width, "MaxLanes": g.pcie_width},
+                }  # fmt: skip
+                doc["Location"] = {
+                    "PartLocation": {"LocationType": "Embedded", "ServiceLabel": f"SXM{i + 1}"}
+                }
+                doc["MemorySummary"] = {"TotalMemorySizeMiB": g.memory_mib, "ECCModeEnabled": True}
+                hbm = f"{self.sys}/Memory/GPU_{i + 1}_DRAM_0"
+                self.tree[hbm] = {
+                    "@odata.id": hbm, "Id": f"GPU_{i + 1}_DRAM_0", "Name": "DIMM Slot", "MemoryType": "DRAM",
+                    "MemoryDeviceType": "HBM", "BaseModuleType": "RDIMM", "CapacityMiB": g.memory_mib,
+                    "Status": ok(),
+                }  # fmt: skip
+                self.hbm.append(hbm)
+            # iDRAC does not link them at all: matched to their PCIe device by serial.
+            if self.style is not Style.hpe:  # iLO lists GPUs only as PCIe devices
+                self.tree[path] = doc
+                members.append(path)
         if not baseboard:
-            _coll(self.tree, f"{self.sys}/Processors", "Processors", self._cpu_members + members)
+            coll(self.tree, f"{self.sys}/Processors", "Processors", self._cpu_members + members)
             return None
         self.tree[gsys] = {
             "@odata.id": gsys,
             "Id": "HGX_Baseboard_0",
             "Name": "GPU baseboard",
             "Manufacturer": "NVIDIA",
-            "Processors": _ref(f"{gsys}/Processors"),
-            "Status": _ok(),
+            "Processors": ref(f"{gsys}/Processors"),
+            "Status": ok(),
         }
-        _coll(self.tree, f"{gsys}/Processors", "Processors", members)
+        coll(self.tree, f"{gsys}/Processors", "Processors", members)
         return gsys
 
     def _memory(self) -> None:
@@ -265,18 +268,22 @@ class _Builder:
                     n += 1
                 if self.style is Style.dell and not populated:
                     continue  # iDRAC lists only what is installed
-                mid = {"dell": f"DIMM.Socket.{letter}{s + 1}", "dmtf": f"DIMM{s * 12 + c + 1}"}.get(
-                    self.style.value, f"P{s + 1}-DIMM{letter}1"
-                )
+                mid = {
+                    "dell": f"DIMM.Socket.{letter}{s + 1}",
+                    "dmtf": f"DIMM{s * 12 + c + 1}",
+                    "hpe": f"proc{s + 1}dimm{c + 1}",
+                }.get(self.style.value, f"P{s + 1}-DIMM{letter}1")
                 path = f"{self.sys}/Memory/{mid}"
                 members.append(path)
                 doc: Doc = {
                     "@odata.id": path,
                     "Id": mid,
                     "Name": mid,
-                    "DeviceLocator": f"P{s + 1}-DIMM{letter}1",
+                    "DeviceLocator": f"PROC {s + 1} DIMM {c + 1}"
+                    if self.style is Style.hpe
+                    else f"P{s + 1}-DIMM{letter}1",
                     "MemoryLocation": {"Socket": s + 1, "Channel": c + 1, "Slot": 1},
-                    "Status": _ok() if populated else {"State": "Absent"},
+                    "Status": ok() if populated else {"State": "Absent"},
                 }
                 if populated:
                     doc.update(
@@ -295,7 +302,7 @@ class _Builder:
                         }
                     )
                 self.tree[path] = doc
-        _coll(self.tree, f"{self.sys}/Memory", "Memory", members)
+        coll(self.tree, f"{self.sys}/Memory", "Memory", members + self.hbm)
 
     def _drives(self) -> list[tuple[str, Doc]]:
         out, n = [], 0
@@ -317,7 +324,7 @@ class _Builder:
                     "MediaType": "SSD",
                     "Revision": "GDC5902Q",
                     "Identifiers": [{"DurableNameFormat": "NAA", "DurableName": f"5002538{n:09x}"}],
-                    "Status": _ok(),
+                    "Status": ok(),
                 }
                 out.append((cls.interface.value, doc))
                 n += 1
@@ -336,12 +343,12 @@ class _Builder:
                         "Name": d["Name"],
                         "Model": d["Model"],
                         "CapacityBytes": d["CapacityBytes"],
-                        "Status": _ok(),
+                        "Status": ok(),
                     }
                     for _, d in drives
                 ],
             }
-            _coll(self.tree, f"{self.sys}/SimpleStorage", "Simple Storage", [path])
+            coll(self.tree, f"{self.sys}/SimpleStorage", "Simple Storage", [path])
             return
         names = {"dell": ("RAID.Integral.1-1", "CPU.1"), "dmtf": ("RAIDIntegrated", "NVMeSWRAID")}
         sata_id, nvme_id = names.get(self.style.value, ("HA-RAID", "NVMeSSD"))
@@ -371,155 +378,25 @@ class _Builder:
                 "Id": sid,
                 "Name": sid,
                 "StorageControllers": [ctrl],
-                "Drives": [_ref(x) for x in links],
+                "Drives": [ref(x) for x in links],
                 "Drives@odata.count": len(links),
-                "Status": _ok(),
+                "Status": ok(),
             }
             boot = next((c for c in self.p.storage if c.raid), None)
             if kind == "sata" and boot and boot.raid and self.style is not Style.supermicro:
                 vpath = f"{spath}/Volumes/1"
-                doc["Volumes"] = _ref(f"{spath}/Volumes")
+                doc["Volumes"] = ref(f"{spath}/Volumes")
                 self.tree[vpath] = {
                     "@odata.id": vpath,
                     "Id": "1",
                     "Name": "boot mirror",
                     "RAIDType": boot.raid.upper(),
                     "CapacityBytes": boot.capacity_bytes,
-                    "Links": {"Drives": [_ref(x) for x in links]},
+                    "Links": {"Drives": [ref(x) for x in links]},
                 }
-                _coll(self.tree, f"{spath}/Volumes", "Volumes", [vpath])
+                coll(self.tree, f"{spath}/Volumes", "Volumes", [vpath])
             self.tree[spath] = doc
-        _coll(self.tree, f"{self.sys}/Storage", "Storage", members)
-
-    def _nics(self) -> None:
-        speeds = {n.name: n.speed_gbps for n in self.p.network}
-        macs = {i.name: i.mac for i in self.h.interfaces}
-        members = []
-        for k, nic in enumerate(self.p.network):
-            mac = macs.get(nic.name) or f"3c:ec:ef:ff:{k:02x}:{len(self.tag):02x}"
-            nid = {"dell": f"NIC.Slot.{k + 1}-1-1"}.get(self.style.value, str(k + 1))
-            path = f"{self.sys}/EthernetInterfaces/{nid}"
-            members.append(path)
-            self.tree[path] = {
-                "@odata.id": path,
-                "Id": nid,
-                "Name": nic.name,
-                "MACAddress": mac.upper() if self.style is Style.dell else mac,
-                "PermanentMACAddress": mac,
-                "SpeedMbps": speeds[nic.name] * 1000,
-                "LinkStatus": "LinkUp",
-                "Status": _ok(),
-            }
-        _coll(self.tree, f"{self.sys}/EthernetInterfaces", "Ethernet Interfaces", members)
-
-    def _chassis(self) -> None:
-        draw = self.p.power.expected_draw_w
-        doc: Doc = {
-            "@odata.id": self.chassis,
-            "Id": self.chassis_id,
-            "Name": self.p.chassis.model,
-            "Manufacturer": self.p.chassis.vendor,
-            "Model": self.p.chassis.model,
-            "PCIeDevices": _ref(f"{self.chassis}/PCIeDevices"),
-            "Links": {"ComputerSystems": [_ref(self.sys)]},
-        }
-        temps = [("CPU1 Temp", 45.0, 100.0), ("System Temp", 30.0, 85.0)]
-        if self.style is Style.dmtf:
-            doc["PowerSubsystem"] = _ref(f"{self.chassis}/PowerSubsystem")
-            doc["ThermalSubsystem"] = _ref(f"{self.chassis}/ThermalSubsystem")
-            doc["Drives"] = _ref(f"{self.chassis}/Drives")
-            ps = f"{self.chassis}/PowerSubsystem"
-            self.tree[ps] = {"@odata.id": ps, "PowerSupplies": _ref(f"{ps}/PowerSupplies")}
-            psu = f"{ps}/PowerSupplies/0"
-            self.tree[psu] = {
-                "@odata.id": psu,
-                "Id": "0",
-                "Name": "PSU0",
-                "PowerCapacityWatts": 3000,
-                "Metrics": _ref(f"{psu}/Metrics"),
-            }
-            self.tree[f"{psu}/Metrics"] = {
-                "@odata.id": f"{psu}/Metrics",
-                "InputPowerWatts": {"Reading": draw / 4},
-            }
-            _coll(self.tree, f"{ps}/PowerSupplies", "Power Supplies", [psu])
-            ts = f"{self.chassis}/ThermalSubsystem"
-            self.tree[ts] = {"@odata.id": ts, "ThermalMetrics": _ref(f"{ts}/ThermalMetrics")}
-            self.tree[f"{ts}/ThermalMetrics"] = {
-                "@odata.id": f"{ts}/ThermalMetrics",
-                "TemperatureReadingsCelsius": [{"DeviceName": n, "Reading": r} for n, r, _ in temps],
-            }
-            _coll(
-                self.tree,
-                f"{self.chassis}/Drives",
-                "Drives",
-                [k for k in self.tree if k.startswith(f"{self.chassis}/Drives/")],
-            )
-        else:
-            doc["Power"] = _ref(f"{self.chassis}/Power")
-            doc["Thermal"] = _ref(f"{self.chassis}/Thermal")
-            self.tree[f"{self.chassis}/Power"] = {
-                "@odata.id": f"{self.chassis}/Power",
-                "PowerControl": [
-                    {
-                        "MemberId": "0",
-                        "Name": "System Power Control",
-                        "PowerConsumedWatts": draw / 4,
-                        "PowerCapacityWatts": 3000,
-                    }
-                ],
-            }
-            self.tree[f"{self.chassis}/Thermal"] = {
-                "@odata.id": f"{self.chassis}/Thermal",
-                "Temperatures": [
-                    {"MemberId": str(i), "Name": n, "ReadingCelsius": r, "UpperThresholdCritical": c}
-                    for i, (n, r, c) in enumerate(temps)
-                ],
-            }
-        self.tree[self.chassis] = doc
-        _coll(self.tree, f"{self.chassis}/PCIeDevices", "PCIe Devices", self.pcie)
-
-    def _service(self, systems: list[str]) -> None:
-        _coll(self.tree, f"{ROOT}/Chassis", "Chassis", [self.chassis])
-        mgr = f"{ROOT}/Managers/1"
-        self.tree[mgr] = {
-            "@odata.id": mgr,
-            "Id": "1",
-            "Name": "BMC",
-            "FirmwareVersion": "01.04.08",
-            "Links": {"ManagerForServers": [_ref(s) for s in systems]},
-        }
-        _coll(self.tree, f"{ROOT}/Managers", "Managers", [mgr])
-        fw = f"{ROOT}/UpdateService/FirmwareInventory"
-        items = {"BMC": "01.04.08", "BIOS": "3.1"}
-        if self.p.gpus:
-            items["GPU0"] = "98.02.2E.00.05"
-        paths = []
-        for name, version in items.items():
-            paths.append(f"{fw}/{name}")
-            self.tree[f"{fw}/{name}"] = {
-                "@odata.id": f"{fw}/{name}",
-                "Id": name,
-                "Name": name,
-                "Version": version,
-            }
-        _coll(self.tree, fw, "Firmware Inventory", paths)
-        self.tree[f"{ROOT}/UpdateService"] = {
-            "@odata.id": f"{ROOT}/UpdateService",
-            "FirmwareInventory": _ref(fw),
-        }
-        self.tree[ROOT] = {
-            "@odata.id": f"{ROOT}/",
-            "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot",
-            "Id": "RootService",
-            "Name": "Root Service",
-            "RedfishVersion": "1.15.0",
-            "UUID": self.tree[self.sys]["UUID"],
-            "Systems": _ref(f"{ROOT}/Systems"),
-            "Chassis": _ref(f"{ROOT}/Chassis"),
-            "Managers": _ref(f"{ROOT}/Managers"),
-            "UpdateService": _ref(f"{ROOT}/UpdateService"),
-        }
+        coll(self.tree, f"{self.sys}/Storage", "Storage", members)
 
 
 def build_tree(

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from provision.bmc import BmcHttpError
 from provision.errors import BmcError
-from provision.redfish import BmcHttpError
 
 
 class PowerAction(StrEnum):
@@ -61,9 +61,14 @@ class PowerClock:
 
 
 def wait_for(
-    bmc: PowerBmc, targets: set[str], timeout_s: float, clock: PowerClock = PowerClock()
+    bmc: PowerBmc,
+    targets: set[str],
+    timeout_s: float,
+    clock: PowerClock = PowerClock(),
+    budget_s: float | None = None,
 ) -> tuple[str | None, float]:
-    """Poll until the power state is one of `targets`; BmcError naming the last state on timeout."""
+    """Poll until the power state is one of `targets`; BmcError naming the last state on timeout.
+    `budget_s` is the whole action's limit, for the message, when this wait is its remainder."""
     start = clock.now()
     delay = 0.25
     state = bmc.power_state()
@@ -72,7 +77,7 @@ def wait_for(
         if waited >= timeout_s:
             raise BmcError(
                 f"{bmc.url}{bmc.system_path}: power did not reach {'/'.join(sorted(targets))} "
-                f"within {timeout_s:.0f} s (last reported: {state})"
+                f"within {budget_s or timeout_s:g} s (last reported: {state})"
             )
         clock.sleep(min(delay, max(timeout_s - waited, 0.01)))
         delay = min(delay * 2, 2.0)
@@ -80,15 +85,27 @@ def wait_for(
     return state, clock.now() - start
 
 
-def _request(bmc: PowerBmc, reset_type: str, targets: set[str]) -> bool:
-    """Send one reset. True if sent, False if the BMC refused because it is already there."""
-    try:
-        bmc.reset(reset_type)
-    except BmcHttpError as exc:
-        if exc.status in (400, 409) and bmc.power_state() in targets:
-            return False
-        raise
-    return True
+CONFLICT_RETRY_S = 10.0  # Dell iDRAC refuses On with 409 for up to ~60 s after a power-off
+
+
+def _request(bmc: PowerBmc, reset_type: str, targets: set[str], deadline: float, clock: PowerClock) -> bool:
+    """Send one reset. True if sent, False if the BMC refused because it is already there.
+
+    A 409 that outlives the adapter's retries is retried here until the action's deadline:
+    iDRAC answers ActionParameterValueConflict to On for about a minute after a power-off.
+    """
+    while True:
+        try:
+            bmc.reset(reset_type)
+        except BmcHttpError as exc:
+            if exc.status in (400, 409) and bmc.power_state() in targets:
+                return False
+            left = deadline - clock.now()
+            if exc.status != 409 or left <= 0:
+                raise
+            clock.sleep(min(CONFLICT_RETRY_S, left))
+            continue
+        return True
 
 
 def _pick(allowed: set[str], *choices: str) -> str | None:
@@ -111,17 +128,18 @@ def set_power(
         allowed = bmc.allowed_resets()
         kind = _pick(allowed, *kinds)
         if kind is None:
+            hint = "; use --force" if kinds == ("GracefulShutdown",) else ""
             raise BmcError(
                 f"{bmc.url}{bmc.system_path}: the BMC offers none of {', '.join(kinds)} "
-                f"(allowed: {', '.join(sorted(allowed))})"
+                f"(allowed: {', '.join(sorted(allowed))}){hint}"
             )
-        if _request(bmc, kind, targets):
+        if _request(bmc, kind, targets, start + timeout_s, clock):
             result.changed = True
             result.steps.append(kind)
-        result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock)
+        result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock, timeout_s)
 
     # A host between states finishes that transition first, so "already there" is decided on a settled state.
-    if previous in TRANSIENT_STATES:
+    if previous in TRANSIENT_STATES - {None}:
         previous, _ = wait_for(bmc, ON_STATES | OFF_STATES, timeout_s, clock)
         result.previous = result.state = previous
 

@@ -9,22 +9,43 @@ Timeouts and retries are explicit (the host's `bmc` block): sushy itself is told
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sushy
 from sushy import exceptions as sx
 
+from provision.bmc import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
+from provision.credentials import Credentials, read_credentials
 from provision.errors import BadInput, BmcError
 from provision.hosts import Bmc, BmcAuth
 
+__all__ = [
+    "BmcClient",
+    "BmcHttpError",
+    "BootState",
+    "Credentials",
+    "MediaSlot",
+    "connect",
+    "read_credentials",
+]
+
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class _QuietSessionGuess(logging.Filter):
+    """sushy warns on every connect to a BMC without a SessionService (sushy-emulator, older
+    firmware) before falling back to Basic auth, which is the documented, expected path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Could not discover the Session service path" not in record.getMessage()
+
+
+logging.getLogger("sushy.main").addFilter(_QuietSessionGuess())
 
 # Messages that mean "the BMC is busy, ask again" rather than "no": iDRAC job queue, iLO during POST,
 # Dell's 409 for about a minute after a power-off.
@@ -36,77 +57,16 @@ BUSY_MARKERS = (
 )
 
 
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str
-
-    def __repr__(self) -> str:  # the password must never reach a log or a traceback
-        return f"Credentials(user={self.user!r}, password='***')"
-
-    __str__ = __repr__
-
-
-def read_credentials(spec: str) -> Credentials:
-    """`env:NAME` or `file:PATH` holding "user:password". Errors name the source, never the secret."""
-    kind, _, ref = spec.partition(":")
-    if kind == "env":
-        raw = os.environ.get(ref)
-        if raw is None:
-            raise BadInput(f"bmc.credentials: expected environment variable {ref} to be set, got unset")
-    elif kind == "file":
-        path = Path(ref).expanduser()
-        try:
-            raw = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise BadInput(f"bmc.credentials: expected a readable file {path}, got {exc.strerror}") from None
-    else:
-        raise BadInput(f"bmc.credentials: expected env:NAME or file:PATH, got {kind!r}")
-    user, sep, password = raw.partition(":")
-    if not sep or not user or not password:
-        raise BadInput(f"bmc.credentials: expected 'user:password' in {spec}, got a value without both")
-    return Credentials(user, password)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    delay_s: float = 1.0
-    max_delay_s: float = 8.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.delay_s
-        for _ in range(self.attempts - 1):
-            yield delay
-            delay = min(delay * 2, self.max_delay_s)
-
-
-class BmcHttpError(BmcError):
-    """The BMC answered with an HTTP error that retries did not clear; `status` is its code."""
-
-    def __init__(self, message: str, status: int | None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class BootState:
-    """The boot override as the BMC reports it now (Redfish strings, None where not reported)."""
-
-    target: str | None
-    enabled: str | None
-    mode: str | None
-    http_boot_uri: str | None
-    allowed_targets: frozenset[str]
-    mode_reported: bool  # the BMC shows BootSourceOverrideMode, so we must send it (Supermicro)
-
-
-@dataclass(frozen=True)
-class MediaSlot:
-    path: str
-    media_types: tuple[str, ...]
-    inserted: bool
-    image: str | None
+# What requests' nested messages mean, said first so the line is readable before it is truncated.
+TRANSPORT_CAUSES = (
+    ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted (bmc.verify_tls: a CA bundle path?)"),
+    ("SSL", "TLS handshake failed"),
+    ("Connection refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("Name or service not known", "host name does not resolve"),
+    ("Connection reset", "connection reset by the BMC"),
+    ("RemoteDisconnected", "the BMC closed the connection without answering"),
+)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -129,6 +89,10 @@ def describe(exc: BaseException) -> str:
     code = _status(exc)
     if isinstance(exc, sx.HTTPError):
         detail = f"{exc.code}: {exc.detail}" if exc.detail else "the BMC sent no Redfish error body"
+    elif isinstance(exc, sx.ConnectionError):
+        raw = str(exc)
+        cause = next((says for marker, says in TRANSPORT_CAUSES if marker in raw), None)
+        detail = f"{cause} ({raw})" if cause else raw
     else:
         detail = str(exc)
     text = " ".join(str(detail).split())
@@ -156,6 +120,7 @@ class BmcClient:
         self._root: Any = None
         self._system: Any = None
         self.system_path: str = bmc.system or ""
+        self.retries = 0  # transient faults retried so far, reported by the commands
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -172,17 +137,19 @@ class BmcClient:
                 if is_transient(exc):
                     delay = next(delays, None)
                     if delay is not None:
+                        self.retries += 1
                         LOG.info(
                             "%s: %s: %s; retry %d in %.1f s", target, what, describe(exc), attempt, delay
                         )
                         self._sleep(delay)
                         continue
+                detail = describe(exc)
                 raise BmcHttpError(
-                    f"{target}: {what} failed after {attempt} attempt(s): {describe(exc)}", _status(exc)
+                    f"{target}: {what} failed after {attempt} attempt(s): {detail}", _status(exc), detail
                 ) from None
             except (ValueError, KeyError, TypeError) as exc:
-                # sushy's parsers raise these on malformed documents
-                raise BmcError(f"{target}: {what}: unexpected answer from the BMC: {exc}") from None
+                # sushy's parsers (and JSON decoding) raise these on malformed documents
+                raise BmcBadDocument(f"{target}: {what}: unexpected answer from the BMC: {exc}") from None
 
     def _verify(self) -> bool | str:
         verify = self.bmc.verify_tls
@@ -222,15 +189,23 @@ class BmcClient:
                 read_timeout=self.bmc.read_timeout_s,
             )
 
-        self._root = self.call("connect", build, where="/redfish/v1/")
+        try:
+            self._root = self.call("connect", build, where="/redfish/v1/")
+        except BmcHttpError as exc:
+            if self.bmc.auth is BmcAuth.session and exc.status == 404:
+                raise BmcHttpError(
+                    f"{exc} (bmc.auth: session, but the BMC has no SessionService: use auto or basic)",
+                    404,
+                    exc.detail,
+                ) from None
+            raise
 
     def close(self) -> None:
         root, self._root, self._system = self._root, None, None
         if root is not None:
-            try:
-                root.__del__()  # sushy deletes its session here; a dead BMC must not fail the command
-            except sx.SushyError as exc:
-                LOG.debug("%s: closing the session: %s", self.url, describe(exc))
+            # sushy ends its Redfish session in its destructor (and logs, never raises, on failure);
+            # calling it now deletes the session on the BMC before the command exits.
+            root.__del__()
 
     @property
     def root(self) -> Any:
@@ -239,6 +214,9 @@ class BmcClient:
         return self._root
 
     # -- raw reads (inspection) ------------------------------------------------------------------
+
+    # sushy has no DIMM class and its Storage/PCIe parsers break on newer schemas, so inspection reads
+    # raw documents through sushy's own connector (`_conn`: its auth, session, TLS and timeouts).
 
     def get_json(self, path: str) -> dict[str, Any]:
         """GET one resource as a dict. 404 -> BmcError too: callers that tolerate it use `try_json`."""
@@ -367,8 +345,8 @@ class BmcClient:
         try:
             return system.virtual_media
         except sx.MissingAttributeError:
-            managers = self.call("read managers", lambda: list(system.managers), where=self.system_path)
-            for manager in managers:
+            # Older layouts hang virtual media off the Manager. Runs inside the caller's `call`.
+            for manager in list(system.managers):
                 try:
                     return manager.virtual_media
                 except sx.MissingAttributeError:

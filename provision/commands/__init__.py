@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import boot, host, inspect, power, reinstall, stubs
+from provision.commands import stubs
+from provision.commands.boot import boot
 from provision.commands.burnin import burnin
 from provision.commands.handoff import handoff
+from provision.commands.host import host
+from provision.commands.inspect import inspect
 from provision.commands.kickstart import kickstart
 from provision.commands.lint import lint
+from provision.commands.power import power
 from provision.commands.profile import profile
+from provision.commands.reinstall import reinstall
 from provision.commands.report import report
 from provision.commands.serve import serve
 from provision.commands.show import show
@@ -17,11 +22,6 @@ from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, kickstart, serve, report, handoff, profile, *stubs.COMMANDS]:
+    commands = [lint, show, status, inspect, power, boot, kickstart, serve, burnin, report, handoff, profile]
+    for command in [*commands, host, reinstall, *stubs.COMMANDS]:
         group.add_command(command)
-    group.add_command(inspect.inspect)
-    group.add_command(power.power)
-    group.add_command(boot.boot)
-    group.add_command(burnin)
-    group.add_command(host.host)
-    group.add_command(reinstall.reinstall)

@@ -38,4 +38,6 @@ def power(app: App, host: str, action: str, force: bool, as_json: bool) -> None:
         act = PowerAction.force_off
     with connect(entry.bmc) as bmc:
         result = set_power(bmc, act, entry.bmc.power_timeout_s)
-    emit({"host": host, "bmc": entry.bmc.url, **result.to_dict()}, as_json, _human)
+    emit(
+        {"host": host, "bmc": entry.bmc.url, **result.to_dict(), "bmc_retries": bmc.retries}, as_json, _human
+    )
