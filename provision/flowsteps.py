@@ -26,6 +26,7 @@ from provision.catalog import Catalog
 from provision.errors import ExternalError, NotFound, VerdictFailed
 from provision.hostenv import HostEnv
 from provision.hosts import DiskId, Host
+from provision.inspection import inspect_findings
 from provision.installspec import NO_RUN_TOKEN
 from provision.invdiff import diff_inventories, retarget_boot_disks, suites_to_weigh
 from provision.kickstarts import kickstart_for
@@ -35,7 +36,6 @@ from provision.profile import DriveInterface, DriveRole, Profile, Timeouts
 from provision.redfish import connect
 from provision.redfish_inventory import collect_inventory
 from provision.state import StateStore
-from provision.validation.spec import check_inventory
 from provision.workflow import Progress, StepCall, StepFn, StepName, StepResult
 
 # The boot server records the installer's callbacks as events of these kinds.
@@ -73,14 +73,14 @@ class HostSteps(BurninSteps, AcceptSteps):
                 self._note(call, f"node {self.name} tainted (quarantine) until it is accepted again")
         with connect(host.bmc) as bmc:
             inv = collect_inventory(bmc.try_json, host.bmc.system)
-        findings = check_inventory(self.env.profile, inv, host)
+        findings = inspect_findings(self.env.profile, inv, host)  # what `provision inspect` judges
         self.store.put_document(self.run.id, PREOS_INVENTORY, to_dict(inv))
         self.store.put_document(
-            self.run.id, "findings-preos.json", {"findings": [to_dict(f) for f in findings]}
+            self.run.id, "findings-redfish.json", {"findings": [to_dict(f) for f in findings]}
         )
         failed = [f for f in findings if f.verdict is Verdict.FAIL]
         facts: dict[str, Any] = {"preos_inventory": PREOS_INVENTORY}
-        evidence = [PREOS_INVENTORY, "findings-preos.json"]
+        evidence = [PREOS_INVENTORY, "findings-redfish.json"]
         if self.env.kind == "reinstall":
             facts.update(self._diff(call, inv))
             evidence.append("changes.json")
