@@ -2,7 +2,8 @@
 
 What runs for real, per host: inspection over Redfish, the kickstart render, the boot server run
 and token, the one-time PXE boot and power cycle (sushy-emulator, fake driver: one emulator holding
-every host's system, power changes landing ~1 s after they are asked for), the install callbacks
+every host's system, power changes landing ~1 s after they are asked for; its state file is closed
+after each access, see tests/support/lean_emulator.py), the install callbacks
 over HTTP into the controller's embedded boot server, and the next-boot-from-disk. Each host's run
 is journaled in the SQLite state store like any run.
 

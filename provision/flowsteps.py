@@ -25,6 +25,7 @@ from provision.burnsteps import BurninSteps
 from provision.catalog import Catalog
 from provision.errors import ExternalError, NotFound, VerdictFailed
 from provision.hostenv import HostEnv
+from provision.hostrun import RUN_KINDS
 from provision.hosts import DiskId, Host
 from provision.inspection import inspect_findings
 from provision.installspec import NO_RUN_TOKEN
@@ -105,7 +106,7 @@ class HostSteps(BurninSteps, AcceptSteps):
         inventory and its verdict."""
         fallback: tuple[Run, HardwareInventory, str | None] | None = None
         for run in reversed(self.store.list_runs(self.name)):
-            if run.id == self.run.id or run.status is not RunStatus.succeeded:
+            if run.id == self.run.id or run.status is not RunStatus.succeeded or run.kind not in RUN_KINDS:
                 continue
             verdicts = [
                 (r.evidence or {}).get("facts", {}).get("verdict")
@@ -230,7 +231,9 @@ class HostSteps(BurninSteps, AcceptSteps):
     def pxe_boot(self, call: StepCall) -> StepResult:
         after = int(call.facts.get("install_events_after", 0))
         if call.after_cut:
-            seen = self._install_events(after)
+            # Callbacks since the cut attempt began: only that attempt's power cycle can explain them.
+            cut = [r for r in self.store.steps(self.run.id) if r.step == call.step.value][-2:-1]
+            seen = [e for e in self._install_events(after) if cut and e.at >= cut[0].started_at]
             if seen:
                 # The power cycle of the interrupted attempt worked: the installer is running. A
                 # second cycle now would restart an install half-way through.

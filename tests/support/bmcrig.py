@@ -71,8 +71,11 @@ def emulator_argv(
     port: int,
     tree: Path | None = None,
     mockup_system: str = "/redfish/v1/Systems/1",
+    lean: bool = False,
 ) -> list[str]:
-    """Write the emulator's config; the command line that runs it (state kept under workdir)."""
+    """Write the emulator's config; the command line that runs it (state kept under workdir).
+
+    lean: the variant for many systems at once (tests.support.lean_emulator)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "emulator.conf"
     fake = [
@@ -87,6 +90,8 @@ def emulator_argv(
         f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(fake)}\n"
     )
     argv = [sys.executable, "-m", "tests.support.fast_emulator", "--config", str(config), "--fake"]
+    if lean:
+        argv[2] = "tests.support.lean_emulator"
     if tree is not None:
         argv[2:3] = ["tests.support.rich_emulator", "--tree", str(tree), "--mockup-system", mockup_system]
         argv[5:5] = ["--uuid", systems[0].uuid]
