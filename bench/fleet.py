@@ -134,7 +134,11 @@ def measure(n: int, parallel: int, work: Path) -> dict[str, float]:
     state = work / "state"
     env = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
     with running(
-        emulator_argv(work / "bmc", systems, port), log=log, port=port, cwd=REPO, ready_timeout_s=60
+        emulator_argv(work / "bmc", systems, port, lean=True),
+        log=log,
+        port=port,
+        cwd=REPO,
+        ready_timeout_s=60,
     ):
         installers = Installers(
             work / "bmc" / "emulator-state" / "fakedriver.sqlite",
