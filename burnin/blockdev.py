@@ -125,7 +125,9 @@ def protected_devices() -> Dict[str, str]:
         name = _block_name(row["devnum"])
         if name is None:
             if mp == "/":
-                raise LookupError(f"cannot resolve the block device under / ({row['source']}, {row['devnum']})")
+                raise LookupError(
+                    f"cannot resolve the block device under / ({row['source']}, {row['devnum']})"
+                )
             continue
         chain: Set[str] = set()
         _chain(name, chain)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import zipapp
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 PACKAGE = Path(__file__).resolve().parent
 MAIN = "import sys\nfrom burnin.__main__ import main\n\nsys.exit(main())\n"
@@ -24,7 +24,9 @@ def build(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp) / "app"
-        shutil.copytree(PACKAGE, stage / "burnin", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build.py"))
+        shutil.copytree(
+            PACKAGE, stage / "burnin", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build.py")
+        )
         spec = importlib.util.find_spec("pynvml")
         if spec is not None and spec.origin and spec.origin.endswith(".py"):
             shutil.copy(spec.origin, stage / "pynvml.py")
@@ -33,7 +35,7 @@ def build(out: Path) -> Path:
     return out
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = build(Path(args[0]) if args else Path("build/burnin-agent.pyz"))
     print(out)

@@ -6,6 +6,7 @@ directory only, so any later connection can pick the run up again.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -50,7 +51,7 @@ def _read_json(path: Path) -> Optional[Dict[str, Any]]:
 def read_events(run_dir: Path, skip: int = 0) -> Iterator[Tuple[int, Dict[str, Any]]]:
     """(line number, event) for complete lines after the first `skip`."""
     try:
-        fh = open(run_dir / EVENTS)
+        fh = open(run_dir / EVENTS)  # noqa: SIM115 - closed by the `with` below; open may fail
     except OSError:
         return
     with fh:
@@ -107,6 +108,12 @@ def _detach(plan: Dict[str, Any], run_dir: Path, ready_w: int) -> None:
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
+    # Keep nothing of the caller's: an inherited pipe would hold an SSH channel open, an inherited
+    # start lock would block the next `start` for the whole run.
+    for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
+        if fd > 2 and fd != ready_w:
+            with contextlib.suppress(OSError):
+                os.close(fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     logfd = os.open(str(run_dir / "agent.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(devnull, 0)
@@ -120,13 +127,14 @@ def _detach(plan: Dict[str, Any], run_dir: Path, ready_w: int) -> None:
         signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         write_json_atomic(
-            run_dir / PIDFILE, {"pid": os.getpid(), "starttime": _starttime(os.getpid()), "run_id": plan["run_id"]}
+            run_dir / PIDFILE,
+            {"pid": os.getpid(), "starttime": _starttime(os.getpid()), "run_id": plan["run_id"]},
         )
         os.write(ready_w, b"ok")
         os.close(ready_w)
         runner.run()
         code = 0
-    except BaseException as exc:  # the daemon's last word goes to agent.log  # noqa: BLE001
+    except BaseException as exc:  # the daemon's last word goes to agent.log
         sys.stderr.write(f"burnin agent: run failed: {exc!r}\n")
     finally:
         sys.stderr.flush()

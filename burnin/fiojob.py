@@ -42,6 +42,7 @@ def build_job(filename: str, jobs: List[str], runtime_s: float, opts: Dict[str, 
                 "do_verify=1",
                 "verify_fatal=1",
                 "verify_dump=1",
+                "verify_state_save=0",
             ]
             if opts.get("verify_size_mib"):
                 lines.append(f"size={int(opts['verify_size_mib'])}m")

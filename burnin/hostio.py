@@ -7,7 +7,7 @@ import glob
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from burnin.parse_os import parse_link_speed
 
@@ -53,7 +53,9 @@ def edac_snapshot() -> Optional[Dict[str, Dict[str, int]]]:
     return out
 
 
-def edac_deltas(before: Dict[str, Dict[str, int]], after: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str, int]]:
+def edac_deltas(
+    before: Dict[str, Dict[str, int]], after: Dict[str, Dict[str, int]]
+) -> Dict[str, Dict[str, int]]:
     """The counters that moved between two snapshots (a counter reset counts as its new value)."""
     moved = {}
     for name, now in after.items():
@@ -102,9 +104,9 @@ class KernelLog:
             self.fd = None
 
 
-def nvme_namespaces() -> List[Dict[str, object]]:
+def nvme_namespaces() -> List[Dict[str, Any]]:
     """Every NVMe namespace block device with its controller's identity and PCIe link, from sysfs."""
-    out: List[Dict[str, object]] = []
+    out: List[Dict[str, Any]] = []
     for ctrl in sorted(glob.glob(str(SYS / "class/nvme/nvme[0-9]*"))):
         cbase = Path(ctrl)
         dev = cbase / "device"

@@ -19,8 +19,8 @@ from burnin.parse_os import (
     parse_cpuinfo,
     parse_dmidecode_memory,
     parse_link_speed,
-    parse_lscpu,
     parse_lsblk,
+    parse_lscpu,
     parse_nvme_id_ctrl,
     parse_nvme_list,
     parse_os_release,
@@ -30,7 +30,13 @@ SYS = Path("/sys")
 RunTool = Callable[..., ToolRun]
 LSBLK_COLUMNS = "NAME,TYPE,SIZE,MODEL,SERIAL,WWN,TRAN,ROTA,REV,MOUNTPOINT,PKNAME,FSTYPE"
 # PCI class prefixes worth listing: NVMe, VGA/3D (GPUs), Ethernet, InfiniBand
-PCI_CLASSES = {"0x010802": "nvme", "0x0300": "display", "0x0302": "3d", "0x0200": "ethernet", "0x0207": "infiniband"}
+PCI_CLASSES = {
+    "0x010802": "nvme",
+    "0x0300": "display",
+    "0x0302": "3d",
+    "0x0200": "ethernet",
+    "0x0207": "infiniband",
+}
 
 
 def _tool_gap(run: ToolRun) -> str:
@@ -134,7 +140,11 @@ def _drives(inv: HardwareInventory, run_tool: RunTool) -> None:
         inv.gaps["drives.nvme_list"] = _tool_gap(run)
     for ns in namespaces:
         ctrl: Dict[str, Any] = {}
-        idc = run_tool(f"inventory.nvme_id_ctrl.{ns['controller']}", ["nvme", "id-ctrl", "-o", "json", f"/dev/{ns['controller']}"], 30)
+        idc = run_tool(
+            f"inventory.nvme_id_ctrl.{ns['controller']}",
+            ["nvme", "id-ctrl", "-o", "json", f"/dev/{ns['controller']}"],
+            30,
+        )
         if idc.evidence.exit_code == 0:
             try:
                 ctrl = parse_nvme_id_ctrl(idc.stdout)
@@ -214,7 +224,9 @@ def _system(inv: HardwareInventory, run_tool: RunTool) -> None:
     if m:
         bmc = m.group(1)
     else:
-        inv.gaps["system.bmc_version"] = _tool_gap(run) if run.evidence.exit_code != 0 else "no firmware revision"
+        inv.gaps["system.bmc_version"] = (
+            _tool_gap(run) if run.evidence.exit_code != 0 else "no firmware revision"
+        )
     inv.system = SystemInfo(
         manufacturer=dmi_field("sys_vendor"),
         model=dmi_field("product_name"),
@@ -232,14 +244,29 @@ def _system(inv: HardwareInventory, run_tool: RunTool) -> None:
         inv.firmware.append(Firmware(name="BMC", version=bmc))
 
 
+def _gpus(inv: HardwareInventory, run_tool: RunTool) -> None:
+    try:
+        from burnin.nvml import os_gpus
+    except ImportError as exc:
+        inv.gaps["gpus"] = f"no NVML adapter in this agent ({exc})"
+        return
+    inv.gpus = os_gpus(inv.gaps)
+
+
 def collect_inventory(run_tool: RunTool) -> HardwareInventory:
+    """Every part the OS shows; one unreadable part is a gap, never the end of the inventory."""
     inv = HardwareInventory(source="os", collected_at=time.time())
-    for part in (_cpu, _memory, _drives):
-        part(inv, run_tool)
-    _pcie(inv)
-    _nics(inv)
-    _system(inv, run_tool)
-    inv.temperatures = []
+    parts: List[Callable[[HardwareInventory, RunTool], None]] = [_cpu, _memory, _drives, _gpus, _system]
+    for part in parts:
+        try:
+            part(inv, run_tool)
+        except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:  # tool output we did not expect
+            inv.gaps[part.__name__.strip("_")] = f"could not read: {exc!r}"
+    try:
+        _pcie(inv)
+        _nics(inv)
+    except (ValueError, OSError) as exc:
+        inv.gaps["pcie"] = f"could not read sysfs: {exc!r}"
     return inv
 
 
@@ -251,4 +278,6 @@ def root_disks() -> List[str]:
         chain = protected_devices()
     except LookupError:
         return []
-    return sorted(n for n in chain if (SYS / "block" / n).is_dir() and not n.startswith(("dm-", "md", "loop")))
+    return sorted(
+        n for n in chain if (SYS / "block" / n).is_dir() and not n.startswith(("dm-", "md", "loop"))
+    )

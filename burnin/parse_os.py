@@ -89,7 +89,12 @@ def parse_cpuinfo(text: str) -> Dict[str, Any]:
             models.add(fields["model name"])
         if "cpu MHz" in fields:
             mhz.append(float(fields["cpu MHz"]))
-    return {"logical_cpus": len(blocks), "sockets": len(sockets) or None, "models": sorted(models), "mhz": mhz}
+    return {
+        "logical_cpus": len(blocks),
+        "sockets": len(sockets) or None,
+        "models": sorted(models),
+        "mhz": mhz,
+    }
 
 
 # ---- DIMMs -------------------------------------------------------------------------------------

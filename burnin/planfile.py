@@ -1,9 +1,9 @@
 """The agent's plan document: checked before anything runs, so a bad plan is one clear line.
 
-    {"run_id": "...", "host": "...", "sample_interval_s": 1,
-     "suites": [{"suite": "cpu", "duration_s": 20, "required": true, "options": {}}],
-     "expect": {"cpu": {...}, "memory": {...}, "nvme": {...}, "boot_disks": {...}, "gpus": {...}},
-     "allow_destructive": [{"serial": "..."}, {"wwn": "..."}]}
+{"run_id": "...", "host": "...", "sample_interval_s": 1,
+ "suites": [{"suite": "cpu", "duration_s": 20, "required": true, "options": {}}],
+ "expect": {"cpu": {...}, "memory": {...}, "nvme": {...}, "boot_disks": {...}, "gpus": {...}},
+ "allow_destructive": [{"serial": "..."}, {"wwn": "..."}]}
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -55,7 +56,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 class EventLog:
     def __init__(self, path: Path) -> None:
-        self._fh = open(path, "a")
+        self._fh = open(path, "a")  # noqa: SIM115 - open for the whole run, closed by close()
         self._lock = threading.Lock()
 
     def __call__(self, event: str, **fields: Any) -> None:
@@ -93,8 +94,6 @@ def inconclusive(suite: str, why: str, started: float) -> SuiteResult:
 
 
 def _not_required(result: SuiteResult) -> SuiteResult:
-    from dataclasses import replace
-
     result.findings = [replace(f, required=False) for f in result.findings]
     return result
 
@@ -135,7 +134,9 @@ class Runner:
             self._save()
             for spec in self.plan["suites"]:
                 if self.stop.is_set():
-                    self.result.suites.append(inconclusive(spec["suite"], "the run was cancelled", time.time()))
+                    self.result.suites.append(
+                        inconclusive(spec["suite"], "the run was cancelled", time.time())
+                    )
                     continue
                 self.result.suites.append(self._run_suite(spec))
                 self._save()
@@ -169,7 +170,9 @@ class Runner:
         )
         module_name = SUITES.get(name)
         if module_name is None:
-            result = inconclusive(name, f"unknown suite {name!r} (known: {', '.join(sorted(SUITES))})", started)
+            result = inconclusive(
+                name, f"unknown suite {name!r} (known: {', '.join(sorted(SUITES))})", started
+            )
         else:
             try:
                 module = importlib.import_module(module_name)
@@ -178,7 +181,7 @@ class Runner:
             else:
                 try:
                     result = module.run(ctx)
-                except Exception as exc:  # the one boundary: a crashed suite proves nothing  # noqa: BLE001
+                except Exception as exc:  # the one boundary: a crashed suite proves nothing
                     self.log("suite_crashed", suite=name, traceback=traceback.format_exc())
                     result = inconclusive(name, f"suite {name} crashed: {exc!r}", started)
         if not spec.get("required", True):

@@ -134,7 +134,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="telemetry", daemon=True)
-        self._fh = open(path, "a")
+        self._fh = open(path, "a")  # noqa: SIM115 - open for the whole run, closed by stop()
 
     def add_sampler(self, name: str, sampler: Sampler) -> None:
         with self._lock:
@@ -174,7 +174,7 @@ class Telemetry:
         for name, sampler in samplers:
             try:
                 values.update(sampler())
-            except Exception as exc:  # one broken source must not stop the others  # noqa: BLE001
+            except Exception as exc:  # one broken source must not stop the others
                 with self._lock:
                     self._samplers.pop(name, None)
                 self.log("sampler_failed", sampler=name, error=repr(exc))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from provision.errors import BadInput
+from provision.gpu_expect import gpu_expect
 from provision.hosts import Host
 from provision.profile import DriveInterface, DriveRole, Profile
 
@@ -17,7 +18,7 @@ PLAN_NAMES = ("quick", "acceptance")
 # memory they take and the triad's repetitions so the whole run stays within minutes.
 QUICK_OPTIONS: dict[str, dict[str, Any]] = {
     "memory": {"fraction": 0.25, "max_mib": 4096, "triad_ntimes": 5},
-    "soak": {"memory_fraction": 0.1, "max_mib": 2048},
+    "soak": {"memory_fraction": 0.1, "max_mib": 512},
 }
 ACCEPTANCE_OPTIONS: dict[str, dict[str, Any]] = {
     "memory": {"fraction": 0.9, "triad_ntimes": 20},
@@ -32,6 +33,7 @@ LOCAL_SUITES: dict[str, list[dict[str, Any]]] = {
         {"suite": "memory", "duration_s": 20},
         {"suite": "nvme", "duration_s": 10},
         {"suite": "boot_disks", "duration_s": 5},
+        {"suite": "gpu", "duration_s": 10},
         {"suite": "soak", "duration_s": 10},
     ],
     "acceptance": [
@@ -39,6 +41,7 @@ LOCAL_SUITES: dict[str, list[dict[str, Any]]] = {
         {"suite": "memory", "duration_s": 3600},
         {"suite": "nvme", "duration_s": 1800},
         {"suite": "boot_disks", "duration_s": 300},
+        {"suite": "gpu", "duration_s": 3600},
         {"suite": "soak", "duration_s": 3600},
     ],
 }
@@ -47,7 +50,9 @@ LOCAL_SUITES: dict[str, list[dict[str, Any]]] = {
 def peak_bandwidth_gbs(profile: Profile) -> float:
     """Theoretical DRAM peak: sockets x populated channels x configured MT/s x 8 bytes."""
     m = profile.memory
-    return round(profile.cpu.sockets * m.populated_channels_per_socket * m.configured_mts_expected * 8 / 1000, 1)
+    return round(
+        profile.cpu.sockets * m.populated_channels_per_socket * m.configured_mts_expected * 8 / 1000, 1
+    )
 
 
 def expect_from_profile(profile: Profile) -> dict[str, Any]:
@@ -104,23 +109,7 @@ def expect_from_profile(profile: Profile) -> dict[str, Any]:
             "link_gbps": boot.link_gbps,
             "raid": boot.raid,
         }
-    if profile.gpus is not None:
-        g = profile.gpus
-        expect["gpus"] = {
-            "count": g.count,
-            "name": g.name,
-            "pci_device_id": g.pci_device_id,
-            "memory_mib": g.memory_mib,
-            "memory_tolerance_pct": g.memory_tolerance_pct,
-            "pcie_gen": g.pcie_gen,
-            "pcie_width": g.pcie_width,
-            "power_limit_w": g.power_limit_w,
-            "compute_capability": g.compute_capability,
-            "ecc_required": g.ecc_required,
-            "dcgm_diag_level": g.dcgm_diag_level,
-            "temp_margin_c": acc.gpu_temp_margin_c,
-            "throughput_spread_pct": acc.gpu_throughput_spread_pct,
-        }
+    expect["gpus"] = gpu_expect(profile)  # the GPU suite owns these keys (burnin.gpu_verdicts)
     return expect
 
 
@@ -157,7 +146,9 @@ def build_plan(
         doc = dict(plan)
         suites = doc.get("suites")  # type: ignore[assignment]
         if not isinstance(suites, list) or not suites:
-            raise BadInput("plan file: suites: expected a non-empty list of {suite, duration_s}, got " + repr(suites))
+            raise BadInput(
+                "plan file: suites: expected a non-empty list of {suite, duration_s}, got " + repr(suites)
+            )
         suites = _with_defaults(suites, str(doc.get("name", "")))
         interval = float(doc.get("sample_interval_s", 1.0))
     expect = doc.get("expect") or (expect_from_profile(profile) if profile is not None else {})

@@ -84,7 +84,8 @@ class RemoteAgent:
         except paramiko.SSHException as exc:
             msg = str(exc)
             if "not found in known_hosts" in msg:
-                msg = f"host key not in known_hosts {t.known_hosts or '~/.ssh/known_hosts'} (pinned; unknown keys are refused)"
+                kh = t.known_hosts or "~/.ssh/known_hosts"
+                msg = f"host key not in known_hosts {kh} (pinned; unknown keys are refused)"
             raise SshError(f"{t.where()}: {msg}") from None
         except OSError as exc:
             raise SshError(f"{t.where()}: cannot connect: {exc}") from None
@@ -123,7 +124,9 @@ class RemoteAgent:
         """Copy the zipapp over SFTP unless the same bytes are there already; check its sha256."""
         want = _sha256(pyz)
         d = shlex.quote(self.remote_dir)
-        _, out, _ = self._exec(f"mkdir -p {d}/runs {d}/plans && (sha256sum {shlex.quote(self.pyz)} 2>/dev/null || true)")
+        _, out, _ = self._exec(
+            f"mkdir -p {d}/runs {d}/plans && (sha256sum {shlex.quote(self.pyz)} 2>/dev/null || true)"
+        )
         if out.split()[:1] == [want]:
             return
         sftp = self._ssh().open_sftp()
@@ -134,7 +137,9 @@ class RemoteAgent:
             sftp.close()
         rc, out, err = self._exec(f"sha256sum {shlex.quote(self.pyz)}")
         if rc != 0 or out.split()[:1] != [want]:
-            raise SshError(f"{self.target.where()}: agent copy is corrupt (sha256 {out.split()[:1]} != {want}) {err}")
+            raise SshError(
+                f"{self.target.where()}: agent copy is corrupt (sha256 {out.split()[:1]} != {want}) {err}"
+            )
 
     def run_dir(self, run_id: str) -> str:
         return f"{self.remote_dir}/runs/{run_id}"
@@ -148,9 +153,13 @@ class RemoteAgent:
                 fh.write(json.dumps(plan, indent=1))
         finally:
             sftp.close()
-        rc, out, err = self._agent(f"start {shlex.quote(path)} --runs {shlex.quote(self.remote_dir)}/runs", 60)
+        rc, out, err = self._agent(
+            f"start {shlex.quote(path)} --runs {shlex.quote(self.remote_dir)}/runs", 60
+        )
         if rc != 0:
-            raise SshError(f"{self.target.where()}: agent start failed (exit {rc}): {err.strip() or out.strip()}")
+            raise SshError(
+                f"{self.target.where()}: agent start failed (exit {rc}): {err.strip() or out.strip()}"
+            )
         return dict(json.loads(out))
 
     def status(self, run_id: str) -> dict[str, Any]:
@@ -159,9 +168,12 @@ class RemoteAgent:
             raise SshError(f"{self.target.where()}: agent status failed (exit {rc}): {err.strip()}")
         return dict(json.loads(out))
 
-    def follow(self, run_id: str, skip: int, on_event: Callable[[dict[str, Any]], None], timeout_s: float = 0) -> int:
+    def follow(
+        self, run_id: str, skip: int, on_event: Callable[[dict[str, Any]], None], timeout_s: float = 0
+    ) -> int:
         """Stream events after the first `skip`; return how many event lines have been seen."""
-        cmd = f"python3 {shlex.quote(self.pyz)} follow --run-dir {shlex.quote(self.run_dir(run_id))} --skip {skip}"
+        run_dir = shlex.quote(self.run_dir(run_id))
+        cmd = f"python3 {shlex.quote(self.pyz)} follow --run-dir {run_dir} --skip {skip}"
         if timeout_s:
             cmd += f" --timeout {timeout_s}"
         _, stdout, _ = self._ssh().exec_command(cmd)

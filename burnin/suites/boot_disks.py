@@ -39,8 +39,16 @@ def mirror_state(mdstat: str, disks: List[str]) -> List[Dict[str, str]]:
 def _read_pass(rep: Report, ctx: SuiteContext, disk: str, runtime_s: float) -> None:
     ev_id = f"boot_disks.fio.{disk}"
     job_rel, out_rel = f"artifacts/{ev_id}.fio", f"artifacts/{ev_id}.json"
-    (ctx.run_dir / job_rel).write_text(build_job(f"/dev/{disk}", ["seq_read"], runtime_s, {"ioengine": "psync", "direct": True}))
-    argv = ["fio", "--readonly", "--output-format=json", f"--output={ctx.run_dir / out_rel}", str(ctx.run_dir / job_rel)]
+    (ctx.run_dir / job_rel).write_text(
+        build_job(f"/dev/{disk}", ["seq_read"], runtime_s, {"ioengine": "psync", "direct": True})
+    )
+    argv = [
+        "fio",
+        "--readonly",
+        "--output-format=json",
+        f"--output={ctx.run_dir / out_rel}",
+        str(ctx.run_dir / job_rel),
+    ]
     r = rep.keep(ctx.run_tool(ev_id, argv, runtime_s + 120, artifact=out_rel))
     why = rep.cannot_run(r)
     if not why:
@@ -49,12 +57,23 @@ def _read_pass(rep: Report, ctx: SuiteContext, disk: str, runtime_s: float) -> N
         except (OSError, ValueError) as exc:
             why = str(exc)
     if why:
-        rep.add("fio_read", f"disk:{disk}", "a read-only pass with no errors", why, Verdict.INCONCLUSIVE, [ev_id])
+        rep.add(
+            "fio_read", f"disk:{disk}", "a read-only pass with no errors", why, Verdict.INCONCLUSIVE, [ev_id]
+        )
         return
-    job = parsed["jobs"][0] if parsed["jobs"] else {"error": -1, "read": {"bw_bytes_per_s": 0}}
+    job: Dict[str, Any] = (
+        parsed["jobs"][0] if parsed["jobs"] else {"error": -1, "read": {"bw_bytes_per_s": 0}}
+    )
     rep.measurements.setdefault("seq_read_mb_per_s", {})[disk] = round(job["read"]["bw_bytes_per_s"] / 1e6, 1)
     verdict = fio_job_verdict(r.evidence.exit_code, parsed["jobs"])
-    rep.add("fio_read", f"disk:{disk}", "exit 0, job error 0", f"exit {r.evidence.exit_code}, err={job['error']}", verdict, [ev_id])
+    rep.add(
+        "fio_read",
+        f"disk:{disk}",
+        "exit 0, job error 0",
+        f"exit {r.evidence.exit_code}, err={job['error']}",
+        verdict,
+        [ev_id],
+    )
 
 
 def run(ctx: SuiteContext) -> Any:
@@ -63,10 +82,18 @@ def run(ctx: SuiteContext) -> Any:
     disks = [Path(d).name for d in ctx.options.get("devices", [])] or root_disks()
     rep.measurements["disks"] = disks
     if exp.get("count") is not None:
-        rep.add("boot_disk_count", "boot", str(exp["count"]), f"{len(disks)} ({', '.join(disks)})", Verdict.PASS if len(disks) == int(exp["count"]) else Verdict.FAIL)
+        rep.add(
+            "boot_disk_count",
+            "boot",
+            str(exp["count"]),
+            f"{len(disks)} ({', '.join(disks)})",
+            Verdict.PASS if len(disks) == int(exp["count"]) else Verdict.FAIL,
+        )
     if not disks:
         rep.error = "could not find the disks under / and /boot"
-        rep.add("boot_disks_found", "boot", "the disks under / and /boot", "none resolved", Verdict.INCONCLUSIVE)
+        rep.add(
+            "boot_disks_found", "boot", "the disks under / and /boot", "none resolved", Verdict.INCONCLUSIVE
+        )
         return rep.result()
     runtime = max(1.0, (ctx.duration_s or 5) / len(disks))
     for disk in disks:
@@ -81,12 +108,21 @@ def run(ctx: SuiteContext) -> Any:
             judge_nvme_health(rep, comp, before, after, required=True)
         link = (after.get("smartctl") or {}).get("link_gbps")
         if exp.get("link_gbps") and link is not None:
-            rep.add("sata_link", comp, f"{exp['link_gbps']} Gb/s", f"{link:g} Gb/s", Verdict.PASS if link >= float(exp["link_gbps"]) else Verdict.FAIL)
+            rep.add(
+                "sata_link",
+                comp,
+                f"{exp['link_gbps']} Gb/s",
+                f"{link:g} Gb/s",
+                Verdict.PASS if link >= float(exp["link_gbps"]) else Verdict.FAIL,
+            )
     if exp.get("raid"):
         arrays = mirror_state(read(Path("/proc/mdstat")) or "", disks)
         rep.measurements["md_arrays"] = arrays
         degraded = [a for a in arrays if "_" in a["members"]]
-        observed = ", ".join(f"{a['array']} {a['level']} [{a['members']}]" for a in arrays) or "no md array on these disks"
+        observed = (
+            ", ".join(f"{a['array']} {a['level']} [{a['members']}]" for a in arrays)
+            or "no md array on these disks"
+        )
         verdict = Verdict.FAIL if degraded or not arrays else Verdict.PASS
         rep.add("boot_mirror", "boot", f"{exp['raid']} with every member up ([UU])", observed, verdict)
     return rep.result()

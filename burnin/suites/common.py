@@ -13,6 +13,7 @@ from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import KernelLog, edac_deltas, edac_snapshot
 from burnin.parse_tools import scan_kernel_log
 from burnin.schema import Evidence, Finding, SuiteResult, Verdict
+from burnin.tools import sha256_file
 
 
 def suite_verdict(findings: List[Finding]) -> Verdict:
@@ -108,13 +109,21 @@ class HealthWatch:
             )
         )
         if self.klog.error:
-            rep.add("kernel_hw_errors", "host", "0 MCE/EDAC/AER lines", self.klog.error, Verdict.INCONCLUSIVE, [ev_id])
+            rep.add(
+                "kernel_hw_errors",
+                "host",
+                "0 MCE/EDAC/AER lines",
+                self.klog.error,
+                Verdict.INCONCLUSIVE,
+                [ev_id],
+            )
         else:
             rep.add(
                 "kernel_hw_errors",
                 "host",
                 "0 MCE/EDAC/AER lines during the suite",
-                f"{len(hw_errors)} of {len(klog_lines)} new kernel log lines" + (": " + hw_errors[0] if hw_errors else ""),
+                f"{len(hw_errors)} of {len(klog_lines)} new kernel log lines"
+                + (": " + hw_errors[0] if hw_errors else ""),
                 Verdict.FAIL if hw_errors else Verdict.PASS,
                 [ev_id],
             )
@@ -139,7 +148,9 @@ class HealthWatch:
         ce = sum(d["ce"] for n, d in moved.items() if n.startswith("mc") and "/" not in n)
         observed = ", ".join(f"{n}: +{d['ce']} CE +{d['ue']} UE" for n, d in moved.items()) or "no change"
         verdict = Verdict.FAIL if ue > ue_max or ce > ce_max else Verdict.PASS
-        rep.add("edac_errors", "memory", f"CE delta <= {ce_max}, UE delta <= {ue_max}", observed, verdict, [ev_id])
+        rep.add(
+            "edac_errors", "memory", f"CE delta <= {ce_max}, UE delta <= {ue_max}", observed, verdict, [ev_id]
+        )
 
 
 def inventory(ctx: SuiteContext) -> Dict[str, Any]:
@@ -151,11 +162,25 @@ def inventory(ctx: SuiteContext) -> Dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def inventory_evidence(rep: Report, ctx: SuiteContext, tool_id: str, command: List[str]) -> List[str]:
+    """Evidence for a finding that rests on the run's inventory: the tool's artifact and its sha256."""
+    if not any(e.id == tool_id for e in rep.evidence):
+        art = f"artifacts/{tool_id}.log"
+        path = ctx.run_dir / art
+        digest = sha256_file(path) if path.is_file() else None
+        rep.evidence.append(
+            Evidence(id=tool_id, command=command, artifact=art if digest else None, sha256=digest)
+        )
+    return [tool_id]
+
+
 def phase_series(ctx: SuiteContext, prefix: str, since: float) -> List[float]:
     return [v for _, v in ctx.samples(prefix, since)]
 
 
-def judge_temperatures(rep: Report, ctx: SuiteContext, prefix: str, limit_c: Optional[float], component: str) -> None:
+def judge_temperatures(
+    rep: Report, ctx: SuiteContext, prefix: str, limit_c: Optional[float], component: str
+) -> None:
     temps = phase_series(ctx, prefix, rep.started)
     if not temps:
         rep.add(
@@ -170,7 +195,14 @@ def judge_temperatures(rep: Report, ctx: SuiteContext, prefix: str, limit_c: Opt
     peak = max(temps)
     rep.measurements[component + "_temp_max_c"] = peak
     if limit_c is None:
-        rep.add("temperature_max", component, "no limit in the plan", f"{peak:.1f} °C", Verdict.PASS, required=False)
+        rep.add(
+            "temperature_max",
+            component,
+            "no limit in the plan",
+            f"{peak:.1f} °C",
+            Verdict.PASS,
+            required=False,
+        )
         return
     verdict = Verdict.PASS if peak <= limit_c else Verdict.FAIL
     rep.add("temperature_max", component, f"<= {limit_c:g} °C", f"{peak:.1f} °C", verdict)

@@ -14,7 +14,14 @@ from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import online_cpus
 from burnin.parse_tools import STRESS_NG_EXIT, parse_stressng_log, parse_stressng_yaml
 from burnin.schema import Verdict
-from burnin.suites.common import HealthWatch, Report, inventory, judge_temperatures, phase_series
+from burnin.suites.common import (
+    HealthWatch,
+    Report,
+    inventory,
+    inventory_evidence,
+    judge_temperatures,
+    phase_series,
+)
 
 SUITE = "cpu"
 CPU_TEMP_PREFIXES = ("temp.k10temp", "temp.coretemp", "temp.zenpower")
@@ -29,7 +36,9 @@ def stress_ng_verdict(rc: Optional[int], fail_lines: List[str]) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
-def judge_stress_ng(rep: Report, run: ToolRun, yaml_text: Optional[str], stressor: str, workers: int) -> Dict[str, Any]:
+def judge_stress_ng(
+    rep: Report, run: ToolRun, yaml_text: Optional[str], stressor: str, workers: int
+) -> Dict[str, Any]:
     """Findings for one stress-ng run; returns its parsed metrics (empty when unparsable)."""
     ev = run.evidence.id
     why = rep.cannot_run(run)
@@ -42,7 +51,14 @@ def judge_stress_ng(rep: Report, run: ToolRun, yaml_text: Optional[str], stresso
     observed = f"exit {rc} ({meaning}), {len(log['fail_lines'])} fail: lines"
     if log["fail_lines"]:
         observed += ": " + log["fail_lines"][0]
-    rep.add(f"{stressor}_stress", "host", "exit 0 and no fail: lines", observed, stress_ng_verdict(rc, log["fail_lines"]), [ev])
+    rep.add(
+        f"{stressor}_stress",
+        "host",
+        "exit 0 and no fail: lines",
+        observed,
+        stress_ng_verdict(rc, log["fail_lines"]),
+        [ev],
+    )
     dispatched = log["dispatched"].get(stressor)
     rep.add(
         f"{stressor}_workers",
@@ -83,9 +99,18 @@ def _inventory_checks(rep: Report, ctx: SuiteContext, online: int) -> None:
             str(want),
             str(online),
             Verdict.PASS if want == online else Verdict.FAIL,
+            ["cpu.stress_ng"],  # stress-ng's dispatch line counts the online CPUs it loaded
         )
     if exp.get("model") and model is not None:
-        rep.add("cpu_model", "cpu", exp["model"], model, Verdict.PASS if model == exp["model"] else Verdict.FAIL)
+        ev = inventory_evidence(rep, ctx, "inventory.lscpu", ["lscpu", "-J"])
+        rep.add(
+            "cpu_model",
+            "cpu",
+            exp["model"],
+            model,
+            Verdict.PASS if model == exp["model"] else Verdict.FAIL,
+            ev,
+        )
 
 
 def run(ctx: SuiteContext) -> Any:
@@ -106,7 +131,9 @@ def run(ctx: SuiteContext) -> Any:
     ctx.log("progress", suite=SUITE, step="stress-ng", workers=workers, duration_s=duration)
     run_ = rep.keep(ctx.run_tool("cpu.stress_ng", argv, duration + 60))
     yaml_path = ctx.run_dir / yaml_rel
-    metrics = judge_stress_ng(rep, run_, yaml_path.read_text() if yaml_path.is_file() else None, "cpu", workers)
+    metrics = judge_stress_ng(
+        rep, run_, yaml_path.read_text() if yaml_path.is_file() else None, "cpu", workers
+    )
     rep.measurements.update(
         {
             "workers": workers,
@@ -137,7 +164,14 @@ def run(ctx: SuiteContext) -> Any:
                 required=False,
             )
     else:
-        rep.add("clock_under_load", "cpu", "sampled clocks", "no clock samples", Verdict.INCONCLUSIVE, required=False)
+        rep.add(
+            "clock_under_load",
+            "cpu",
+            "sampled clocks",
+            "no clock samples",
+            Verdict.INCONCLUSIVE,
+            required=False,
+        )
     prefix = next((p for p in CPU_TEMP_PREFIXES if phase_series(ctx, p, rep.started)), CPU_TEMP_PREFIXES[0])
     judge_temperatures(rep, ctx, prefix, exp.get("temp_max_c"), "cpu")
     watch.judge(rep, ctx, bool(ctx.expect("memory").get("ecc")))

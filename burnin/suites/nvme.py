@@ -9,6 +9,7 @@ scratch files the agent creates and may write), destructive, verify_size_mib, io
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any, Dict, List, Optional
@@ -18,7 +19,7 @@ from burnin.context import SuiteContext
 from burnin.fiojob import READ_JOBS, WRITE_JOBS, build_job
 from burnin.hostio import nvme_namespaces
 from burnin.parse_tools import fio_error_text, parse_fio
-from burnin.schema import Verdict
+from burnin.schema import Evidence, Verdict
 from burnin.suites.common import HealthWatch, Report
 from burnin.suites.health import judge_nvme_health, judge_smartctl, read_health
 
@@ -42,7 +43,15 @@ def _targets(ctx: SuiteContext) -> List[Dict[str, Any]]:
         name = os.path.basename(os.path.realpath(dev))
         out.append({"kind": "block", "name": name, "path": "/dev/" + name, "nvme": name.startswith("nvme")})
     for f in opts.get("files", []):
-        out.append({"kind": "file", "name": os.path.basename(f["path"]), "path": f["path"], "size_mib": int(f.get("size_mib", 64)), "nvme": False})
+        out.append(
+            {
+                "kind": "file",
+                "name": os.path.basename(f["path"]),
+                "path": f["path"],
+                "size_mib": int(f.get("size_mib", 64)),
+                "nvme": False,
+            }
+        )
     if not out:
         for ns in nvme_namespaces():
             out.append({"kind": "block", "name": ns["name"], "path": ns["device"], "nvme": True, "sysfs": ns})
@@ -58,19 +67,30 @@ def _write_permission(ctx: SuiteContext, t: Dict[str, Any]) -> Dict[str, Any]:
     """{"allowed": bool, "why": text}: files the agent creates itself; devices allow-listed AND unused."""
     if t["kind"] == "file":
         if os.path.exists(t["path"]):
-            return {"allowed": False, "why": f"{t['path']} exists; the agent only writes scratch files it creates"}
+            return {
+                "allowed": False,
+                "why": f"{t['path']} exists; the agent only writes scratch files it creates",
+            }
         return {"allowed": True, "why": "a scratch file the agent creates"}
     rule = blockdev.allow_rule(t["name"], ctx.allow_list())
     if rule is None:
         ident = blockdev.identity(t["name"])
-        return {"allowed": False, "why": f"/dev/{t['name']} is not allow-listed (serial {ident['serial']}, wwn {ident['wwn']})"}
+        return {
+            "allowed": False,
+            "why": f"/dev/{t['name']} is not allow-listed (serial {ident['serial']}, wwn {ident['wwn']})",
+        }
     reasons = blockdev.reasons_in_use(t["name"])
     if reasons:
         return {"allowed": False, "why": f"allow-listed by {rule}, but " + "; ".join(reasons)}
-    return {"allowed": True, "why": f"allow-listed by {rule}; not mounted, not swap, no holders, off the root/boot chain"}
+    return {
+        "allowed": True,
+        "why": f"allow-listed by {rule}; not mounted, not swap, no holders, off the root/boot chain",
+    }
 
 
-def fio_pass(rep: Report, ctx: SuiteContext, t: Dict[str, Any], phase: str, jobs: List[str], runtime_s: float) -> Optional[Dict[str, Any]]:
+def fio_pass(
+    rep: Report, ctx: SuiteContext, t: Dict[str, Any], phase: str, jobs: List[str], runtime_s: float
+) -> Optional[Dict[str, Any]]:
     opts = dict(ctx.options)
     if t["kind"] == "file":
         opts["size_mib"] = t["size_mib"]
@@ -92,13 +112,30 @@ def fio_pass(rep: Report, ctx: SuiteContext, t: Dict[str, Any], phase: str, jobs
         try:
             parsed = parse_fio((ctx.run_dir / out_rel).read_text())
         except (OSError, ValueError) as exc:
-            why = f"{exc} (exit {r.evidence.exit_code}: {r.evidence.excerpt.splitlines()[-1] if r.evidence.excerpt else ''})"
+            last = r.evidence.excerpt.splitlines()[-1] if r.evidence.excerpt else ""
+            why = f"{exc} (exit {r.evidence.exit_code}: {last})"
     if parsed is None:
-        rep.add(check, component, "fio completes with no job errors", why or "no output", Verdict.INCONCLUSIVE, [ev_id])
+        rep.add(
+            check,
+            component,
+            "fio completes with no job errors",
+            why or "no output",
+            Verdict.INCONCLUSIVE,
+            [ev_id],
+        )
         return None
     verdict = fio_job_verdict(r.evidence.exit_code, parsed["jobs"])
-    errs = [f"{j['name']}: err={j['error']} {fio_error_text(j['error'])}" for j in parsed["jobs"] if j["error"]]
-    rep.add(check, component, "exit 0, every job error 0", f"exit {r.evidence.exit_code}" + (", " + "; ".join(errs) if errs else ", no job errors"), verdict, [ev_id])
+    errs = [
+        f"{j['name']}: err={j['error']} {fio_error_text(j['error'])}" for j in parsed["jobs"] if j["error"]
+    ]
+    rep.add(
+        check,
+        component,
+        "exit 0, every job error 0",
+        f"exit {r.evidence.exit_code}" + (", " + "; ".join(errs) if errs else ", no job errors"),
+        verdict,
+        [ev_id],
+    )
     perf = rep.measurements.setdefault("fio", {}).setdefault(component, {})
     for j in parsed["jobs"]:
         direction = "read" if "read" in j["name"] else "write"
@@ -106,8 +143,20 @@ def fio_pass(rep: Report, ctx: SuiteContext, t: Dict[str, Any], phase: str, jobs
     if "verify" in jobs:
         vj = next((j for j in parsed["jobs"] if j["name"] == "verify"), None)
         ok = vj is not None and vj["error"] == 0 and vj["read"]["io_bytes"] > 0
-        observed = "no verify job" if vj is None else f"err={vj['error']} ({fio_error_text(vj['error']) if vj['error'] else 'none'}), {vj['read']['io_bytes']} bytes read back"
-        rep.add("verify_crc32c", component, "every block read back matches its crc32c", observed, Verdict.PASS if ok else (Verdict.FAIL if vj and vj["error"] in (84, 5) else Verdict.INCONCLUSIVE), [ev_id])
+        observed = (
+            "no verify job"
+            if vj is None
+            else f"err={vj['error']} ({fio_error_text(vj['error']) if vj['error'] else 'none'}), "
+            f"{vj['read']['io_bytes']} bytes read back"
+        )
+        rep.add(
+            "verify_crc32c",
+            component,
+            "every block read back matches its crc32c",
+            observed,
+            Verdict.PASS if ok else (Verdict.FAIL if vj and vj["error"] in (84, 5) else Verdict.INCONCLUSIVE),
+            [ev_id],
+        )
     return parsed
 
 
@@ -122,11 +171,23 @@ def _one_target(rep: Report, ctx: SuiteContext, t: Dict[str, Any], lock: threadi
         with lock:
             rep.measurements.setdefault("write_permission", {})[component] = may_write
         if not may_write["allowed"]:
-            rep.add("write_verify", component, "an allow-listed, unused drive", "refused: " + may_write["why"], Verdict.INCONCLUSIVE)
+            rep.add(
+                "write_verify",
+                component,
+                "an allow-listed, unused drive",
+                "refused: " + may_write["why"],
+                Verdict.INCONCLUSIVE,
+            )
     if may_write["allowed"]:
         fio_pass(rep, ctx, t, "write", list(WRITE_JOBS), duration / 4)
     if t["kind"] == "file" and not os.path.exists(t["path"]):
-        rep.add("fio_read", component, "a laid-out scratch file", "the file was never written", Verdict.INCONCLUSIVE)
+        rep.add(
+            "fio_read",
+            component,
+            "a laid-out scratch file",
+            "the file was never written",
+            Verdict.INCONCLUSIVE,
+        )
     else:
         fio_pass(rep, ctx, t, "read", list(READ_JOBS), duration / (4 if may_write["allowed"] else 2))
     if t["kind"] == "file" and may_write["allowed"] and os.path.exists(t["path"]):
@@ -140,31 +201,73 @@ def _one_target(rep: Report, ctx: SuiteContext, t: Dict[str, Any], lock: threadi
 def _expectations(rep: Report, ctx: SuiteContext, targets: List[Dict[str, Any]]) -> None:
     exp = ctx.expect("nvme")
     nvme = [t for t in targets if t["nvme"] and t.get("sysfs")]
+    ev = ["nvme.sysfs"]
+    rep.evidence.append(
+        Evidence(
+            id="nvme.sysfs",
+            command=["read /sys/class/nvme/*/{model,serial,firmware_rev,device/current_link_*}"],
+            excerpt="\n".join(json.dumps(t["sysfs"], sort_keys=True) for t in nvme),
+        )
+    )
     if exp.get("count") is not None:
-        rep.add("nvme_count", "nvme", str(exp["count"]), str(len(nvme)), Verdict.PASS if len(nvme) == int(exp["count"]) else Verdict.FAIL)
+        rep.add(
+            "nvme_count",
+            "nvme",
+            str(exp["count"]),
+            str(len(nvme)),
+            Verdict.PASS if len(nvme) == int(exp["count"]) else Verdict.FAIL,
+            ev,
+        )
     for t in nvme:
         s = t["sysfs"]
         comp = _component(t)
         if exp.get("capacity_bytes"):
-            rep.add("nvme_capacity", comp, f"{exp['capacity_bytes']} bytes", str(s["capacity_bytes"]), Verdict.PASS if s["capacity_bytes"] == int(exp["capacity_bytes"]) else Verdict.FAIL)
+            rep.add(
+                "nvme_capacity",
+                comp,
+                f"{exp['capacity_bytes']} bytes",
+                str(s["capacity_bytes"]),
+                Verdict.PASS if s["capacity_bytes"] == int(exp["capacity_bytes"]) else Verdict.FAIL,
+                ev,
+            )
         if exp.get("pcie_gen"):
             link = f"Gen{s['pcie_gen']} x{s['pcie_width']}"
-            ok = s["pcie_gen"] == int(exp["pcie_gen"]) and s["pcie_width"] == int(exp.get("pcie_width", s["pcie_width"]))
-            rep.add("nvme_link", comp, f"Gen{exp['pcie_gen']} x{exp.get('pcie_width')}", link, Verdict.PASS if ok else Verdict.FAIL)
+            ok = s["pcie_gen"] == int(exp["pcie_gen"]) and s["pcie_width"] == int(
+                exp.get("pcie_width", s["pcie_width"])
+            )
+            rep.add(
+                "nvme_link",
+                comp,
+                f"Gen{exp['pcie_gen']} x{exp.get('pcie_width')}",
+                link,
+                Verdict.PASS if ok else Verdict.FAIL,
+                ev,
+            )
     _spread(rep, ctx, exp)
 
 
 def _spread(rep: Report, ctx: SuiteContext, exp: Dict[str, Any]) -> None:
     """Sibling drives of one class should perform alike: seq read within spread_pct of the median."""
     perf = rep.measurements.get("fio", {})
-    bws = {c: p["seq_read"]["bw_bytes_per_s"] for c, p in perf.items() if c.startswith("nvme:") and "seq_read" in p}
+    bws = {
+        c: p["seq_read"]["bw_bytes_per_s"]
+        for c, p in perf.items()
+        if c.startswith("nvme:") and "seq_read" in p
+    }
     if len(bws) < 2:
         return
     median = sorted(bws.values())[len(bws) // 2]
     limit = float(exp.get("spread_pct", 10))
     for comp, bw in bws.items():
         dev = abs(bw - median) / median * 100 if median else 0.0
-        rep.add("nvme_sibling_spread", comp, f"seq read within {limit:g}% of the median", f"{dev:.1f}% off", Verdict.FAIL if dev > limit else Verdict.PASS, required=False)
+        rep.add(
+            "nvme_sibling_spread",
+            comp,
+            f"seq read within {limit:g}% of the median",
+            f"{dev:.1f}% off",
+            Verdict.FAIL if dev > limit else Verdict.PASS,
+            required=False,
+        )
 
 
 def run(ctx: SuiteContext) -> Any:
@@ -173,12 +276,20 @@ def run(ctx: SuiteContext) -> Any:
     rep.measurements["targets"] = [{k: v for k, v in t.items() if k != "sysfs"} for t in targets]
     if not targets:
         rep.error = "no NVMe namespaces in /sys/class/nvme and no devices or files in the plan"
-        rep.add("nvme_present", "nvme", f"{ctx.expect('nvme').get('count', 'some')} NVMe drives", "none found", Verdict.INCONCLUSIVE)
+        rep.add(
+            "nvme_present",
+            "nvme",
+            f"{ctx.expect('nvme').get('count', 'some')} NVMe drives",
+            "none found",
+            Verdict.INCONCLUSIVE,
+        )
         _expectations(rep, ctx, targets)
         return rep.result()
     watch = HealthWatch()
     lock = threading.Lock()
-    threads = [threading.Thread(target=_one_target, args=(rep, ctx, t, lock), name=t["name"]) for t in targets]
+    threads = [
+        threading.Thread(target=_one_target, args=(rep, ctx, t, lock), name=t["name"]) for t in targets
+    ]
     for th in threads:  # all drives at once: the drives, the PCIe switch and the cooling see full load
         th.start()
     for th in threads:
@@ -186,4 +297,3 @@ def run(ctx: SuiteContext) -> Any:
     _expectations(rep, ctx, targets)
     watch.judge(rep, ctx, ecc_expected=False, edac=False)
     return rep.result()
-

@@ -35,19 +35,29 @@ def _host_load(rep: Report, ctx: SuiteContext, duration: int) -> None:
     cpus = online_cpus()
     mem = meminfo_kib()
     sizes = plan_sizes(
-        {"fraction": opts.get("memory_fraction", 0.5), "max_mib": opts.get("max_mib"), "vm_workers": max(1, cpus // 4)},
+        {
+            "fraction": opts.get("memory_fraction", 0.5),
+            "max_mib": opts.get("max_mib"),
+            "vm_workers": max(1, cpus // 4),
+        },
         mem.get("MemAvailable", 0), mem.get("MemTotal", 0), cpus, duration,
     )  # fmt: skip
     yaml_rel = "artifacts/soak.stress_ng.yaml"
     argv = [
         "stress-ng", "--cpu", str(cpus), "--cpu-method", "matrixprod",
         "--vm", str(sizes["vm_workers"]), "--vm-bytes", f"{sizes['vm_kib_per_worker']}k",
-        "--verify", "--oomable", "--metrics", "--yaml", str(ctx.run_dir / yaml_rel), "--timeout", f"{duration}s",
+        "--verify", "--oomable", "--metrics", "--yaml", str(ctx.run_dir / yaml_rel),
+        "--timeout", f"{duration}s",
     ]  # fmt: skip
     if opts.get("cpu_load_pct"):
         argv += ["--cpu-load", str(int(opts["cpu_load_pct"]))]
-    targets = [{"kind": "block", "name": ns["name"], "path": ns["device"], "nvme": True, "sysfs": ns} for ns in nvme_namespaces()]
-    io = [threading.Thread(target=fio_pass, args=(rep, ctx, t, "read", ["seq_read"], duration)) for t in targets]
+    targets = [
+        {"kind": "block", "name": ns["name"], "path": ns["device"], "nvme": True, "sysfs": ns}
+        for ns in nvme_namespaces()
+    ]
+    io = [
+        threading.Thread(target=fio_pass, args=(rep, ctx, t, "read", ["seq_read"], duration)) for t in targets
+    ]
     for th in io:
         th.start()
     r = rep.keep(ctx.run_tool("soak.stress_ng", argv, duration + 120))
@@ -66,7 +76,9 @@ def run(ctx: SuiteContext) -> Any:
     watch = HealthWatch()
     gpu = _gpu_hook() if ctx.expect("gpus").get("count") else None
     stagger = bool(ctx.expect("power").get("stagger_cpu_gpu"))
-    rep.measurements.update({"duration_s": duration, "gpu_joined": gpu is not None, "staggered": bool(gpu and stagger)})
+    rep.measurements.update(
+        {"duration_s": duration, "gpu_joined": gpu is not None, "staggered": bool(gpu and stagger)}
+    )
     if gpu is None:
         _host_load(rep, ctx, duration)
     elif stagger:
@@ -80,7 +92,7 @@ def run(ctx: SuiteContext) -> Any:
         def gpu_load() -> None:
             try:
                 gpu(ctx, float(duration))
-            except Exception as exc:  # the GPU half's failure must not hide the host half's  # noqa: BLE001
+            except Exception as exc:  # the GPU half's failure must not hide the host half's
                 errors.append(repr(exc))
 
         th = threading.Thread(target=gpu_load)
