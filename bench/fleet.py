@@ -57,6 +57,7 @@ class Installers(threading.Thread):
         self.db, self.netboot, self.host_key, self.names = db, netboot, host_key, names
         self.stop = threading.Event()
         self.installs = 0
+        self.retries = 0  # connections refused or reset by the boot server, tried again
         self._count = threading.Lock()
         self._last: dict[str, str] = {}
 
@@ -67,19 +68,32 @@ class Installers(threading.Thread):
             rows = db.execute("select key, value from cache").fetchall()
         return {pickle.loads(k): pickle.loads(v) for k, v in rows}
 
+    def _call(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        """Like the kickstart's curl with --retry: a refused or reset connection is tried again.
+        (The boot server's listen backlog is the socketserver default of 5: a burst of a few
+        hundred installers gets resets.)"""
+        for _ in range(9):
+            try:
+                return requests.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
+            except requests.ConnectionError:
+                with self._count:
+                    self.retries += 1
+                time.sleep(1)
+        return requests.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
     def _install(self, host: str) -> None:
         url = (self.netboot / f"{host}.url").read_text().strip()
-        script = requests.get(url, timeout=30).text
+        script = self._call("GET", url).text
         m = KS_URL.search(script)
         if m is None:
             return
-        ks = requests.get(m.group(1), timeout=30).text
+        ks = self._call("GET", m.group(1)).text
         token, cb = BEARER.search(ks), CALLBACK.search(ks)
         if not token or not cb:
             return
         headers = {"Authorization": f"Bearer {token.group(1)}"}
-        requests.post(f"{cb.group(1)}/started", data="started", headers=headers, timeout=30)
-        requests.post(f"{cb.group(1)}/finished", data=self.host_key, headers=headers, timeout=30)
+        self._call("POST", f"{cb.group(1)}/started", data="started", headers=headers)
+        self._call("POST", f"{cb.group(1)}/finished", data=self.host_key, headers=headers)
         with self._count:
             self.installs += 1
 
@@ -119,16 +133,13 @@ launch(app, names, opts, steps, fleet=True)
 """
 
 
-def measure(n: int, parallel: int, work: Path) -> dict[str, float]:
+def measure(n: int, parallel: int, work: Path) -> dict[str, object]:
     names = [f"bench-node-{i:03d}" for i in range(n)]
     systems = fake_systems(names)
     port = free_port()
     log = work / "bmc" / "emulator.log"
     emu = Emulator(f"http://127.0.0.1:{port}", log, systems)
-    key = subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "hostkey")], check=True
-    )
-    del key
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "hostkey")], check=True)
     host_key = (work / "hostkey.pub").read_text()
     profiles = write_profiles(work / "profiles", emu, free_port())
     state = work / "state"
@@ -163,7 +174,12 @@ def measure(n: int, parallel: int, work: Path) -> dict[str, float]:
                 stop_pid(proc.pid)
         wall = time.monotonic() - start
         installers.stop.set()
-        requests_total = len(REQUEST.findall(log.read_text(errors="replace"))) - before
+        text = log.read_text(errors="replace")
+        requests_total = len(REQUEST.findall(text)) - before
+        kinds: dict[str, int] = {}
+        for m in re.finditer(r'"(GET|POST|PATCH|PUT|DELETE) (/redfish/v1/\S*)', text):
+            kind = m.group(1) + " " + re.sub(r"[0-9a-f-]{36}", "{id}", m.group(2))
+            kinds[kind] = kinds.get(kind, 0) + 1
     lines = (work / "controller.out").read_text().splitlines()
     summary = json.loads(next(x for x in reversed(lines) if '"summary"' in x))["hosts"]
     ok = sum(1 for r in summary if r["outcome"] == "ok")
@@ -179,6 +195,10 @@ def measure(n: int, parallel: int, work: Path) -> dict[str, float]:
         "wall_s_per_host": round(wall / n, 2),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "redfish_requests_per_host": round(requests_total / n, 1),
+        "callback_retries": installers.retries,
+        "top_requests_per_host": {
+            k: round(v / n, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:4]
+        },
     }
 
 
@@ -197,7 +217,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix=f"bench-fleet-{n}-") as tmp:
             rows.append(measure(n, args.parallel, Path(tmp)))
         print(json.dumps(rows[-1]), flush=True)
-    cols = list(rows[0])
+    cols = [c for c in rows[0] if c != "top_requests_per_host"]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r[c]) for c in cols))
