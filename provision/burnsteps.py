@@ -191,13 +191,29 @@ class BurninSteps(StepsBase):
     def collect(self, call: StepCall) -> StepResult:
         target = self._target(call)
         run_id = str(call.facts["agent_run"])
-        agent = self._agent(target)
-        try:
-            agent.connect()
-            result = agent.collect(run_id)
-            telemetry = agent.read_run_file(run_id, "telemetry.jsonl")
-        finally:
-            agent.close()
+        last = ["no attempt yet"]
+
+        def fetch() -> tuple[dict[str, Any], str] | None:
+            agent = self._agent(target)
+            try:
+                agent.connect()
+                return agent.collect(run_id), agent.read_run_file(run_id, "telemetry.jsonl")
+            except (*NETWORK_ERRORS, SshError) as exc:
+                if isinstance(exc, SshError) and "cannot connect" not in str(exc):
+                    raise
+                last[0] = str(exc)  # the link is down for now: the results wait on the host
+                return None
+            finally:
+                agent.close()
+
+        t = self.env.timeouts
+        result, telemetry = call.waiter.wait_for(
+            f"the results of agent run {run_id} over SSH",
+            fetch,
+            t.collect_s,
+            interval_s=t.poll_s,
+            status=lambda: last[0],
+        )
         self.store.put_document(self.run.id, "result.json", result)
         self.store.put_document(self.run.id, "telemetry.jsonl", telemetry.encode())
         return StepResult(

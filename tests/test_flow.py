@@ -122,7 +122,7 @@ def test_install_failure_stops_with_the_log_tail_and_never_reinstalls_by_itself(
 
 
 def test_resume_after_ctrl_c_and_an_ssh_drop_during_burnin_starts_the_agent_once(tmp_path: Path) -> None:
-    with flow_host(tmp_path, cpu_s=8) as h:
+    with flow_host(tmp_path, cpu_s=12) as h:
         proc = subprocess.Popen(
             h.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env, cwd=REPO
         )
