@@ -1,10 +1,11 @@
 """Adapter: apply the handoff manifests through the Kubernetes API (the `kubernetes` client) and check
 that the node is Ready and advertises its GPUs. Nothing from the client leaves this module.
 
-Changes are JSON Patches (RFC 6902) guarded by a `test` of the object's resourceVersion, so a taint
-or label someone else changed meanwhile is never overwritten: the call fails and is retried by a
-person. Taints are merged: ours (the pool's and the quarantine) are replaced, every other taint on
-the node (the node controller's not-ready, a cordon) is kept.
+Changes are JSON Patches (RFC 6902) guarded by a `test` of the object's resourceVersion (custom
+objects: JSON Merge Patches carrying the resourceVersion, the only kind the client sends for them),
+so a taint or label someone else changed meanwhile is never overwritten: the call fails and a
+person runs it again. Taints are merged: ours (the pool's and the quarantine) are replaced, every
+other taint on the node (the node controller's not-ready, a cordon) is kept.
 """
 
 from __future__ import annotations
@@ -125,12 +126,11 @@ def _apply_custom(api: ApiClient, doc: dict[str, Any]) -> str:
         return f"{plural}/{name} created"
     if current.get("spec") == doc["spec"]:
         return f"{plural}/{name} unchanged"
+    # The client sends custom objects' patches as JSON Merge Patch only; the resourceVersion in it is
+    # the API server's precondition (409 if the object changed since we read it).
+    rv = current["metadata"]["resourceVersion"]
     custom.patch_cluster_custom_object(
-        group,
-        version,
-        plural,
-        name,
-        [*_guard(current), {"op": "replace", "path": "/spec", "value": doc["spec"]}],
+        group, version, plural, name, {"metadata": {"resourceVersion": rv}, "spec": doc["spec"]}
     )
     return f"{plural}/{name} updated"
 

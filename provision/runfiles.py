@@ -27,7 +27,16 @@ RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
 RECORD_FILE = "acceptance.json"
 # What the controller derives from a run (its record and reports): not raw evidence.
-DERIVED = frozenset({RECORD_FILE, "findings.json", "report.html", "report.junit.xml"})
+DERIVED = frozenset(
+    {
+        RECORD_FILE,
+        "findings.json",
+        "report.html",
+        "report.junit.xml",
+        "handoff-manifests.yaml",
+        "zfs-create.sh",
+    }
+)
 GOLDEN_DIR = "golden"
 AGENT_DIR = "agent"
 RELATIVE_BEFORE_S = 1e9  # a time below this (2001) is seconds since the start, not an epoch

@@ -45,7 +45,7 @@ def find_run(store: StateStore, host: str, run_id: str | None, needs: str = RESU
     for run in reversed(store.list_runs(host)):
         if needs in _names(store, run.id):
             return run
-    raise NotFound(f"{host}: expected a run with a {needs} document, got none")
+    raise NotFound(f"{host}: expected a run holding {needs}, got none")
 
 
 def load_run(store: StateStore, run: Run, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> RunFiles:

@@ -444,3 +444,56 @@ def test_missing_kubeconfig_is_bad_input(tmp_path: Path) -> None:
     res = provision("handoff", HOST, "--kubeconfig", str(tmp_path / "nope"), state=state)
     assert res.exit_code == 2
     assert "expected a kubeconfig file, got no such file" in res.output
+
+
+def test_a_second_handoff_changes_only_what_drifted(tmp_path: Path, kube: Kube) -> None:
+    import urllib.request
+
+    state = tmp_path / "state"
+    store_run(state, tmp_path)
+    assert provision("handoff", HOST, "--kubeconfig", str(kube.kubeconfig), state=state).exit_code == 0
+    server = yaml.safe_load(kube.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    drift = json.dumps([{"op": "replace", "path": "/spec/kubeletConfig/systemReserved/cpu", "value": "1"}])
+    req = urllib.request.Request(
+        f"{server}/apis/machineconfiguration.openshift.io/v1/kubeletconfigs/inferno-pool-gpu-reserved",
+        data=drift.encode(),
+        method="PATCH",
+        headers={"Authorization": "Bearer s3cret-token", "Content-Type": "application/json-patch+json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    before = len(kube.calls())
+    res = provision("handoff", HOST, "--kubeconfig", str(kube.kubeconfig), "--json", state=state)
+    assert res.exit_code == 0, res.output
+    applied = json.loads(res.stdout)["applied"]
+    assert "kubeletconfigs/inferno-pool-gpu-reserved updated" in applied
+    assert "namespace/inferno-circle-2 unchanged" in applied
+    assert "machineconfigpools/inferno-pool-gpu unchanged" in applied
+    assert "storageclass/openebs-zfspv unchanged" in applied
+    calls = kube.calls()[before:]
+    assert not [c for c in calls if c["method"] == "POST"]
+    fix = next(c for c in calls if c["method"] == "PATCH" and "kubeletconfigs" in c["path"])
+    assert fix["content_type"] == "application/merge-patch+json"
+    assert fix["body"]["metadata"]["resourceVersion"]  # the precondition
+    reserved = fix["body"]["spec"]["kubeletConfig"]["systemReserved"]
+    assert reserved == {"cpu": "38400m", "memory": "1024Mi"}
+
+
+def test_unreadable_kubeconfig_is_bad_input(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store_run(state, tmp_path)
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
+    res = provision("handoff", HOST, "--kubeconfig", str(bad), state=state)
+    assert res.exit_code == 2
+    assert f"--kubeconfig {bad}: expected a valid kubeconfig, got" in res.output
+
+
+def test_handoff_without_any_run_is_not_found(tmp_path: Path) -> None:
+    from provision.state import StateStore
+
+    with StateStore.open(tmp_path / "state"):
+        pass
+    res = provision("handoff", HOST, "--dry-run", state=tmp_path / "state")
+    assert res.exit_code == 2
+    assert f"{HOST}: expected a run holding acceptance.json, got none" in res.output

@@ -326,3 +326,48 @@ def test_report_local_reads_the_last_local_run_as_burnin_local_stores_it(tmp_pat
         "report", "--local", "--profile", "circle-2-lust", "--format", "json", state=state
     )
     assert json.loads(out)["profile"] == "circle-2-lust"
+
+
+@pytest.mark.parametrize(
+    ("edit", "args", "message"),
+    [
+        (
+            lambda d: (d / "result.json").write_text("{not json"),
+            [],
+            "result.json: expected JSON, got Expecting",
+        ),
+        (
+            lambda d: (d / "result.json").write_text(
+                (d / "result.json")
+                .read_text()
+                .replace('"telemetry": "telemetry.jsonl"', '"telemetry": "../x"')
+            ),
+            [],
+            "telemetry: expected a path inside the run directory, got '../x'",
+        ),
+        (
+            lambda d: (d / "result.json").write_text("[1, 2]"),
+            [],
+            "expected a burn-in result object, got list",
+        ),
+        (
+            lambda d: None,
+            ["--profile", "circle-9"],
+            "--profile: expected one of circle-1-limbo, circle-2-lust",
+        ),
+    ],
+    ids=["not-json", "telemetry-outside", "not-an-object", "unknown-profile"],
+)
+def test_bad_run_files_are_one_line(edit: Any, args: list[str], message: str, tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from provision.cli import main
+
+    d = run_dir(tmp_path)
+    edit(d)
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_, contextlib.redirect_stderr(err):
+        main(["--profiles", str(PROFILES), "--state", str(tmp_path), "report", "--run-dir", str(d), *args])
+    assert exit_.value.code == 2
+    assert message in err.getvalue() and err.getvalue().count("\n") == 1, err.getvalue()

@@ -76,8 +76,9 @@ def plot(
             parts.append(
                 f'<rect x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" height="{ph}" '
                 f'fill="{PALETTE[i % len(PALETTE)]}" fill-opacity="0.08"/>'
-                f'<text x="{x0 + 3:.1f}" y="{TOP + 11}" class="ph">{escape(p.name)}</text>'
             )
+            if x1 - x0 >= 7 * len(p.name):  # a name that does not fit its band is in the timeline legend
+                parts.append(f'<text x="{x0 + 3:.1f}" y="{TOP + 11}" class="ph">{escape(p.name)}</text>')
     for v in _nice_ticks(lo, hi):
         parts.append(
             f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'

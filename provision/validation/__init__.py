@@ -18,7 +18,7 @@ from provision.profile import Profile
 from provision.telemetry import Telemetry
 from provision.validation.common import finding
 from provision.validation.crosscheck import crosscheck
-from provision.validation.spec import check_firmware, check_inventory
+from provision.validation.spec import check_firmware, check_inventory, check_pre_os
 from provision.validation.suites import check_suites
 from provision.validation.thermal import check_telemetry
 
@@ -58,8 +58,10 @@ def validate(
                 )
             )
         views = [v for v in (in_os, pre_os) if v is not None]
-        for view in views:
-            out += check_inventory(profile, view, host)
+        if in_os is not None:
+            out += check_inventory(profile, in_os, host)
+        if pre_os is not None:
+            out += check_pre_os(profile, pre_os, host)
         out += check_firmware(profile, views)
         if pre_os is not None and in_os is not None:
             out += crosscheck(pre_os, in_os)

@@ -1,8 +1,9 @@
-"""One inventory (pre-OS or in-OS) held to the profile: counts, models, sizes in exact units,
-configured speeds, PCIe links, NIC speeds and firmware minimums.
+"""The in-OS inventory held to the profile: counts, models, sizes in exact units, configured speeds,
+PCIe links, NIC speeds; firmware minimums over both views; the pre-OS view through the Redfish
+inspection's checks (provision.inspection).
 
-Pure. Each view yields its own findings; in-OS findings are required, pre-OS ones are not (the BMC
-legitimately cannot see some fields), but a pre-OS mismatch still fails.
+Pure. In-OS findings are required; pre-OS ones are not (the BMC legitimately cannot see some
+fields), but a pre-OS mismatch still fails.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import replace
 from burnin.hardware import Dimm, Drive, HardwareInventory
 from burnin.schema import Finding, Verdict
 from provision.hosts import Host
+from provision.inspection import inspect_findings
 from provision.profile import DriveClass, DriveInterface, Profile
 from provision.validation.common import equal, finding, version_key
 
@@ -43,7 +45,6 @@ def dimm_label(dimm: Dimm) -> str:
 
 
 def check_inventory(profile: Profile, inv: HardwareInventory, host: Host | None = None) -> list[Finding]:
-    src = inv.source
     out: list[Finding] = []
     out += _cpus(profile, inv)
     out += _memory(profile, inv)
@@ -51,11 +52,18 @@ def check_inventory(profile: Profile, inv: HardwareInventory, host: Host | None 
     for cls in profile.storage:
         out += _drives(cls, inv)
     out += _nics(profile, inv, host)
-    if src != "os":
-        # The BMC cannot see many fields; where it is silent the in-OS view decides. What it does
-        # report must still match, and a mismatch there fails like any other.
-        out = [replace(f, required=False) for f in out if f.verdict is not Verdict.INCONCLUSIVE]
     return out
+
+
+def check_pre_os(profile: Profile, inv: HardwareInventory, host: Host | None = None) -> list[Finding]:
+    """The BMC's view, through the Redfish inspection's own per-part checks (one set of them for
+    gate 1 and gate 2). Where the BMC is silent the in-OS view decides, so its inconclusive findings
+    are dropped and the rest are advisory; a mismatch it does report still fails like any other."""
+    return [
+        replace(f, id=f"{f.id}@redfish", required=False)
+        for f in inspect_findings(profile, inv, host)
+        if f.verdict is not Verdict.INCONCLUSIVE
+    ]
 
 
 def _cpus(profile: Profile, inv: HardwareInventory) -> list[Finding]:

@@ -32,6 +32,19 @@ def _unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge member by member, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
 def json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     out = copy.deepcopy(doc)
     for op in ops:
@@ -134,12 +147,20 @@ class Handler(BaseHTTPRequestHandler):
             return
         if method == "GET":
             self._send(200, store[name])
-        elif method == "PATCH" and isinstance(body, list):
-            if self.headers.get("Content-Type") != "application/json-patch+json":
-                self._status(415, "UnsupportedMediaType", "expected application/json-patch+json")
-                return
+        elif method == "PATCH":
+            kind_of_patch = self.headers.get("Content-Type")
             try:
-                patched = json_patch(store[name], body)
+                if kind_of_patch == "application/json-patch+json" and isinstance(body, list):
+                    patched = json_patch(store[name], body)
+                elif kind_of_patch == "application/merge-patch+json" and isinstance(body, dict):
+                    want = (body.get("metadata") or {}).get("resourceVersion")
+                    if want is not None and want != store[name]["metadata"]["resourceVersion"]:
+                        self._status(409, "Conflict", "the object has been modified")
+                        return
+                    patched = merge_patch(store[name], body)
+                else:
+                    self._status(415, "UnsupportedMediaType", f"{kind_of_patch} with {type(body).__name__}")
+                    return
             except PatchError as exc:
                 self._status(422, "Invalid", str(exc))
                 return
