@@ -19,8 +19,8 @@ from typing import Any
 
 
 def main() -> int:
-    random.randint = lambda a, b: 1  # type: ignore[assignment]
-    from sushy_tools.emulator import memoize
+    random.randint = lambda a, b: 1
+    from sushy_tools.emulator import memoize  # type: ignore[import-untyped]
 
     @contextlib.contextmanager
     def connection(self: Any) -> Iterator[sqlite3.Cursor]:
@@ -34,8 +34,8 @@ def main() -> int:
         finally:
             db.close()
 
-    memoize.PersistentDict.connection = connection  # type: ignore[method-assign]
-    from sushy_tools.emulator.main import main as emulator_main
+    memoize.PersistentDict.connection = connection
+    from sushy_tools.emulator.main import main as emulator_main  # type: ignore[import-untyped]
 
     return int(emulator_main() or 0)
 

@@ -32,10 +32,10 @@ def main() -> int:
     tree_file, mock_sys, uuid = take("--tree"), take("--mockup-system"), take("--uuid")
     live_sys = f"/redfish/v1/Systems/{uuid}"
     sys.argv = [sys.argv[0], *argv]
-    random.randint = lambda a, b: 1  # type: ignore[assignment]  # power changes land after ~1 s
+    random.randint = lambda a, b: 1  # power changes land after ~1 s
 
     import flask
-    from sushy_tools.emulator.main import app
+    from sushy_tools.emulator.main import app  # type: ignore[import-untyped]
     from sushy_tools.emulator.main import main as emulator_main
 
     def tree() -> dict[str, Any]:
@@ -44,7 +44,7 @@ def main() -> int:
         data: dict[str, Any] = json.loads(text)
         return {k.replace(mock_sys, live_sys, 1) if k.startswith(mock_sys) else k: v for k, v in data.items()}
 
-    @app.before_request
+    @app.before_request  # type: ignore[untyped-decorator]
     def from_mockup() -> Any:
         path = flask.request.path.rstrip("/") or "/"
         if flask.request.method != "GET" or path == live_sys:
@@ -54,7 +54,7 @@ def main() -> int:
             return None
         return flask.Response(json.dumps(doc), status=200, mimetype="application/json")
 
-    @app.after_request
+    @app.after_request  # type: ignore[untyped-decorator]
     def merge_system(resp: Any) -> Any:
         path = flask.request.path.rstrip("/")
         if flask.request.method != "GET" or path != live_sys or resp.status_code != 200:
