@@ -34,6 +34,7 @@ class FleetRow:
     elapsed_s: float
     log: str
     exit_code: int = 0
+    report: str | None = None  # the HTML report, once written
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class FleetRow:
             "elapsed_s": round(self.elapsed_s, 3),
             "log": self.log,
             "exit_code": self.exit_code,
+            "report": self.report,
         }
 
 

@@ -173,17 +173,19 @@ def launch(
 
         with stop_on_signals(cancel):
             if not fleet:
+                started = time.monotonic()
                 summary = run_one(hosts[0], progress, cancel)
-                rows = [_row(summary)]
+                rows = [_row(summary, time.monotonic() - started)]
             else:
                 log_dir = opts.log_dir or app.state_dir / "logs" / time.strftime("fleet-%Y%m%dT%H%M%S")
                 rows = run_fleet(hosts, run_one, progress, log_dir, opts.parallel, cancel)
     _finish(rows, opts.as_json, fleet)
 
 
-def _row(s: Summary) -> FleetRow:
+def _row(s: Summary, elapsed_s: float) -> FleetRow:
+    verdict, report = s.facts.get("verdict"), s.facts.get("report")
     return FleetRow(
-        s.host, s.outcome, s.facts.get("verdict"), s.run_id, s.failed_step, s.message, 0.0, "", s.exit_code
+        s.host, s.outcome, verdict, s.run_id, s.failed_step, s.message, 0.0, "", s.exit_code, report
     )
 
 
@@ -195,7 +197,8 @@ def _finish(rows: list[FleetRow], as_json: bool, fleet: bool) -> None:
     else:
         r = rows[0]
         if r.outcome == "ok":
-            sys.stdout.write(f"{r.host}: run {r.run_id} finished; verdict {r.verdict or 'none'}\n")
+            where = f"; report {r.report}" if r.report else ""
+            sys.stdout.write(f"{r.host}: run {r.run_id} finished; verdict {r.verdict or 'none'}{where}\n")
     codes = [r.exit_code for r in rows if r.outcome != "ok"]
     rejected = [r.host for r in rows if r.outcome == "ok" and r.verdict not in (None, "accepted")]
     if not fleet and rows[0].outcome != "ok":
