@@ -16,7 +16,8 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -241,8 +242,12 @@ def test_reinstall_after_a_dimm_and_gpu_swap_reports_exactly_those_changes(tmp_p
         assert states[-1] is HostState.rejected
 
 
-def test_fleet_runs_hosts_in_parallel_and_continues_past_a_failed_host(tmp_path: Path) -> None:
-    names = ["flow-node-1", "flow-node-2", "flow-node-3"]
+@contextmanager
+def fleet(
+    tmp_path: Path, names: list[str], dead: tuple[str, ...] = (), cpu_s: int = 2
+) -> Iterator[list[str]]:
+    """Hosts on one emulator, each with its installer, one loopback sshd for all; hosts in `dead`
+    have a BMC URL where nothing listens. Yields the controller's argv (add the host selection)."""
     with ExitStack() as stack:
         systems = fake_systems(names)
         bmc_port = free_port()
@@ -252,45 +257,87 @@ def test_fleet_runs_hosts_in_parallel_and_continues_past_a_failed_host(tmp_path:
         )
         argv, ssh = sshd_setup(tmp_path / "sshd")
         stack.enter_context(running(argv, log=ssh.log, port=ssh.port))
-        profiles = write_profiles(tmp_path / "profiles", emu, free_port(), ssh.port, ssh.user)
+        profiles = write_profiles(tmp_path / "profiles", emu, free_port(), ssh.port, ssh.user, cpu_s=cpu_s)
         hosts = yaml.safe_load((profiles / "hosts.yaml").read_text())
-        hosts["hosts"][2]["bmc"]["url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        for h in hosts["hosts"]:
+            if h["name"] in dead:
+                h["bmc"]["url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
         (profiles / "hosts.yaml").write_text(yaml.safe_dump(hosts))
-        state, logs = tmp_path / "state", tmp_path / "logs"
-        for s in systems[:2]:
+        state = tmp_path / "state"
+        for s in systems:
             installer = [
-                *(sys.executable, "-m", "tests.support.installer", "--bmc"),
-                emu.url,
-                "--system",
-                s.path,
-                "--ipxe-url-file",
-                str(state / "netboot" / f"{s.name}.url"),
-                "--host-keys",
-                str(ssh.host_pub),
-                "--record",
-                str(tmp_path / f"installs-{s.name}.jsonl"),
+                *(sys.executable, "-m", "tests.support.installer", "--bmc", emu.url, "--system", s.path),
+                *("--ipxe-url-file", str(state / "netboot" / f"{s.name}.url")),
+                *("--host-keys", str(ssh.host_pub), "--record", str(tmp_path / f"installs-{s.name}.jsonl")),
             ]
             stack.enter_context(running(installer, log=tmp_path / f"installer-{s.name}.log", cwd=REPO))
-        env = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
-        argv = [
+        yield [
             *(sys.executable, "-m", "provision.cli", "--profiles", str(profiles), "--state", str(state)),
-            *("host", "--rack", "circle-1-limbo", "--parallel", "2", "--json", "--plan", "quick"),
+            *("host", "--json", "--plan", "quick", "--log-dir", str(tmp_path / "logs")),
             *("--identity", str(ssh.client_key), "--agent-dir", str(tmp_path / "agent-on-host")),
-            *("--log-dir", str(logs)),
         ]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=240)
+
+
+FLEET_ENV = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
+
+
+def fleet_summary(stdout: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = [json.loads(x) for x in stdout.splitlines() if '"summary"' in x][-1][
+        "hosts"
+    ]
+    return rows
+
+
+def test_fleet_runs_hosts_in_parallel_and_continues_past_a_failed_host(tmp_path: Path) -> None:
+    names = ["flow-node-1", "flow-node-2", "flow-node-3"]
+    logs = tmp_path / "logs"
+    with fleet(tmp_path, names, dead=("flow-node-3",)) as argv:
+        argv += ["--rack", "circle-1-limbo", "--parallel", "2"]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=FLEET_ENV, cwd=REPO, timeout=240)
     assert proc.returncode == 3, proc.stderr  # one host could not run: an external failure
-    summary = [json.loads(x) for x in proc.stdout.splitlines() if '"summary"' in x][-1]["hosts"]
+    summary = fleet_summary(proc.stdout)
     assert [(r["host"], r["outcome"], r["verdict"]) for r in summary] == [
         ("flow-node-1", "ok", "rejected"),
         ("flow-node-2", "ok", "rejected"),
         ("flow-node-3", "failed", None),
     ]
-    assert summary[2]["failed_step"] == "inspect" and "127.0.0.1" in summary[2]["message"]
+    assert summary[2]["failed_step"] == "inspect" and "127.0.0.1" in str(summary[2]["message"])
     for name in names:
         log = (logs / f"{name}.log").read_text()
         assert "inspect: started" in log
     assert "handoff: skipped" in (logs / "flow-node-1.log").read_text()
     assert "handoff" not in (logs / "flow-node-3.log").read_text()
-    for s in systems[:2]:
-        assert len((tmp_path / f"installs-{s.name}.jsonl").read_text().splitlines()) == 1
+    for name in names[:2]:
+        assert len((tmp_path / f"installs-{name}.jsonl").read_text().splitlines()) == 1
+    assert not (tmp_path / "installs-flow-node-3.jsonl").exists()
+
+
+def test_fleet_ctrl_c_interrupts_every_host_and_the_rerun_finishes_them(tmp_path: Path) -> None:
+    names = ["flow-node-1", "flow-node-2"]
+    with fleet(tmp_path, names, cpu_s=8) as argv:
+        argv += ["--all", "--parallel", "1"]
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=FLEET_ENV, cwd=REPO
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if '"suite cpu running"' in line:
+                    proc.send_signal(signal.SIGINT)
+                    break
+            out, err = proc.communicate(timeout=60)
+        finally:
+            stop_pid(proc.pid)
+        assert proc.returncode == 130, err
+        summary = fleet_summary(out)
+        assert [(r["host"], r["outcome"], r["failed_step"]) for r in summary] == [
+            ("flow-node-1", "interrupted", "follow_burnin"),
+            ("flow-node-2", "interrupted", None),  # never started: --parallel 1
+        ]
+        assert "not started" in str(summary[1]["message"])
+
+        again = subprocess.run(argv, capture_output=True, text=True, env=FLEET_ENV, cwd=REPO, timeout=240)
+        assert again.returncode == 1, again.stderr  # both finished; neither is accepted here
+        assert [(r["outcome"], r["verdict"]) for r in fleet_summary(again.stdout)] == [("ok", "rejected")] * 2
+        for name in names:
+            assert len((tmp_path / f"installs-{name}.jsonl").read_text().splitlines()) == 1
