@@ -139,13 +139,6 @@ def handoff(host: str, kubeconfig: str | None, dry_run: bool) -> None:
     _todo("handoff")
 
 
-@click.command()
-@click.argument("action", type=click.Choice(["up", "down", "status"]))
-def lab(action: str) -> None:
-    """Bring the embedded lab of virtual hosts up or down, or show it."""
-    _todo("lab")
-
-
 COMMANDS = [
     lint,
     show,
@@ -160,5 +153,4 @@ COMMANDS = [
     report,
     reinstall,
     handoff,
-    lab,
 ]
