@@ -47,6 +47,8 @@ class Catalog:
 
 def load_profile(path: Path) -> tuple[Profile, Document]:
     doc = read_yaml(path)
+    if not doc.lines:
+        raise BadInput(f"{path}:1: (top level): expected a profile mapping, got an empty file")
     if not isinstance(doc.data, dict):
         raise BadInput(f"{path}:1: (top level): expected a mapping, got {type(doc.data).__name__}")
     profile = build(Profile, doc)
@@ -73,8 +75,11 @@ def load_catalog(directory: Path) -> Catalog:
     hosts_path = directory / HOSTS_FILE
     doc = read_yaml(hosts_path)
     documents[HOSTS_FILE] = doc
+    if not doc.lines:
+        raise BadInput(f"{hosts_path}:1: (top level): expected a mapping with 'hosts', got an empty file")
     if not isinstance(doc.data, dict):
-        raise BadInput(f"{hosts_path}:1: (top level): expected a mapping with 'hosts', got {doc.data!r}")
+        got = type(doc.data).__name__
+        raise BadInput(f"{hosts_path}:1: (top level): expected a mapping with 'hosts', got {got}")
     inventory = build(Inventory, doc)
     hosts: dict[str, Host] = {}
     for i, host in enumerate(inventory.hosts):

@@ -51,3 +51,9 @@ class VerdictFailed(ProvisionError):
     """Findings failed: the command ran, the hardware did not pass."""
 
     exit_code = 1
+
+
+class StateError(ProvisionError):
+    """The state store (SQLite file, run documents) could not be read or written."""
+
+    exit_code = 3

@@ -8,12 +8,23 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from provision.profile import Frozen
 
 MAC_RE = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
-Mac = Annotated[str, Field(pattern=MAC_RE)]
+_TLS_WORDS = {"yes", "no", "on", "off", "true", "false", "y", "n", ""}
+
+
+def _mac(v: str) -> str:
+    """Six colon-separated hex octets; BMCs print them in either case, the inventory keeps lower case."""
+    low = v.lower()
+    if not re.match(MAC_RE, low):
+        raise ValueError(f"expected a MAC address like 3c:ec:ef:20:01:10, got {v!r}")
+    return low
+
+
+Mac = Annotated[str, AfterValidator(_mac)]
 
 
 class Bmc(Frozen):
@@ -33,7 +44,18 @@ class Bmc(Frozen):
     @classmethod
     def _creds(cls, v: str) -> str:
         if not re.match(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$", v):
-            raise ValueError(f"expected env:NAME or file:PATH, got {v!r}")
+            # Never echo it: a value here that is not a reference is most likely the secret itself.
+            shape = (
+                "env:<not a variable name>" if v.startswith("env:") else f"a literal of {len(v)} characters"
+            )
+            raise ValueError(f"expected env:NAME or file:PATH (never the secret itself), got {shape}")
+        return v
+
+    @field_validator("verify_tls")
+    @classmethod
+    def _tls(cls, v: bool | str) -> bool | str:
+        if isinstance(v, str) and v.strip().lower() in _TLS_WORDS:
+            raise ValueError(f"expected true, false or a CA bundle path, got {v!r}")
         return v
 
     @field_validator("system")

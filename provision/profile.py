@@ -87,6 +87,7 @@ class Gpus(Frozen):
     ecc_required: bool = True
     dcgm_diag_level: Annotated[int, Field(ge=1, le=4)] = 1
     mem_bandwidth_gbs: PosInt
+    fp32_tflops: float | None = Field(default=None, gt=0)  # datasheet FP32 (non-tensor) peak, for the floor
     driver_mode: GpuDriverMode = GpuDriverMode.keep
     resource_name: str = "nvidia.com/gpu"
 
@@ -215,6 +216,8 @@ class Acceptance(Frozen):
     cpu_temp_max_c: float = 90.0
     gpu_temp_margin_c: float = 5.0  # below NVML's slowdown threshold
     gpu_throughput_spread_pct: Pct = 7.0  # of the node median
+    gpu_compute_floor_pct: Pct = 50.0  # of gpus.fp32_tflops, for the built-in FMA kernel (est.)
+    gpu_mem_floor_pct: Pct = 60.0  # of gpus.mem_bandwidth_gbs, for the built-in write+check kernels (est.)
     nvme_spread_pct: Pct = 10.0
     edac_ce_max: NonNegInt = 0
     edac_ue_max: NonNegInt = 0
@@ -240,3 +243,22 @@ class Profile(Frozen):
     @property
     def gpu_count(self) -> int:
         return self.gpus.count if self.gpus else 0
+
+    @property
+    def memory_peak_gbs(self) -> float:
+        """Theoretical peak DRAM bandwidth at the expected configured speed: MT/s x 8 B per channel."""
+        m = self.memory
+        return m.configured_mts_expected * 8 * m.populated_channels_per_socket * self.cpu.sockets / 1000
+
+    @property
+    def cpu_burn_w(self) -> int:
+        return self.cpu.sockets * self.cpu.tdp_w
+
+    @property
+    def gpu_burn_w(self) -> int:
+        return self.gpus.count * self.gpus.power_limit_w if self.gpus else 0
+
+    @property
+    def full_burn_w(self) -> int:
+        """CPUs and GPUs at their limits at once, plus the rest of the box (fans, DIMMs, drives)."""
+        return self.cpu_burn_w + self.gpu_burn_w + self.power.other_draw_w

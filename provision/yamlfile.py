@@ -108,6 +108,8 @@ def _expected(err: ErrorDetails) -> str:
         "string_type": "text",
         "bool_type": "true or false",
         "list_type": "a list",
+        "tuple_type": "a list",
+        "set_type": "a list",
         "dict_type": "a mapping",
         "model_type": "a mapping",
         "model_attributes_type": "a mapping",
@@ -127,16 +129,75 @@ def _expected(err: ErrorDetails) -> str:
     return str(err["msg"]).lower()
 
 
-def validation_message(doc: Document, exc: ValidationError, prefix: Path_ = ()) -> str:
+# A quantity's unit is the last part of its field name (memory_mib, timeout_s, power_w).
+UNITS = {
+    "mib": "MiB",
+    "gib": "GiB",
+    "gb": "GB",
+    "bytes": "bytes",
+    "w": "watts",
+    "v": "volts",
+    "amps": "amperes",
+    "s": "seconds",
+    "mhz": "MHz",
+    "mts": "MT/s",
+    "gbs": "GB/s",
+    "gbps": "Gb/s",
+    "pct": "percent",
+    "c": "degrees Celsius",
+    "u": "rack units",
+}
+_NUMBER_TYPES = {"int_type", "int_parsing", "int_from_float", "float_type", "float_parsing"}
+
+
+def _unit_hint(loc: Path_, kind: str) -> str:
+    field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    unit = UNITS.get(field.rsplit("_", 1)[-1]) if "_" in field else None
+    return f" in {unit} (the unit is in the field's name)" if unit and kind in _NUMBER_TYPES else ""
+
+
+def _data_loc(data: Any, loc: Iterable[str | int]) -> tuple[Path_, bool]:
+    """`loc` without the union-member tags pydantic adds ('str', 'int', ...); and whether it had any.
+
+    A part names a field while the data there is a mapping (present or missing), an index while it is
+    a list; a part below a scalar can only be the tag of a union member.
+    """
+    out: list[str | int] = []
+    node, tagged = data, False
+    for part in loc:
+        if isinstance(node, dict):
+            out.append(part)
+            node = node.get(part) if isinstance(part, str) else None
+        elif isinstance(node, list) and isinstance(part, int):
+            out.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            tagged = True
+    return tuple(out), tagged
+
+
+def validation_message(doc: Document, exc: ValidationError, prefix: Path_ = (), data: Any = None) -> str:
     """One line for the first error: file:line: field: expected ..., got ..."""
-    err = exc.errors(include_url=False)[0]
-    loc = (*prefix, *err["loc"])
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    payload = doc.data if data is None else data
+    rel, tagged = _data_loc(payload, err["loc"])
+    loc = (*prefix, *rel)
     got = "unknown field" if err["type"] == "extra_forbidden" else "nothing"
     if err["type"] != "missing" and err["type"] != "extra_forbidden":
         got = json.dumps(err.get("input"), default=str)
+    if tagged:
+        # A union: say every kind of value the field takes, once.
+        kinds: list[str] = []
+        for other in errors:
+            if _data_loc(payload, other["loc"])[0] == rel and _expected(other) not in kinds:
+                kinds.append(_expected(other))
+        expected = ", ".join(kinds[:-1]) + (" or " if len(kinds) > 1 else "") + kinds[-1]
+        return f"{doc.where(loc)}: {dotted(loc)}: expected {expected}, got {got}"
     if err["type"] == "value_error":
         return f"{doc.where(loc)}: {dotted(loc)}: {_expected(err)}"
-    return f"{doc.where(loc)}: {dotted(loc)}: expected {_expected(err)}, got {got}"
+    hint = _unit_hint(loc, err["type"])
+    return f"{doc.where(loc)}: {dotted(loc)}: expected {_expected(err)}{hint}, got {got}"
 
 
 def build(model: type[M], doc: Document, data: Any = None, prefix: Path_ = ()) -> M:
@@ -145,4 +206,4 @@ def build(model: type[M], doc: Document, data: Any = None, prefix: Path_ = ()) -
     try:
         return model.model_validate_json(json.dumps(payload, default=str), strict=True)
     except ValidationError as exc:
-        raise BadInput(validation_message(doc, exc, prefix)) from None
+        raise BadInput(validation_message(doc, exc, prefix, payload)) from None

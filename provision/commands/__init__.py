@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import lab, stubs
+from provision.commands import stubs
+from provision.commands.lab import lab
+from provision.commands.lint import lint
+from provision.commands.show import show
+from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in stubs.COMMANDS:
+    for command in [lint, show, status, lab, *stubs.COMMANDS]:
         group.add_command(command)
-    group.add_command(lab.lab)

@@ -15,29 +15,6 @@ def _todo(name: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def lint(as_json: bool) -> None:
-    """Check profiles and inventory against the Inferno taxonomy and the hardware's limits."""
-    _todo("lint")
-
-
-@click.command()
-@click.argument("host")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(host: str, as_json: bool) -> None:
-    """Show everything known about HOST: inventory entry and profile."""
-    _todo("show")
-
-
-@click.command()
-@click.argument("host", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def status(host: str | None, as_json: bool) -> None:
-    """Lifecycle state of every host, or of HOST with its recent runs."""
-    _todo("status")
-
-
-@click.command()
 @click.argument("host")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def inspect(host: str, as_json: bool) -> None:
@@ -140,9 +117,6 @@ def handoff(host: str, kubeconfig: str | None, dry_run: bool) -> None:
 
 
 COMMANDS = [
-    lint,
-    show,
-    status,
     inspect,
     power,
     boot,

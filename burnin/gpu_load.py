@@ -1,0 +1,300 @@
+"""The built-in GPU stressor: the CUDA driver API (libcuda.so.1, via ctypes) running the PTX kernels of
+burnin.gpu_ptx, JIT-compiled by the driver. No CUDA toolkit on the host.
+
+One worker thread per GPU: a compute phase (fma_burn launches, every output checked) then a memory phase
+(mem_write + mem_check passes over most of the free memory, mismatched words counted on the GPU).
+Results are plain dataclasses; CUDA handles never leave this module.
+
+Standard library only, Python >= 3.9.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from burnin import gpu_ptx
+
+THREADS_PER_BLOCK = 256
+REFERENCE_ITERS = 1024  # the launch every GPU runs identically: its digest is compared across GPUs
+LAUNCH_TARGET_S = 0.25  # compute launches are sized to about this long (short: stop stays responsive)
+_ECC_UNCORRECTABLE = 214  # CUDA_ERROR_ECC_UNCORRECTABLE: always a hardware fault
+
+
+class CudaUnavailable(Exception):
+    """libcuda cannot be loaded or initialised here."""
+
+
+class CudaError(Exception):
+    def __init__(self, call: str, code: int, name: str) -> None:
+        super().__init__(f"{call} failed: {name} ({code})")
+        self.call = call
+        self.code = code
+        self.name = name
+
+
+@dataclass
+class Device:
+    ordinal: int
+    name: str
+    pci_bus_id: str  # as CUDA writes it: "0000:41:00.0"
+    sm_count: int
+
+
+@dataclass
+class ComputeResult:
+    flops: Optional[float] = None  # achieved FP32 FLOP/s over the timed launches
+    launches: int = 0
+    mismatches: int = 0  # output words differing from the period or from the first timed launch
+    reference_digest: Optional[str] = None  # sha256 of the REFERENCE_ITERS launch's first period
+    elapsed_s: float = 0.0
+    error: Optional[str] = None
+    fault: bool = False  # the error happened mid-load (a GPU fault), not while setting up
+
+
+@dataclass
+class MemoryResult:
+    bytes_per_s: Optional[float] = None  # write + read-back bytes over kernel time
+    passes: int = 0
+    mismatched_words: int = 0
+    tested_bytes: int = 0
+    error: Optional[str] = None
+    fault: bool = False
+
+
+@dataclass
+class GpuLoadResult:
+    device: Device
+    compute: ComputeResult = field(default_factory=ComputeResult)
+    memory: MemoryResult = field(default_factory=MemoryResult)
+
+
+def fma_mismatches(data: bytes, first: Optional[bytes]) -> int:
+    """Words of an fma_burn output that break its period, plus words differing from the first launch."""
+    period = gpu_ptx.FMA_PERIOD * 4
+    head = data[:period]
+    bad = 0
+    if data != head * (len(data) // period):
+        bad += sum(
+            1 for o in range(period, len(data), 4) if data[o : o + 4] != head[o % period : o % period + 4]
+        )
+    if first is not None and data != first:
+        bad += sum(1 for o in range(0, min(len(data), len(first)), 4) if data[o : o + 4] != first[o : o + 4])
+    return bad
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data[: gpu_ptx.FMA_PERIOD * 4]).hexdigest()
+
+
+class CudaStressor:
+    """Drives every visible GPU through libcuda. open() raises CudaUnavailable when there is none."""
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+
+    @classmethod
+    def open(cls, path: str = "libcuda.so.1") -> "CudaStressor":
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as exc:
+            raise CudaUnavailable(f"{path} cannot be loaded: {exc}") from None
+        stressor = cls(lib)
+        try:
+            stressor._check("cuInit", lib.cuInit(0))
+        except CudaError as exc:
+            raise CudaUnavailable(str(exc)) from None
+        return stressor
+
+    def _check(self, call: str, code: int) -> None:
+        if code != 0:
+            name = ctypes.c_char_p()
+            self._lib.cuGetErrorName(code, ctypes.byref(name))
+            raise CudaError(call, code, (name.value or b"?").decode())
+
+    def devices(self) -> List[Device]:
+        lib, out = self._lib, []
+        n = ctypes.c_int()
+        self._check("cuDeviceGetCount", lib.cuDeviceGetCount(ctypes.byref(n)))
+        for ordinal in range(n.value):
+            dev = ctypes.c_int()
+            self._check("cuDeviceGet", lib.cuDeviceGet(ctypes.byref(dev), ordinal))
+            name = ctypes.create_string_buffer(256)
+            self._check("cuDeviceGetName", lib.cuDeviceGetName(name, 256, dev))
+            bus = ctypes.create_string_buffer(64)
+            self._check("cuDeviceGetPCIBusId", lib.cuDeviceGetPCIBusId(bus, 64, dev))
+            sms = ctypes.c_int()
+            # CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16
+            self._check("cuDeviceGetAttribute", lib.cuDeviceGetAttribute(ctypes.byref(sms), 16, dev))
+            out.append(Device(ordinal, name.value.decode(), bus.value.decode(), sms.value))
+        return out
+
+    def run(
+        self, device: Device, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+    ) -> GpuLoadResult:
+        """Compute then memory load on one GPU, in the calling thread (which owns the context)."""
+        result = GpuLoadResult(device)
+        lib = self._lib
+        dev = ctypes.c_int()
+        ctx = ctypes.c_void_p()
+        try:
+            self._check("cuDeviceGet", lib.cuDeviceGet(ctypes.byref(dev), device.ordinal))
+            self._check("cuCtxCreate", lib.cuCtxCreate_v2(ctypes.byref(ctx), 0, dev))
+        except CudaError as exc:
+            result.compute.error = result.memory.error = str(exc)
+            return result
+        try:
+            module = self._load_module()
+            _Kernels(self, module, device).run(result, compute_s, memory_s, memory_pct, stop)
+        except CudaError as exc:
+            result.compute.error = result.compute.error or str(exc)
+        finally:
+            lib.cuCtxDestroy_v2(ctx)
+        return result
+
+    def _load_module(self) -> ctypes.c_void_p:
+        module = ctypes.c_void_p()
+        log = ctypes.create_string_buffer(8192)
+        # CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6 (the size goes as the pointer).
+        opts = (ctypes.c_int * 2)(5, 6)
+        vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p), ctypes.c_void_p(8192))
+        ptx = ctypes.c_char_p(gpu_ptx.PTX.encode())
+        code = self._lib.cuModuleLoadDataEx(ctypes.byref(module), ptx, 2, opts, vals)
+        if code != 0:
+            name = ctypes.c_char_p()
+            self._lib.cuGetErrorName(code, ctypes.byref(name))
+            jit_log = log.value.decode(errors="replace")[:300]
+            raise CudaError(f"cuModuleLoadDataEx ({jit_log})", code, (name.value or b"?").decode())
+        return module
+
+
+class _Kernels:
+    """The launches of one GPU inside its current context."""
+
+    def __init__(self, stressor: CudaStressor, module: ctypes.c_void_p, device: Device) -> None:
+        self.s = stressor
+        self.lib = stressor._lib
+        self.fn = {}
+        for name in gpu_ptx.KERNELS:
+            f = ctypes.c_void_p()
+            self.s._check(
+                "cuModuleGetFunction", self.lib.cuModuleGetFunction(ctypes.byref(f), module, name.encode())
+            )
+            self.fn[name] = f
+        # 8 resident blocks per SM fills every GPU here; a multiple of 4 keeps the output whole periods.
+        self.blocks = max(4, device.sm_count * 8 // 4 * 4)
+        self.start, self.end = ctypes.c_void_p(), ctypes.c_void_p()
+        self.s._check("cuEventCreate", self.lib.cuEventCreate(ctypes.byref(self.start), 0))
+        self.s._check("cuEventCreate", self.lib.cuEventCreate(ctypes.byref(self.end), 0))
+
+    def run(
+        self,
+        result: GpuLoadResult,
+        compute_s: float,
+        memory_s: float,
+        memory_pct: float,
+        stop: threading.Event,
+    ) -> None:
+        try:
+            self.compute(result.compute, compute_s, stop)
+        except CudaError as exc:
+            result.compute.error = str(exc)
+            result.compute.fault = result.compute.launches > 0 or exc.code == _ECC_UNCORRECTABLE
+        try:
+            self.memory(result.memory, memory_s, memory_pct, stop)
+        except CudaError as exc:
+            result.memory.error = str(exc)
+            result.memory.fault = result.memory.passes > 0 or exc.code == _ECC_UNCORRECTABLE
+
+    def launch(self, name: str, *args: Any) -> None:
+        params = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.byref(a), ctypes.c_void_p) for a in args])
+        code = self.lib.cuLaunchKernel(
+            self.fn[name], self.blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, None, params, None
+        )
+        self.s._check(f"cuLaunchKernel({name})", code)
+
+    def timed(self, name: str, *args: Any) -> float:
+        self.s._check("cuEventRecord", self.lib.cuEventRecord(self.start, None))
+        self.launch(name, *args)
+        self.s._check("cuEventRecord", self.lib.cuEventRecord(self.end, None))
+        self.s._check("cuEventSynchronize", self.lib.cuEventSynchronize(self.end))
+        ms = ctypes.c_float()
+        self.s._check(
+            "cuEventElapsedTime", self.lib.cuEventElapsedTime(ctypes.byref(ms), self.start, self.end)
+        )
+        return ms.value / 1000.0
+
+    def compute(self, res: ComputeResult, duration_s: float, stop: threading.Event) -> None:
+        words = self.blocks * THREADS_PER_BLOCK
+        out = ctypes.c_uint64()
+        self.s._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(out), ctypes.c_size_t(words * 4)))
+        host = ctypes.create_string_buffer(words * 4)
+        try:
+            seconds = self.timed("fma_burn", out, ctypes.c_uint32(REFERENCE_ITERS))
+            data = self.fetch(host, out, words)
+            res.reference_digest = digest(data)
+            res.mismatches += fma_mismatches(data, None)
+            iters = int(
+                min(1 << 22, max(REFERENCE_ITERS, REFERENCE_ITERS * LAUNCH_TARGET_S / max(seconds, 1e-6)))
+            )
+            first: Optional[bytes] = None
+            deadline = time.monotonic() + duration_s
+            flop = 0.0
+            while time.monotonic() < deadline and not stop.is_set():
+                res.elapsed_s += self.timed("fma_burn", out, ctypes.c_uint32(iters))
+                res.launches += 1
+                flop += 2.0 * words * iters * gpu_ptx.FMA_PER_TRIP
+                data = self.fetch(host, out, words)
+                res.mismatches += fma_mismatches(data, first)
+                first = data if first is None else first
+            res.flops = flop / res.elapsed_s if res.elapsed_s > 0 else None
+        finally:
+            self.lib.cuMemFree_v2(out)
+
+    def memory(self, res: MemoryResult, duration_s: float, memory_pct: float, stop: threading.Event) -> None:
+        free, total = ctypes.c_size_t(), ctypes.c_size_t()
+        self.s._check("cuMemGetInfo", self.lib.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total)))
+        size = int(free.value * memory_pct / 100) // 4096 * 4096
+        buf, errors = ctypes.c_uint64(), ctypes.c_uint64()
+        for _ in range(
+            6
+        ):  # other allocations (the driver's own) can make "free" optimistic: shrink and retry
+            code = self.lib.cuMemAlloc_v2(ctypes.byref(buf), ctypes.c_size_t(size))
+            if code == 0:
+                break
+            size = size * 9 // 10 // 4096 * 4096
+        self.s._check("cuMemAlloc", code)
+        try:
+            self.s._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(errors), ctypes.c_size_t(4)))
+            count = ctypes.c_uint32()
+            words = ctypes.c_uint64(size // 4)
+            res.tested_bytes = size
+            seconds = 0.0
+            deadline = time.monotonic() + duration_s
+            while (res.passes == 0 or time.monotonic() < deadline) and not stop.is_set():
+                # Alternate a pattern with its complement so every cell holds a 0 and a 1 across two passes.
+                base = ((res.passes // 2) * 0x9E3779B9) & 0xFFFFFFFF
+                seed = ctypes.c_uint32(base ^ (0xFFFFFFFF if res.passes % 2 else 0))
+                self.s._check(
+                    "cuMemsetD32", self.lib.cuMemsetD32_v2(errors, ctypes.c_uint32(0), ctypes.c_size_t(1))
+                )
+                seconds += self.timed("mem_write", buf, words, seed)
+                seconds += self.timed("mem_check", buf, words, seed, errors)
+                self.s._check(
+                    "cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(4))
+                )
+                res.mismatched_words += count.value
+                res.passes += 1
+            res.bytes_per_s = 2.0 * size * res.passes / seconds if seconds > 0 else None
+        finally:
+            self.lib.cuMemFree_v2(buf)
+            if errors.value:
+                self.lib.cuMemFree_v2(errors)
+
+    def fetch(self, host: Any, dptr: ctypes.c_uint64, words: int) -> bytes:
+        self.s._check("cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(host, dptr, ctypes.c_size_t(words * 4)))
+        return bytes(host.raw)

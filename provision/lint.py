@@ -1,0 +1,33 @@
+"""`provision lint`: profiles and inventory against the Inferno taxonomy and the hardware's limits.
+
+Pure: takes a loaded Catalog (models plus the line of every field), returns findings. Errors are
+things that cannot be right (a name outside the grammar, a rack that disagrees with its profile);
+warnings are places where the seed cannot be built or run as written: its number is kept, and the
+warning says why it does not add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from provision import lint_hosts, lint_profile
+from provision.catalog import HOSTS_FILE, Catalog
+from provision.lintfinding import Findings, LintFinding, Severity
+
+__all__ = ["LintFinding", "Severity", "counts", "lint_catalog"]
+
+
+def lint_catalog(catalog: Catalog) -> list[LintFinding]:
+    """Every finding for the profiles, then the inventory, in file and line order."""
+    out = Findings()
+    for name, profile in sorted(catalog.profiles.items()):
+        lint_profile.check(profile, catalog.documents[name], out)
+    lint_hosts.check(catalog, catalog.documents[HOSTS_FILE], out)
+    return sorted(out.items, key=lambda f: (f.file, f.line, f.field, f.code))
+
+
+def counts(findings: Iterable[LintFinding]) -> dict[str, int]:
+    tally = {str(s): 0 for s in Severity}
+    for f in findings:
+        tally[str(f.severity)] += 1
+    return tally

@@ -1,0 +1,140 @@
+"""Lint of the host inventory: names against the taxonomy, each host against its profile, hosts
+against each other (MACs, addresses, PDU outlets, BMCs, the load on a shared PDU). Pure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from provision import taxonomy as tx
+from provision.catalog import Catalog
+from provision.hosts import Host
+from provision.lintfinding import Findings
+from provision.yamlfile import Document
+
+
+def check(catalog: Catalog, doc: Document, out: Findings) -> None:
+    hosts = list(catalog.hosts.values())
+    for i, host in enumerate(hosts):
+        _host(catalog, i, host, doc, out)
+    _unique(hosts, doc, out)
+    _shared_pdus(catalog, hosts, doc, out)
+
+
+def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) -> None:
+    at = ("hosts", i)
+    profile = catalog.profile_of(host)
+    if not tx.is_host_name(host.name):
+        out.error("taxonomy.host", doc, (*at, "name"), f"expected {tx.HOST_GRAMMAR}, got {host.name!r}")
+    problem = tx.rack_problem(host.rack)
+    rack = tx.parse_rack(host.rack)
+    if problem:
+        out.error("taxonomy.rack", doc, (*at, "rack"), f"expected {problem}, got {host.rack!r}")
+    elif host.rack != profile.platform.rack:
+        out.error(
+            "host.rack",
+            doc,
+            (*at, "rack"),
+            f"expected {profile.platform.rack} (the rack of profile {profile.name}), got {host.rack!r}",
+        )
+    pdu_circle = tx.pdu_circle(host.pdu)
+    if pdu_circle is None:
+        out.error("taxonomy.pdu", doc, (*at, "pdu"), f"expected {tx.PDU_GRAMMAR}, got {host.pdu!r}")
+    elif rack is not None and pdu_circle != rack.circle:
+        out.error(
+            "host.pdu-circle",
+            doc,
+            (*at, "pdu"),
+            f"expected a PDU of circle {rack.circle} (rack {host.rack}), got {host.pdu!r}",
+        )
+    names = [iface.name for iface in host.interfaces]
+    for nic in profile.network:
+        if nic.required and nic.name not in names:
+            out.error(
+                "host.interface-missing",
+                doc,
+                (*at, "interfaces"),
+                f"expected an interface {nic.name} ({nic.role}, {nic.speed_gbps} GbE, required by "
+                f"profile {profile.name}), got only {', '.join(names) or 'none'}",
+            )
+    known = {nic.name for nic in profile.network}
+    for j, iface in enumerate(host.interfaces):
+        if iface.name not in known:
+            out.error(
+                "host.interface-unknown",
+                doc,
+                (*at, "interfaces", j, "name"),
+                f"expected one of the profile's interfaces {', '.join(sorted(known))}, got {iface.name!r}",
+            )
+    macs = [iface.mac for iface in host.interfaces]
+    if host.boot_mac not in macs:
+        out.error(
+            "host.boot-mac",
+            doc,
+            (*at, "boot_mac"),
+            f"expected the MAC of one of the host's interfaces ({', '.join(macs)}), got {host.boot_mac}",
+        )
+    if host.bmc.verify_tls is False:
+        out.warning(
+            "host.bmc-tls",
+            doc,
+            (*at, "bmc", "verify_tls"),
+            "TLS verification of the BMC is off: anyone on the management network can impersonate it",
+        )
+    if host.bmc.url.startswith("http://"):
+        out.warning(
+            "host.bmc-http",
+            doc,
+            (*at, "bmc", "url"),
+            "the BMC is reached over plain http: its credentials cross the network in clear text",
+        )
+
+
+def _unique(hosts: list[Host], doc: Document, out: Findings) -> None:
+    """MACs, addresses, BMC URLs and PDU outlets each belong to one host."""
+    seen: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def claim(kind: str, value: str, i: int, loc: tuple[str | int, ...], what: str) -> None:
+        key = (kind, value)
+        if key in seen and seen[key][0] != i:
+            first, owner = seen[key]
+            out.error(
+                f"host.duplicate-{kind}",
+                doc,
+                loc,
+                f"expected a {what} no other host has, got {value} again "
+                f"({owner}, line {doc.line_of(('hosts', first))})",
+            )
+        else:
+            seen.setdefault(key, (i, hosts[i].name))
+
+    for i, host in enumerate(hosts):
+        for j, iface in enumerate(host.interfaces):
+            claim("mac", iface.mac, i, ("hosts", i, "interfaces", j, "mac"), "MAC")
+            if iface.address:
+                ip = iface.address.split("/")[0]
+                claim("address", ip, i, ("hosts", i, "interfaces", j, "address"), "address")
+        claim("bmc", host.bmc.url, i, ("hosts", i, "bmc", "url"), "BMC URL")
+        claim("outlet", f"{host.pdu} outlet {host.pdu_outlet}", i, ("hosts", i, "pdu_outlet"), "PDU outlet")
+
+
+def _shared_pdus(catalog: Catalog, hosts: list[Host], doc: Document, out: Findings) -> None:
+    """Hosts on one PDU share its circuit: their burns together must fit its continuous rating."""
+    by_pdu: dict[str, list[int]] = defaultdict(list)
+    for i, host in enumerate(hosts):
+        by_pdu[host.pdu].append(i)
+    for pdu, members in by_pdu.items():
+        if len(members) < 2:
+            continue
+        profiles = [catalog.profile_of(hosts[i]) for i in members]
+        limit = min(p.power.continuous_w for p in profiles)
+        load = sum(p.full_burn_w for p in profiles)
+        if load > limit:
+            last = members[-1]
+            out.error(
+                "power.shared-pdu",
+                doc,
+                ("hosts", last, "pdu"),
+                f"expected the hosts on {pdu} ({', '.join(hosts[i].name for i in members)}) to burn "
+                f"within its continuous {limit:.0f} W together, got about {load} W",
+            )

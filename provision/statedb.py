@@ -1,0 +1,177 @@
+"""Adapter: the SQLite file under the state dir, its schema and the migrations between versions.
+
+The schema version lives in `schema_version` (one row). MIGRATIONS is ordered: migration i takes the
+database from version i to version i + 1. A database newer than this code is refused, never touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from provision.errors import StateError
+
+DB_FILE = "state.sqlite3"
+BUSY_TIMEOUT_MS = 15_000
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would split a migration across transactions.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _v1_core(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE hosts (
+            name TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_run_id TEXT
+        );
+        CREATE TABLE host_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            host TEXT NOT NULL,
+            previous TEXT,
+            state TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        CREATE INDEX host_history_host ON host_history(host, id);
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT
+        );
+        CREATE INDEX runs_host ON runs(host, id);
+        CREATE TABLE steps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            step TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            evidence TEXT
+        );
+        CREATE INDEX steps_run ON steps(run_id, id);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            host TEXT NOT NULL,
+            run_id TEXT,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX events_host ON events(host, id);
+        CREATE INDEX events_run ON events(run_id, id);
+        """,
+    )
+
+
+def _v2_documents_tokens(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE documents (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        CREATE TABLE tokens (
+            sha256 TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            host TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX tokens_run ON tokens(run_id);
+        """,
+    )
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_documents_tokens)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating) the database in autocommit mode; transactions are explicit (`transaction`)."""
+    try:
+        db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL: readers never block the writer, several processes share one file safely.
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        raise StateError(f"{path}: expected a usable SQLite state database, got {exc}") from None
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise StateError(f"{path}: could not start a transaction: {exc}") from None
+    try:
+        yield db
+    except sqlite3.Error as exc:
+        db.execute("ROLLBACK")
+        raise StateError(f"{path}: {exc}") from None
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StateError(f"{path}: could not commit: {exc}") from None
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    row = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if row is None:
+        return 0
+    got = db.execute("SELECT version FROM schema_version").fetchone()
+    return int(got[0]) if got else 0
+
+
+def migrate(db: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database to `target`, one migration per transaction. Returns the version reached."""
+    with transaction(db, path):
+        version = current_version(db)
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{path}: expected schema version <= {SCHEMA_VERSION} (this provision), got {version}: "
+                "the state was written by a newer provision"
+            )
+        if version == 0:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version (version) VALUES (0)")
+    while True:
+        with transaction(db, path):
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = current_version(db)
+            if version >= target:
+                return version
+            MIGRATIONS[version](db)
+            db.execute("UPDATE schema_version SET version = ?", (version + 1,))
