@@ -65,6 +65,10 @@ def render_domain(node: LabNode, paths: NodePaths, bridge: str) -> str:
             "    </disk>\n"
         )
     args = [_arg("-cpu"), _arg(f"qemu64,model-id={_smbios_escape(node.cpu_model_id)}")]
+    if node.firmware is Firmware.uefi:
+        # No PXE over IPv6: after iPXE hands back ("boot local"), OVMF would wait minutes on it
+        # before it tries the disks. Real servers are commonly set up the same way.
+        args += [_arg("-fw_cfg"), _arg("name=opt/org.tianocore/IPv6PXESupport,string=n")]
     for dimm in node.dimms:
         fields = (
             f"type=17,loc_pfx={_smbios_escape(dimm.locator)},manufacturer={_smbios_escape(dimm.manufacturer)},"
@@ -77,7 +81,7 @@ def render_domain(node: LabNode, paths: NodePaths, bridge: str) -> str:
             _arg("-drive"),
             _arg(f"if=none,id=labnvme{i},file={path},format=qcow2,discard=unmap"),
             _arg("-device"),
-            _arg(f"nvme,drive=labnvme{i},serial={drive.serial}"),
+            _arg(f"nvme,drive=labnvme{i},serial={drive.serial},bus=pcie.0,addr={0x18 + i:#x}"),
         ]
     return (
         "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"

@@ -14,13 +14,16 @@ BB=$(command -v busybox)
 file -L "$BB" | grep -q 'statically linked' || { echo "build-installer: $BB is not static (apt-get install busybox-static)"; exit 1; }
 cp "$BB" "$R/bin/busybox"
 for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
-# zstd with its libraries (the image is zstd-compressed: fast to unpack under TCG)
-cp "$(command -v zstd)" "$R/usr/bin/zstd"
-for l in $(ldd "$(command -v zstd)" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
-  mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"
+# zstd (the image is zstd-compressed: fast to unpack under TCG) and efibootmgr, with their libraries
+for tool in zstd efibootmgr; do
+  bin=$(command -v "$tool") || { echo "build-installer: $tool is not installed"; exit 1; }
+  cp "$bin" "$R/usr/bin/$tool"
+  for l in $(ldd "$bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
+    mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"
+  done
 done
 # modules: NICs, SATA/virtio/NVMe disks, ext4, and what they need (depmod resolves the order)
-WANT="virtio_pci virtio_net e1000 e1000e ahci sd_mod virtio_blk virtio_scsi nvme ext4 crc32c_generic"
+WANT="virtio_pci virtio_net e1000 e1000e ahci sd_mod virtio_blk virtio_scsi nvme ext4 crc32c_generic efivarfs"
 (cd "$MODSRC" && for m in $WANT; do find kernel -name "$m.ko*" ; done) > "$R/wanted"
 copy_mod() {
   local rel=$1

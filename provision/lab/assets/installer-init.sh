@@ -136,10 +136,25 @@ sed -n "/^cat > \/etc\/inferno\/install.json <<'JSON'$/,/^JSON$/p" /tmp/ks.cfg |
 echo "lab installer stand-in (not Anaconda); kickstart $KS" > /mnt/etc/inferno/installer
 cp /tmp/ks.cfg /mnt/root/anaconda-ks.cfg; chmod 600 /mnt/root/anaconda-ks.cfg
 rm -f /mnt/etc/ssh/ssh_host_*
-chroot /mnt ssh-keygen -A >/dev/null || fail "ssh-keygen -A failed"
+# ed25519 and ECDSA only: a 3072-bit RSA key takes ~15 s under TCG
+for t in ed25519 ecdsa; do
+  chroot /mnt ssh-keygen -q -t $t -N '' -C "root@$HOSTNAME" -f /etc/ssh/ssh_host_${t}_key || fail "ssh-keygen $t failed"
+done
 cat /mnt/etc/ssh/ssh_host_*_key.pub > /tmp/hostkeys.txt
 cp /tmp/installer.log /mnt/root/inferno-installer.log
 umount /mnt/proc; umount /mnt/dev; umount /mnt; sync
+# UEFI: what Anaconda's bootloader step does: a boot entry for the installed disk. And BootNext,
+# so the reboot below starts the installed system: the lab's BMC (sushy's libvirt driver) keeps a
+# PXE override for good, where a real BMC's "Once" would be spent by now.
+if [ -d /sys/firmware/efi ]; then
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+  if efibootmgr -c -d "$FIRST" -p 2 -L "installed $HOSTNAME" -l '\EFI\BOOT\BOOTX64.EFI' >/tmp/efi.txt 2>&1; then
+    num=$(sed -n "s/^Boot\([0-9A-Fa-f]\{4\}\)\* installed $HOSTNAME.*/\1/p" /tmp/efi.txt | head -1)
+    [ -n "$num" ] && efibootmgr -q -n "$num" && say "UEFI boot entry Boot$num for $FIRST, BootNext set"
+  else
+    say "efibootmgr failed: $(tail -1 /tmp/efi.txt)"
+  fi
+fi
 post finished /tmp/hostkeys.txt && say "finished callback sent" || say "finished callback failed"
 say "done, ${FINAL:-halt}"
 case "$FINAL" in reboot) reboot -f;; *) poweroff -f;; esac
