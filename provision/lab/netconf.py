@@ -25,6 +25,7 @@ def render_dnsmasq(net: LabNet, nodes: tuple[LabNode, ...], *, tftp_root: Path, 
         "# Written by the lab's DHCP supervisor: DHCP (lab hosts only), TFTP, IPv6 RA. No DNS.",
         "# Holds run tokens in script URLs: readable by root only.",
         "port=0",
+        "user=root",  # the lab's files live in the caller's (often 0700) state directory
         f"interface={net.veth_srv}",
         "bind-interfaces",
         f"dhcp-range={net.subnet}.0,static,255.255.255.0,1h",

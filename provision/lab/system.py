@@ -61,7 +61,7 @@ def is_ours(pid: int, program: str) -> bool:
         return False
     if state == "Z":
         return False
-    return any(program in part for part in argv[:3])
+    return any(program in part for part in argv)  # before `ip netns exec` execs, the program is a later arg
 
 
 def read_pidfile(path: Path, timeout_s: float = 20.0) -> int:

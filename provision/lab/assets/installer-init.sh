@@ -103,6 +103,7 @@ mount -o bind /dev /mnt/dev; mount -t proc proc /mnt/proc
 
 # --- what Anaconda writes from the kickstart ---
 echo "$HOSTNAME" > /mnt/etc/hostname
+printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$HOSTNAME" > /mnt/etc/hosts
 rm -f /mnt/etc/systemd/network/*.network
 n=0
 grep '^network .*--device=' /tmp/ks.cfg | while read -r line; do
