@@ -41,7 +41,17 @@ LAB_ID = f"e{os.getpid() % 10_000_000}"
 BOOT_PORT = 8080
 INSTALL_TIMEOUT_S = 480.0
 SSH_TIMEOUT_S = 300.0
-TOOLS = ("qemu-system-x86_64", "qemu-img", "libvirtd", "virtlogd", "virsh", "dnsmasq", "unshare", "ip", "zstd")
+TOOLS = (
+    "qemu-system-x86_64",
+    "qemu-img",
+    "libvirtd",
+    "virtlogd",
+    "virsh",
+    "dnsmasq",
+    "unshare",
+    "ip",
+    "zstd",
+)
 
 
 @dataclass
@@ -95,7 +105,16 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         env = dict(os.environ, PYTHONPATH=str(REPO))
         tree_url = f"{the_lab.install_url}/BaseOS/x86_64/os"
         boot_pid = system.spawn(
-            [sys.executable, "-m", "tests.support.labboot", the_lab.net.server_ip, str(BOOT_PORT), str(runs), str(r.events), tree_url],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.labboot",
+                the_lab.net.server_ip,
+                str(BOOT_PORT),
+                str(runs),
+                str(r.events),
+                tree_url,
+            ],
             log=r.boot_log,
             netns=r.srv,
             env=env,
@@ -114,7 +133,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 
 # -- the BMC --------------------------------------------------------------------------------------
-def _bmc(rig: Rig, method: str, n: LabNode, path: str = "", body: dict[str, Any] | None = None) -> requests.Response:
+def _bmc(
+    rig: Rig, method: str, n: LabNode, path: str = "", body: dict[str, Any] | None = None
+) -> requests.Response:
     bmc = rig.lab.root / "bmc"
     user, password = (bmc / "bmc.credentials").read_text().strip().split(":", 1)
     url = f"{rig.lab.bmc_url}/redfish/v1/Systems/{n.uuid}{path}"
@@ -122,13 +143,20 @@ def _bmc(rig: Rig, method: str, n: LabNode, path: str = "", body: dict[str, Any]
     def call() -> requests.Response:
         with requests.Session() as s:
             s.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace the lab CA
-            return s.request(method, url, json=body, auth=(user, password), verify=str(bmc / "ca.pem"), timeout=30)
+            return s.request(
+                method, url, json=body, auth=(user, password), verify=str(bmc / "ca.pem"), timeout=30
+            )
 
     return in_netns(rig.srv, call)
 
 
 def _pxe_on(rig: Rig, n: LabNode) -> None:
-    r = _bmc(rig, "PATCH", n, body={"Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}})
+    r = _bmc(
+        rig,
+        "PATCH",
+        n,
+        body={"Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}},
+    )
     assert r.status_code == 204, r.text
     r = _bmc(rig, "POST", n, "/Actions/ComputerSystem.Reset", {"ResetType": "On"})
     assert r.status_code == 204, r.text
@@ -149,15 +177,16 @@ def _kickstart(n: LabNode, token: str, rig: Rig) -> str:
     return (
         "text\n"
         f"url --url={rig.lab.install_url}/BaseOS/x86_64/os\n"
-        f"network --device={n.mac} --bootproto=static --ip={rig.lab.net.subnet}.{n.ipv4} --netmask=255.255.255.0"
-        " --onboot=yes --activate --noipv6\n"
+        f"network --device={n.mac} --bootproto=static --ip={rig.lab.net.subnet}.{n.ipv4}"
+        " --netmask=255.255.255.0 --onboot=yes --activate --noipv6\n"
         f"network --hostname={n.name}\n"
         f"ignoredisk --only-use={disks}\n"
         "rootpw --lock\nuser --name=inferno --groups=wheel\n"
         f'sshkey --username=inferno "{key}"\n'
         "reboot\n\n%packages\n@^minimal-environment\n%end\n\n"
         f"%pre\necho started | {post} --data-binary @- {base}/started\n%end\n\n"
-        f"%post\nssh-keygen -A\ncat /etc/ssh/ssh_host_*_key.pub | {post} --data-binary @- {base}/finished\n%end\n"
+        f"%post\nssh-keygen -A\n"
+        f"cat /etc/ssh/ssh_host_*_key.pub | {post} --data-binary @- {base}/finished\n%end\n"
     )
 
 
@@ -165,7 +194,9 @@ def _open_run(rig: Rig, n: LabNode) -> None:
     """What `provision host` does when it opens a run: a token, the kickstart, and the iPXE URL with
     the token published in <state>/netboot/<host>.url for the DHCP side (the lab's supervisor)."""
     token = secrets.token_urlsafe(16)
-    (rig.runs / f"{n.name}.json").write_text(json.dumps({"token": token, "kickstart": _kickstart(n, token, rig)}))
+    (rig.runs / f"{n.name}.json").write_text(
+        json.dumps({"token": token, "kickstart": _kickstart(n, token, rig)})
+    )
     url = f"http://{rig.lab.net.server_ip}:{BOOT_PORT}/ipxe/{n.name}?token={token}"
     rig.lab.netboot.mkdir(parents=True, exist_ok=True)
     (rig.lab.netboot / f"{n.name}.url").write_text(url + "\n")
@@ -191,7 +222,9 @@ def _wait(what: str, timeout_s: float, probe: Callable[[], Any], rig: Rig) -> An
 
 def _wait_installed(rig: Rig, n: LabNode, after: float) -> list[str]:
     def finished() -> dict[str, Any] | None:
-        return next((e for e in _events(rig, n) if e["at"] > after and e["event"] in ("finished", "failed")), None)
+        return next(
+            (e for e in _events(rig, n) if e["at"] > after and e["event"] in ("finished", "failed")), None
+        )
 
     event = _wait(f"{n.name}: installer callback", INSTALL_TIMEOUT_S, finished, rig)
     (rig.lab.netboot / f"{n.name}.url").unlink(missing_ok=True)
@@ -203,7 +236,9 @@ def _wait_installed(rig: Rig, n: LabNode, after: float) -> list[str]:
     return keys
 
 
-def _ssh(rig: Rig, n: LabNode, host_keys: list[str], cmds: list[str], timeout_s: float = SSH_TIMEOUT_S) -> list[str]:
+def _ssh(
+    rig: Rig, n: LabNode, host_keys: list[str], cmds: list[str], timeout_s: float = SSH_TIMEOUT_S
+) -> list[str]:
     """Log in with the pinned keys only (RejectPolicy) and run each command; their stdout."""
     address = f"{rig.lab.net.subnet}.{n.ipv4}"
     known = rig.state / f"known_hosts.{n.name}"
@@ -214,8 +249,15 @@ def _ssh(rig: Rig, n: LabNode, host_keys: list[str], cmds: list[str], timeout_s:
         client.load_host_keys(str(known))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(address, username="inferno", key_filename=str(rig.operator_key), look_for_keys=False,
-                           allow_agent=False, timeout=5, banner_timeout=10)
+            client.connect(
+                address,
+                username="inferno",
+                key_filename=str(rig.operator_key),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=5,
+                banner_timeout=10,
+            )
         except (OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError):
             return None
         try:
@@ -229,7 +271,10 @@ def _ssh(rig: Rig, n: LabNode, host_keys: list[str], cmds: list[str], timeout_s:
         finally:
             client.close()
 
-    return _wait(f"{n.name}: SSH with the pinned host key", timeout_s, lambda: in_netns(rig.srv, attempt), rig)  # type: ignore[no-any-return]
+    outs: list[str] = _wait(
+        f"{n.name}: SSH with the pinned host key", timeout_s, lambda: in_netns(rig.srv, attempt), rig
+    )
+    return outs
 
 
 INVENTORY_CMDS = [
@@ -259,7 +304,9 @@ def _check_hardware(outs: list[str], n: LabNode) -> None:
     assert f"Speed: {profile.memory.rated_mts} MT/s" in dimms
     assert system_serial.strip() == n.system_serial
     devices = json.loads(nvme)["Devices"]
-    assert [(d["SerialNumber"].strip(), d["PhysicalSize"]) for d in devices] == [(d.serial, d.size_bytes) for d in n.nvme]
+    assert [(d["SerialNumber"].strip(), d["PhysicalSize"]) for d in devices] == [
+        (d.serial, d.size_bytes) for d in n.nvme
+    ]
     disks = {d["serial"]: d for d in json.loads(lsblk)["blockdevices"] if d.get("serial")}
     for d in n.boot_disks:
         assert disks[d.serial]["tran"] == "sata" and int(disks[d.serial]["size"]) == d.size_bytes
@@ -270,7 +317,10 @@ def test_bios_and_uefi_hosts_install_in_parallel_and_answer_ssh_on_pinned_keys(r
     uefi, bios = node("lab-node-1"), node("lab-node-2")
     # the BMC: TLS against the lab CA only, and no answer without credentials
     bmc = rig.lab.root / "bmc"
-    anon = in_netns(rig.srv, lambda: requests.get(f"{rig.lab.bmc_url}/redfish/v1/Systems", verify=str(bmc / "ca.pem"), timeout=10))
+    anon = in_netns(
+        rig.srv,
+        lambda: requests.get(f"{rig.lab.bmc_url}/redfish/v1/Systems", verify=str(bmc / "ca.pem"), timeout=10),
+    )
     assert anon.status_code == 401
     assert _power(rig, uefi) == "Off" and _power(rig, bios) == "Off"
     t0 = time.time()
@@ -300,8 +350,14 @@ def _ssh_once_with_keys(rig: Rig, n: LabNode, host_keys: list[str]) -> None:
         client.load_host_keys(str(known))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(address, username="inferno", key_filename=str(rig.operator_key), look_for_keys=False,
-                           allow_agent=False, timeout=10)
+            client.connect(
+                address,
+                username="inferno",
+                key_filename=str(rig.operator_key),
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=10,
+            )
         finally:
             client.close()
 
@@ -310,7 +366,12 @@ def _ssh_once_with_keys(rig: Rig, n: LabNode, host_keys: list[str]) -> None:
 
 def test_boot_override_disk_does_not_pxe(rig: Rig) -> None:
     n = node("lab-node-3")
-    r = _bmc(rig, "PATCH", n, body={"Boot": {"BootSourceOverrideTarget": "Hdd", "BootSourceOverrideEnabled": "Once"}})
+    r = _bmc(
+        rig,
+        "PATCH",
+        n,
+        body={"Boot": {"BootSourceOverrideTarget": "Hdd", "BootSourceOverrideEnabled": "Once"}},
+    )
     assert r.status_code == 204
     mark = len(rig.dnsmasq_log())
     r = _bmc(rig, "POST", n, "/Actions/ComputerSystem.Reset", {"ResetType": "On"})
@@ -332,7 +393,10 @@ def test_reinstall_after_the_lab_swaps_a_dimm_and_an_nvme(rig: Rig) -> None:
     for part, serial in (("dimm", "LABDIMM1SWAP"), ("nvme", "LABNVME1SWAP")):
         out = subprocess.run(
             [sys.executable, "-m", "provision.cli", "lab", "swap", "--id", LAB_ID, n.name, part, serial],
-            capture_output=True, text=True, env=env, check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
         assert out.returncode == 0, out.stderr
     swapped = {x.name: x for x in nodes_of(load(rig.lab.root / "lab.json"))}[n.name]

@@ -125,7 +125,9 @@ def test_lab_names_fit_linux_interface_names() -> None:
 
 
 def test_unknown_lab_host_is_one_line() -> None:
-    with pytest.raises(BadInput, match="lab host: expected one of lab-node-1, lab-node-2, lab-node-3, got 'x'"):
+    with pytest.raises(
+        BadInput, match="lab host: expected one of lab-node-1, lab-node-2, lab-node-3, got 'x'"
+    ):
         node("x")
 
 
@@ -156,7 +158,7 @@ def test_ledger_round_trip(tmp_path: Path) -> None:
     assert back is not None and back.procs == led.procs and back.swapped == led.swapped
     assert load(tmp_path / "missing.json") is None
     (tmp_path / "bad.json").write_text("{nope")
-    with pytest.raises(BadInput, match="bad.json: expected the lab's JSON state file"):
+    with pytest.raises(BadInput, match=r"bad\.json: expected the lab's JSON state file"):
         load(tmp_path / "bad.json")
 
 

@@ -23,7 +23,9 @@ def _lab(app: App, lab_id: str) -> lablib.Lab:
 
 
 def _id_option(f: Any) -> Any:
-    return click.option("--id", "lab_id", default="lab", envvar="PROVISION_LAB_ID", show_default=True, help=LAB_ID_HELP)(f)
+    return click.option(
+        "--id", "lab_id", default="lab", envvar="PROVISION_LAB_ID", show_default=True, help=LAB_ID_HELP
+    )(f)
 
 
 @click.group()
@@ -33,11 +35,13 @@ def lab() -> None:
 
 @lab.command()
 @_id_option
-@click.option("--boot-url", help="Boot server URL the lab's DHCP hands to iPXE [default: http://10.77.0.1:8080].")
+@click.option(
+    "--boot-url", help="Boot server URL the lab's DHCP hands to iPXE [default: http://10.77.0.1:8080]."
+)
 @click.option(
     "--cache",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Where the lab image is built once [env PROVISION_LAB_CACHE; default ~/.cache/inferno-provision/lab].",
+    help="Where the lab image is built once [env PROVISION_LAB_CACHE; default: ~/.cache/...].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -56,7 +60,11 @@ def up(app: App, lab_id: str, boot_url: str | None, cache: Path | None, as_json:
 def down(app: App, lab_id: str, keep_disks: bool, as_json: bool) -> None:
     """Stop every process the lab started (by PID) and remove its namespaces."""
     done = lablib.down(_lab(app, lab_id), keep_disks=keep_disks)
-    emit({"lab": lab_id, "done": done}, as_json, lambda d: "\n".join(d["done"]) or f"lab {lab_id}: nothing to stop")
+    emit(
+        {"lab": lab_id, "done": done},
+        as_json,
+        lambda d: "\n".join(d["done"]) or f"lab {lab_id}: nothing to stop",
+    )
 
 
 @lab.command()
@@ -101,10 +109,13 @@ def exec_(app: App, lab_id: str, argv: tuple[str, ...]) -> None:
 def _human_status(st: dict[str, Any]) -> str:
     lines = [f"lab {st['lab']}: {'up' if st['up'] else 'down'} ({st['directory']})"]
     if st.get("procs"):
-        lines.append("processes: " + ", ".join(f"{p['name']} {p['pid']}{'' if p['alive'] else ' (gone)'}" for p in st["procs"]))
+        lines.append(
+            "processes: "
+            + ", ".join(f"{p['name']} {p['pid']}{'' if p['alive'] else ' (gone)'}" for p in st["procs"])
+        )
     for name, state in sorted(st.get("domains", {}).items()):
         lines.append(f"  {name}: {state}")
     if st.get("bmc"):
         lines.append(f"BMC {st['bmc']} (in netns {st['controller_netns']}); profiles {st['profiles']}")
-        lines.append(f"controller side: provision lab exec -- provision host lab-node-1")
+        lines.append("controller side: provision lab exec -- provision host lab-node-1")
     return "\n".join(lines)

@@ -49,7 +49,11 @@ class Supervisor:
     def render(self) -> str:
         urls = script_urls(NODES, self.boot_url, published(self.netboot))
         return render_dnsmasq(
-            self.net, NODES, tftp_root=self.lab_dir / "tftp", leases=self.lab_dir / "dnsmasq.leases", urls=urls
+            self.net,
+            NODES,
+            tftp_root=self.lab_dir / "tftp",
+            leases=self.lab_dir / "dnsmasq.leases",
+            urls=urls,
         )
 
     def start(self, text: str) -> None:
@@ -58,14 +62,22 @@ class Supervisor:
             out.write(text)
         log = open(self.lab_dir / "logs" / "dnsmasq.out", "ab")  # noqa: SIM115 - the child owns it
         self.child = subprocess.Popen(
-            ["dnsmasq", "-k", f"--conf-file={self.conf}", f"--log-facility={self.lab_dir / 'logs' / 'dnsmasq.log'}"],
+            [
+                "dnsmasq",
+                "-k",
+                f"--conf-file={self.conf}",
+                f"--log-facility={self.lab_dir / 'logs' / 'dnsmasq.log'}",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
         self.pidfile.write_text(f"{self.child.pid}\n")
         self.running_conf = text
-        print(f"dhcp: dnsmasq pid {self.child.pid} ({len(published(self.netboot))} published URL(s))", flush=True)
+        print(
+            f"dhcp: dnsmasq pid {self.child.pid} ({len(published(self.netboot))} published URL(s))",
+            flush=True,
+        )
 
     def stop_child(self) -> None:
         if self.child is None:

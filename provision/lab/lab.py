@@ -23,7 +23,7 @@ from provision.errors import BadInput, ProvisionError, ToolError
 from provision.lab import artifacts, libvirtd, system
 from provision.lab.domain import OVMF_CODE, node_paths, render_domain
 from provision.lab.ledger import LEDGER, Ledger, Proc, load
-from provision.lab.netconf import render_dnsmasq, render_sushy_conf
+from provision.lab.netconf import render_sushy_conf
 from provision.lab.spec import NODES, LabNet, LabNode, check_lab_id, swapped
 from provision.lab.tls import BmcSecrets, make_bmc_secrets
 
@@ -148,7 +148,21 @@ def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_
         system.run(["ip", "netns", "add", ns])
     s, r = net.srv_ns, net.rack_ns
     for cmd in (
-        ["ip", "-n", s, "link", "add", net.veth_srv, "type", "veth", "peer", "name", net.veth_rack, "netns", r],
+        [
+            "ip",
+            "-n",
+            s,
+            "link",
+            "add",
+            net.veth_srv,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            net.veth_rack,
+            "netns",
+            r,
+        ],
         ["ip", "-n", s, "addr", "add", f"{net.server_ip}/24", "dev", net.veth_srv],
         ["ip", "-n", s, "addr", "add", f"{net.server_ip6}/64", "dev", net.veth_srv, "nodad"],
         ["ip", "-n", s, "link", "set", "lo", "up"],
@@ -178,7 +192,16 @@ def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_
 
     artifacts.publish(payload, lab.tree)
     pid = system.spawn(
-        [sys.executable, "-m", "http.server", "--bind", net.server_ip, "--directory", str(lab.mirror), str(MIRROR_PORT)],
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            net.server_ip,
+            "--directory",
+            str(lab.mirror),
+            str(MIRROR_PORT),
+        ],
         log=lab.logs / "mirror.log",
         netns=s,
     )
@@ -206,7 +229,9 @@ def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_
             ovmf_code=OVMF_CODE,
         )
     )
-    pid = system.spawn([_venv_tool("sushy-emulator"), "--config", str(sconf)], log=lab.logs / "sushy.log", netns=s)
+    pid = system.spawn(
+        [_venv_tool("sushy-emulator"), "--config", str(sconf)], log=lab.logs / "sushy.log", netns=s
+    )
     ledger.add_proc(Proc("sushy", pid, "sushy-emulator", s))
     ledger.bmc_url = lab.bmc_url
     ledger.save()
@@ -230,7 +255,9 @@ def _define(lab: Lab, ledger: Ledger, n: LabNode) -> None:
     libvirtd.virsh(lab.libvirt, "define", str(xml))
 
 
-def _wait_listening(netns: str, port: int, pid: int, program: str, log: Path, timeout_s: float = 30.0) -> None:
+def _wait_listening(
+    netns: str, port: int, pid: int, program: str, log: Path, timeout_s: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not system.is_ours(pid, program):
@@ -247,7 +274,20 @@ def _operator_key(lab: Lab) -> str:
     key = lab.operator_key
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True)
-        system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{lab.net.lab_id}-operator", "-f", str(key)])
+        system.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"lab-{lab.net.lab_id}-operator",
+                "-f",
+                str(key),
+            ]
+        )
     return key.with_suffix(".pub").read_text().strip()
 
 

@@ -37,7 +37,9 @@ def prepare(root: Path, cache: Path) -> dict[str, Path]:
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     (root / "etc" / "qemu.conf").write_text(render_qemu_conf())
-    (root / "etc" / "libvirtd.conf").write_text('# lab libvirtd: local socket only\nunix_sock_rw_perms = "0700"\n')
+    (root / "etc" / "libvirtd.conf").write_text(
+        '# lab libvirtd: local socket only\nunix_sock_rw_perms = "0700"\n'
+    )
     (root / "etc" / "virtlogd.conf").write_text("# lab virtlogd: defaults\n")
     return dirs
 

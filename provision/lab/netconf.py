@@ -20,7 +20,9 @@ def script_urls(nodes: tuple[LabNode, ...], boot_url: str, published: dict[str, 
     return {n.name: published.get(n.name) or f"{base}/ipxe/{n.name}" for n in nodes}
 
 
-def render_dnsmasq(net: LabNet, nodes: tuple[LabNode, ...], *, tftp_root: Path, leases: Path, urls: dict[str, str]) -> str:
+def render_dnsmasq(
+    net: LabNet, nodes: tuple[LabNode, ...], *, tftp_root: Path, leases: Path, urls: dict[str, str]
+) -> str:
     lines = [
         "# Written by the lab's DHCP supervisor: DHCP (lab hosts only), TFTP, IPv6 RA. No DNS.",
         "# Holds run tokens in script URLs: readable by root only.",

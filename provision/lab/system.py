@@ -6,6 +6,7 @@ the kernel has since given to another process is never signalled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,7 +17,9 @@ from pathlib import Path
 from provision.errors import ToolError
 
 
-def run(argv: Sequence[str], *, netns: str | None = None, timeout_s: float = 120.0, check: bool = True) -> str:
+def run(
+    argv: Sequence[str], *, netns: str | None = None, timeout_s: float = 120.0, check: bool = True
+) -> str:
     """Run a tool to completion; its stdout, or ToolError with the tail of its stderr."""
     full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
     try:
@@ -31,12 +34,19 @@ def run(argv: Sequence[str], *, netns: str | None = None, timeout_s: float = 120
     return proc.stdout
 
 
-def spawn(argv: Sequence[str], *, log: Path, netns: str | None = None, env: dict[str, str] | None = None) -> int:
+def spawn(
+    argv: Sequence[str], *, log: Path, netns: str | None = None, env: dict[str, str] | None = None
+) -> int:
     """Start a long-running process in its own session, output to `log`; its PID."""
     full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
         )
     # `ip netns exec` execs the program, so the PID is the program's own
     return proc.pid
@@ -97,7 +107,5 @@ def stop(pid: int, program: str, timeout_s: float = 10.0) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

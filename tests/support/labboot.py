@@ -24,7 +24,7 @@ LOCAL = "#!ipxe\necho lab: nothing to install, booting from local disk\nexit 1\n
 LOCK = threading.Lock()
 
 
-def make_handler(runs: Path, events: Path, tree: str) -> type[BaseHTTPRequestHandler]:
+def make_handler(runs: Path, events: Path, tree: str, base: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             line = format % args
@@ -49,7 +49,8 @@ def make_handler(runs: Path, events: Path, tree: str) -> type[BaseHTTPRequestHan
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             parts = url.path.strip("/").split("/")
-            token = (parse_qs(url.query).get("token") or [None])[0]
+            tokens = parse_qs(url.query).get("token") or []
+            token = tokens[0] if tokens else None
             if len(parts) != 2:
                 return self._answer(404)
             kind, host = parts
@@ -61,8 +62,8 @@ def make_handler(runs: Path, events: Path, tree: str) -> type[BaseHTTPRequestHan
                 return self._answer(
                     200,
                     "#!ipxe\n"
-                    f"kernel {images}/vmlinuz initrd=initrd.img inst.ks=http://{self.server.server_address[0]}:"
-                    f"{self.server.server_address[1]}/ks/{host}?token={token} console=ttyS0,115200\n"
+                    f"kernel {images}/vmlinuz initrd=initrd.img inst.ks={base}/ks/{host}?token={token}"
+                    " console=ttyS0,115200\n"
                     f"initrd --name initrd.img {images}/initrd.img\nboot\n",
                 )
             if kind == "ks" and run is not None:
@@ -82,7 +83,9 @@ def make_handler(runs: Path, events: Path, tree: str) -> type[BaseHTTPRequestHan
                 if self._run(host, token) is None:
                     return self._answer(403)
                 with events.open("a") as out:
-                    out.write(json.dumps({"at": time.time(), "host": host, "event": event, "body": body}) + "\n")
+                    out.write(
+                        json.dumps({"at": time.time(), "host": host, "event": event, "body": body}) + "\n"
+                    )
                 if event in ("finished", "failed"):
                     (runs / f"{host}.json").unlink(missing_ok=True)
             return self._answer(204)
@@ -92,7 +95,9 @@ def make_handler(runs: Path, events: Path, tree: str) -> type[BaseHTTPRequestHan
 
 def main(argv: list[str]) -> int:
     ip, port, runs, events, tree = argv
-    server = ThreadingHTTPServer((ip, int(port)), make_handler(Path(runs), Path(events), tree.rstrip("/")))
+    server = ThreadingHTTPServer(
+        (ip, int(port)), make_handler(Path(runs), Path(events), tree.rstrip("/"), f"http://{ip}:{port}")
+    )
     server.daemon_threads = True
     server.serve_forever()
     return 0

@@ -9,7 +9,6 @@ Exit 3 when it never got in, with the last error on stderr.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 
@@ -29,7 +28,7 @@ def main(argv: list[str]) -> int:
             client.connect(
                 address, username=user, key_filename=key, look_for_keys=False, allow_agent=False, timeout=5
             )
-        except (OSError, paramiko.SSHException, socket.timeout) as exc:
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
             last = f"{type(exc).__name__}: {exc}"
             client.close()
             if isinstance(exc, paramiko.BadHostKeyException):
