@@ -62,6 +62,7 @@ class Dimm:
 class Gpu:
     index: str  # NVML index, or Redfish Processor Id
     name: Optional[str] = None
+    slot: Optional[str] = None  # physical slot label where the source knows it ("SLOT3")
     uuid: Optional[str] = None
     serial: Optional[str] = None
     pci_bus_id: Optional[str] = None
@@ -92,6 +93,22 @@ class Drive:
     pcie_gen: Optional[int] = None
     pcie_width: Optional[int] = None
     health: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StorageController:
+    name: str  # Redfish Storage Id / controller MemberId, or the OS's driver name
+    model: Optional[str] = None
+    firmware: Optional[str] = None
+    protocols: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str  # Redfish Volume Id, or "md0"
+    raid_type: Optional[str] = None  # "RAID1"
+    capacity_bytes: Optional[int] = None
+    drives: List[str] = field(default_factory=list)  # Drive names
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,8 @@ class HardwareInventory:
     dimms: List[Dimm] = field(default_factory=list)
     gpus: List[Gpu] = field(default_factory=list)
     drives: List[Drive] = field(default_factory=list)
+    storage_controllers: List[StorageController] = field(default_factory=list)
+    volumes: List[Volume] = field(default_factory=list)
     nics: List[Nic] = field(default_factory=list)
     pcie: List[PcieDevice] = field(default_factory=list)
     firmware: List[Firmware] = field(default_factory=list)
@@ -166,6 +185,8 @@ _PARTS = {
     "dimms": Dimm,
     "gpus": Gpu,
     "drives": Drive,
+    "storage_controllers": StorageController,
+    "volumes": Volume,
     "nics": Nic,
     "pcie": PcieDevice,
     "firmware": Firmware,

@@ -6,12 +6,13 @@ Each problem is one BadInput line: file:line: field: expected ..., got ...
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.errors import BadInput, NotFound
 from provision.hosts import Host, Inventory
 from provision.profile import Profile
+from provision.site import Site
 from provision.yamlfile import Document, build, read_yaml
 
 HOSTS_FILE = "hosts.yaml"
@@ -30,7 +31,8 @@ class Catalog:
     directory: Path
     profiles: dict[str, Profile]
     hosts: dict[str, Host]
-    documents: dict[str, Document]  # by profile name, plus HOSTS_FILE
+    documents: dict[str, Document]  # by profile name, plus HOSTS_FILE (and SITE_FILE when present)
+    site: Site = field(default_factory=Site)  # defaults when site.yaml is absent
 
     def host(self, name: str) -> Host:
         try:
@@ -96,4 +98,12 @@ def load_catalog(directory: Path) -> Catalog:
                 f"got {host.profile!r}"
             )
         hosts[host.name] = host
-    return Catalog(directory=directory, profiles=profiles, hosts=hosts, documents=documents)
+    site = Site()
+    site_path = directory / SITE_FILE
+    if site_path.exists():
+        site_doc = read_yaml(site_path)
+        documents[SITE_FILE] = site_doc
+        if not isinstance(site_doc.data, dict):
+            raise BadInput(f"{site_path}:1: (top level): expected a mapping, got {site_doc.data!r}")
+        site = build(Site, site_doc)
+    return Catalog(directory=directory, profiles=profiles, hosts=hosts, documents=documents, site=site)

@@ -20,7 +20,7 @@ from pathlib import Path
 from provision.errors import BadInput, HostLocked, StateError
 
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_HOLDER_READ_TRIES = 20  # the winner writes its pid just after taking the lock
+_HOLDER_READ_TRIES = 40  # x 50 ms: the winner writes its pid just after taking the lock
 
 
 def lock_path(state_dir: Path, host: str) -> Path:

@@ -6,6 +6,7 @@ Pure models. The BMC secret itself is never stored here: `credentials` names whe
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
@@ -27,11 +28,24 @@ def _mac(v: str) -> str:
 Mac = Annotated[str, AfterValidator(_mac)]
 
 
+class BmcAuth(StrEnum):
+    auto = "auto"  # a Redfish session, falling back to HTTP Basic where the BMC has no SessionService
+    session = "session"
+    basic = "basic"
+
+
 class Bmc(Frozen):
     url: str  # Redfish service root host, https://...
     system: str | None = None  # /redfish/v1/Systems/<id>; default: the only system
     credentials: str  # env:NAME or file:PATH; the secret is "user:password"
     verify_tls: bool | str = True  # true, false (explicit and loud), or a CA bundle path
+    auth: BmcAuth = BmcAuth.auto
+    # sushy's own defaults spend ~30 s failing against a dead BMC; these bound every call.
+    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    attempts: Annotated[int, Field(ge=1, le=10)] = 4  # per BMC call, transient faults only
+    retry_delay_s: Annotated[float, Field(ge=0, le=60)] = 1.0  # first back-off, doubled each time
+    power_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300.0  # wait for On/Off
 
     @field_validator("url")
     @classmethod
@@ -103,6 +117,7 @@ class Host(Frozen):
     ssh_user: str = "root"
     ssh_port: Annotated[int, Field(gt=0, lt=65536)] = 22
     address: str | None = None  # where the controller reaches the installed OS; default eth0's address
+    designation: str | None = None  # the seed's note on the host, e.g. "primary"
 
     @property
     def ssh_address(self) -> str | None:

@@ -92,30 +92,30 @@ def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) ->
 
 def _unique(hosts: list[Host], doc: Document, out: Findings) -> None:
     """MACs, addresses, BMC URLs and PDU outlets each belong to one host."""
-    seen: dict[tuple[str, str], tuple[int, str]] = {}
+    seen: dict[tuple[str, str], tuple[int, tuple[str | int, ...]]] = {}
 
     def claim(kind: str, value: str, i: int, loc: tuple[str | int, ...], what: str) -> None:
         key = (kind, value)
         if key in seen and seen[key][0] != i:
-            first, owner = seen[key]
+            first, first_loc = seen[key]
             out.error(
                 f"host.duplicate-{kind}",
                 doc,
                 loc,
-                f"expected a {what} no other host has, got {value} again "
-                f"({owner}, line {doc.line_of(('hosts', first))})",
+                f"expected {what} no other host has, got {value} again "
+                f"(also {hosts[first].name}, line {doc.line_of(first_loc)})",
             )
         else:
-            seen.setdefault(key, (i, hosts[i].name))
+            seen.setdefault(key, (i, loc))
 
     for i, host in enumerate(hosts):
         for j, iface in enumerate(host.interfaces):
-            claim("mac", iface.mac, i, ("hosts", i, "interfaces", j, "mac"), "MAC")
+            claim("mac", iface.mac, i, ("hosts", i, "interfaces", j, "mac"), "a MAC")
             if iface.address:
                 ip = iface.address.split("/")[0]
-                claim("address", ip, i, ("hosts", i, "interfaces", j, "address"), "address")
-        claim("bmc", host.bmc.url, i, ("hosts", i, "bmc", "url"), "BMC URL")
-        claim("outlet", f"{host.pdu} outlet {host.pdu_outlet}", i, ("hosts", i, "pdu_outlet"), "PDU outlet")
+                claim("address", ip, i, ("hosts", i, "interfaces", j, "address"), "an address")
+        claim("bmc", host.bmc.url, i, ("hosts", i, "bmc", "url"), "a BMC URL")
+        claim("outlet", f"{host.pdu} outlet {host.pdu_outlet}", i, ("hosts", i, "pdu_outlet"), "a PDU outlet")
 
 
 def _shared_pdus(catalog: Catalog, hosts: list[Host], doc: Document, out: Findings) -> None:

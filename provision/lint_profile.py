@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
+from provision import lint_plan
 from provision import taxonomy as tx
 from provision.lintfinding import Findings
-from provision.profile import BurninPlan, DriveInterface, DriveRole, Profile, Suite
+from provision.profile import Profile
 from provision.yamlfile import Document
 
 # What each receptacle is rated for (A). C19/C20 is 16 A under IEC (20 A under UL; take the lower).
@@ -32,9 +31,7 @@ def check(p: Profile, doc: Document, out: Findings) -> None:
     _memory(p, doc, out)
     _gpus(p, doc, out)
     _power(p, doc, out)
-    _storage(p, doc, out)
-    for plan_name in ("quick", "acceptance"):
-        _plan(p, getattr(p.burnin, plan_name), plan_name, doc, out)
+    lint_plan.check(p, doc, out)
 
 
 def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
@@ -115,13 +112,21 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
                 ("network", i, "peer"),
                 f"expected {tx.SWITCH_GRAMMAR}, got {nic.peer!r}",
             )
-    if pf.reserved_cpu_pct != SEED_RESERVED_CPU_PCT or pf.reserved_memory_mib != SEED_RESERVED_MEMORY_MIB:
+    if pf.reserved_cpu_pct != SEED_RESERVED_CPU_PCT:
         out.warning(
-            "seed.reservations",
+            "seed.reserved-cpu",
             doc,
             ("platform", "reserved_cpu_pct"),
-            f"the seed reserves {SEED_RESERVED_CPU_PCT:g}% CPU and {SEED_RESERVED_MEMORY_MIB} MiB for node "
-            f"daemons; this profile reserves {pf.reserved_cpu_pct:g}% and {pf.reserved_memory_mib} MiB",
+            f"the seed reserves {SEED_RESERVED_CPU_PCT:g}% of the CPUs for node daemons; "
+            f"this profile reserves {pf.reserved_cpu_pct:g}%",
+        )
+    if pf.reserved_memory_mib != SEED_RESERVED_MEMORY_MIB:
+        out.warning(
+            "seed.reserved-memory",
+            doc,
+            ("platform", "reserved_memory_mib"),
+            f"the seed reserves {SEED_RESERVED_MEMORY_MIB} MiB of memory for node daemons; "
+            f"this profile reserves {pf.reserved_memory_mib} MiB",
         )
     if (pf.os.name, pf.os.version) != SEED_OS:
         out.warning(
@@ -186,7 +191,7 @@ def _memory(p: Profile, doc: Document, out: Findings) -> None:
             "memory.channels",
             doc,
             ("memory", "populated_channels_per_socket"),
-            f"expected at most the {cpu.memory_channels_per_socket} channels a {cpu.model} has, "
+            f"expected at most the {cpu.memory_channels_per_socket} channels of the {cpu.model}, "
             f"got {m.populated_channels_per_socket}",
         )
     if m.dimm_count % cpu.sockets:
@@ -281,7 +286,7 @@ def _gpus(p: Profile, doc: Document, out: Findings) -> None:
             "gpus.slots",
             doc,
             ("gpus", "count"),
-            f"expected at most the {p.chassis.gpu_slots} GPU slots of a {p.chassis.model}, got {g.count}",
+            f"expected at most the {p.chassis.gpu_slots} GPU slots of the {p.chassis.model}, got {g.count}",
         )
     if g.name != g.seed_name:
         out.info(
@@ -348,67 +353,3 @@ def _power(p: Profile, doc: Document, out: Findings) -> None:
             f"({pw.circuit_amps} A x {pw.voltage_v} V x {pw.continuous_pct:g}%), got about {peak} W "
             f"({'staggered' if stagger else parts})",
         )
-
-
-def _storage(p: Profile, doc: Document, out: Findings) -> None:
-    for i, d in enumerate(p.storage):
-        if d.raid == "raid1" and d.count != 2:
-            out.error(
-                "storage.raid1", doc, ("storage", i, "count"), f"expected 2 drives for raid1, got {d.count}"
-            )
-        if d.role is DriveRole.boot and d.destructive_allowed:
-            out.error(
-                "storage.boot-destructive",
-                doc,
-                ("storage", i, "destructive_allowed"),
-                "expected false: the boot mirror holds the OS and is never written by a test, got true",
-            )
-    if p.drives(DriveRole.boot) is None:
-        out.warning(
-            "storage.no-boot",
-            doc,
-            ("storage",),
-            "the seed lists no boot drive for this class: the OS would have to go on a scratch drive, "
-            "which the destructive NVMe tests must then leave alone",
-        )
-
-
-def _plan(p: Profile, plan: BurninPlan, name: str, doc: Document, out: Findings) -> None:
-    loc = ("burnin", name, "suites")
-    suites = [s.suite for s in plan.suites]
-    for suite, n in Counter(suites).items():
-        if n > 1:
-            out.error("plan.duplicate", doc, loc, f"expected each suite once, got {suite} {n} times")
-    scratch = p.drives(DriveRole.scratch)
-    present = {
-        Suite.cpu: True,
-        Suite.memory: True,
-        Suite.gpu: p.gpus is not None,
-        Suite.nvme: scratch is not None and scratch.interface is DriveInterface.nvme,
-        Suite.boot_disks: p.drives(DriveRole.boot) is not None,
-    }
-    for suite, there in present.items():
-        if there and suite not in suites:
-            severity_fn = out.error if name == "acceptance" else out.warning
-            severity_fn(
-                "plan.missing",
-                doc,
-                loc,
-                f"expected a {suite} suite: the profile has the hardware, the {name} plan never tests it",
-            )
-    for i, spec in enumerate(plan.suites):
-        if spec.suite in present and not present[spec.suite]:
-            out.error(
-                "plan.absent-hardware",
-                doc,
-                (*loc, i, "suite"),
-                f"expected no {spec.suite} suite: the profile has no such hardware, got one",
-            )
-        if spec.options.get("destructive") is True and not (scratch and scratch.destructive_allowed):
-            out.error(
-                "plan.destructive",
-                doc,
-                (*loc, i, "options", "destructive"),
-                "expected false: no scratch drive class allows destructive tests "
-                "(storage[].destructive_allowed), got true",
-            )

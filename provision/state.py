@@ -228,6 +228,14 @@ class StateStore(AbstractContextManager["StateStore"]):
             raise NotFound(f"run: expected a known run id, got {run_id!r}")
         return self.get_run(run_id)
 
+    def interrupt_stale_runs(self, host: str) -> list[Run]:
+        """Mark `host`'s runs still `running` as interrupted; call it holding host_lock(host), which
+        proves that no live process owns them (their process died without finishing them)."""
+        stale = [r for r in self.list_runs(host) if r.status is RunStatus.running]
+        for run in stale:
+            self.finish_run(run.id, RunStatus.interrupted)
+        return [self.get_run(r.id) for r in stale]
+
     # -- journal -------------------------------------------------------------------------------
     def step_started(self, run_id: str, step: str) -> None:
         self.get_run(run_id)

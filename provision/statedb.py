@@ -122,6 +122,12 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _rollback(db: sqlite3.Connection) -> None:
+    # SQLite may already have rolled back on its own (SQLITE_FULL, SQLITE_IOERR).
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 @contextmanager
 def transaction(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
     """BEGIN IMMEDIATE takes the write lock up front, so two writers queue instead of deadlocking."""
@@ -132,10 +138,10 @@ def transaction(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connecti
     try:
         yield db
     except sqlite3.Error as exc:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise StateError(f"{path}: {exc}") from None
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
     else:
         try:

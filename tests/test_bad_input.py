@@ -15,17 +15,18 @@ import pytest
 from provision import cli
 from provision.catalog import load_catalog
 from provision.errors import BadInput
-from tests.conftest import PROFILES, REPO
+from tests.conftest import REPO
 
 LUST = "circle-2-lust.yaml"
 HOSTS = "hosts.yaml"
 PROVISION = Path(sys.executable).parent / "provision"
+FIXTURE = Path(__file__).parent / "data" / "profiles"  # frozen: the table names its lines
 
 
 @dataclass(frozen=True)
 class Case:
     id: str
-    edit: Callable[[Path], None]
+    edit: Callable[[Path], object]
     message: str  # {d} stands for the profiles directory
     real_process: bool = False  # also run the installed `provision` script
 
@@ -40,7 +41,7 @@ def replace(name: str, old: str, new: str) -> Callable[[Path], None]:
     return edit
 
 
-def write(name: str, content: bytes) -> Callable[[Path], None]:
+def write(name: str, content: bytes) -> Callable[[Path], object]:
     return lambda d: (d / name).write_bytes(content)
 
 
@@ -233,9 +234,7 @@ CASES = [
     ),
     Case(
         "outlet-zero",
-        replace(
-            HOSTS, 'pdu_outlet: 1\n    boot_mac: "3c:ec:ef:20', 'pdu_outlet: 0\n    boot_mac: "3c:ec:ef:20'
-        ),
+        replace(HOSTS, "pdu_outlet: 1", "pdu_outlet: 0"),
         "{d}/hosts.yaml:8: hosts[0].pdu_outlet: expected a value > 0, got 0",
     ),
     Case(
@@ -294,7 +293,7 @@ CASES = [
 
 def _prepared(tmp_path: Path, case: Case) -> Path:
     d = tmp_path / "profiles"
-    shutil.copytree(PROFILES, d)
+    shutil.copytree(FIXTURE, d, ignore=shutil.ignore_patterns("*.md"))
     case.edit(d)
     return d
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,9 @@ HOST = "inferno-host-compute-1"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    s = StateStore.open(tmp_path / "state")
-    yield s  # type: ignore[misc]
-    s.close()
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    with StateStore.open(tmp_path / "state") as s:
+        yield s
 
 
 def test_new_store_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -73,6 +73,17 @@ def test_runs_are_sortable_and_filtered(store: StateStore) -> None:
         store.finish_run(b.id, RunStatus.running)
     with pytest.raises(NotFound, match="run: expected a known run id, got 'nope'"):
         store.get_run("nope")
+
+
+def test_runs_left_running_by_a_dead_process_are_interrupted(store: StateStore) -> None:
+    dead = store.create_run(HOST, "provision")
+    token = store.issue_token(dead.id, HOST, ttl_s=300)
+    other = store.create_run("inferno-host-master", "provision")
+    with store.host_lock(HOST):
+        stale = store.interrupt_stale_runs(HOST)
+    assert [(r.id, r.status) for r in stale] == [(dead.id, RunStatus.interrupted)]
+    assert store.get_run(other.id).status is RunStatus.running
+    assert store.check_token(HOST, token) is None
 
 
 def test_journal_records_attempts_and_completed_steps(store: StateStore) -> None:
@@ -305,3 +316,60 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
                 pass
     finally:
         stop_pid(proc.pid)
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from provision.state import StateStore
+with StateStore.open(Path(sys.argv[1])) as store:
+    for i in range(int(sys.argv[2])):
+        run = store.create_run("inferno-host-compute-1", sys.argv[3])
+        store.add_event("inferno-host-compute-1", "sample", {"i": i}, run.id)
+"""
+
+
+def test_two_processes_write_one_store_without_losing_a_row(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    StateStore.open(state_dir).close()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(state_dir), "150", f"writer-{n}"],
+            env=env,
+            start_new_session=True,
+        )
+        for n in range(2)
+    ]
+    try:
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    finally:
+        for p in procs:
+            stop_pid(p.pid)
+    with StateStore.open(state_dir) as store:
+        runs = store.list_runs("inferno-host-compute-1")
+        assert len(runs) == len({r.id for r in runs}) == 300
+        assert {r.kind for r in runs} == {"writer-0", "writer-1"}
+        assert len(store.events(kind="sample")) == 300
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_dir = tmp_path / "old"
+    _v1_database(state_dir)
+
+    def broken_v2(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE documents (x TEXT)")
+        db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(statedb, "MIGRATIONS", (statedb.MIGRATIONS[0], broken_v2))
+    with pytest.raises(StateError, match="no such table: no_such_table"):
+        StateStore.open(state_dir)
+    db = sqlite3.connect(state_dir / statedb.DB_FILE)
+    assert db.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'documents'").fetchone() is None
+    db.close()
+    monkeypatch.undo()
+    with StateStore.open(state_dir) as store:  # the real migration still applies afterwards
+        assert store.schema_version == 2 and store.get_host_state(HOST) is HostState.accepted

@@ -44,4 +44,5 @@ def lint(app: App, as_json: bool) -> None:
         _human,
     )
     if tally["error"]:
-        raise BadInput(f"lint: {tally['error']} errors in {catalog.directory}")
+        n = tally["error"]
+        raise BadInput(f"lint: {n} error{'s' if n != 1 else ''} in {catalog.directory} (see above)")

@@ -22,6 +22,7 @@ def derived(profile: Profile) -> dict[str, Any]:
         "logical_cpus": cpu.logical_cpus,
         "physical_cores": cpu.sockets * cpu.cores_per_socket,
         "memory_total_gib": mem.total_gib,
+        "memory_gib_per_core": round(mem.total_gib / (cpu.sockets * cpu.cores_per_socket), 2),
         "memory_peak_bandwidth_gbs": round(profile.memory_peak_gbs, 1),
         "gpu_memory_total_mib": profile.gpus.count * profile.gpus.memory_mib if profile.gpus else 0,
         "scratch_total_bytes": scratch.count * scratch.capacity_bytes if scratch else 0,
@@ -46,7 +47,7 @@ def _human(data: dict[str, Any]) -> str:
     h, p, d, s = data["host"], data["profile"], data["derived"], data["lifecycle"]
     cpu, mem, power, pf = p["cpu"], p["memory"], p["power"], p["platform"]
     lines = [
-        f"{h['name']}  ({s['state']})",
+        f"{h['name']}  ({s['state']}{', ' + h['designation'] if h['designation'] else ''})",
         f"  profile     {p['name']}: {p['description']}",
         f"  rack        {h['rack']}, circle {pf['circle']}, pool {pf['pool']}, namespace {pf['namespace']}",
         f"  chassis     {p['chassis']['vendor']} {p['chassis']['model']} ({p['chassis']['height_u']}U)",

@@ -15,48 +15,6 @@ def _todo(name: str) -> None:
 
 
 @click.command()
-@click.argument("host")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def inspect(host: str, as_json: bool) -> None:
-    """Read HOST's hardware through its BMC (Redfish), validate it against the profile."""
-    _todo("inspect")
-
-
-@click.command()
-@click.argument("host")
-@click.argument("action", type=click.Choice(["on", "off", "cycle", "status"]))
-@click.option("--force", is_flag=True, help="Force off instead of a graceful shutdown.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def power(host: str, action: str, force: bool, as_json: bool) -> None:
-    """Power HOST on, off, cycle it, or show its power state."""
-    _todo("power")
-
-
-@click.command()
-@click.argument("host")
-@click.argument("device", type=click.Choice(["pxe", "disk"]))
-@click.option("--persistent", is_flag=True, help="Keep the override past the next boot.")
-def boot(host: str, device: str, persistent: bool) -> None:
-    """Set HOST's next boot device (one-time unless --persistent)."""
-    _todo("boot")
-
-
-@click.command()
-@click.argument("host")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-def kickstart(host: str, output: str | None) -> None:
-    """Render HOST's Rocky Linux kickstart."""
-    _todo("kickstart")
-
-
-@click.command()
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="Address to serve on.")
-def serve(listen: str) -> None:
-    """Run the boot server: iPXE scripts, kickstarts and install callbacks."""
-    _todo("serve")
-
-
-@click.command()
 @click.argument("host", required=False)
 @click.option("--all", "all_hosts", is_flag=True, help="Every host in the inventory.")
 @click.option("--rack", help="Every host in rack R.")
@@ -117,11 +75,6 @@ def handoff(host: str, kubeconfig: str | None, dry_run: bool) -> None:
 
 
 COMMANDS = [
-    inspect,
-    power,
-    boot,
-    kickstart,
-    serve,
     host,
     burnin,
     report,

@@ -1,0 +1,98 @@
+"""Lay a spec out as text through the package's Jinja2 templates.
+
+Pure apart from reading the templates shipped inside this package. StrictUndefined: a field a
+template names but the spec lacks is an error at render time, never an empty string in a kickstart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from kickstart.spec import InstallSpec
+
+# What may reach a shell line or a URL unquoted: tokens, host names, MACs, by-id names.
+_SAFE = re.compile(r"^[A-Za-z0-9._:/+=-]+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+
+
+class RenderError(ValueError):
+    """A spec that cannot be laid out safely (the caller maps it to its own error)."""
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("kickstart", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_template(name: str, **context: Any) -> str:
+    try:
+        return environment().get_template(name).render(**context)
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"template {name}: {exc.message}") from None
+
+
+def check_token(token: str) -> None:
+    if not _TOKEN.match(token):
+        raise RenderError("callback token: expected 8-128 URL-safe characters, got something else")
+
+
+def check_safe(field: str, value: str) -> None:
+    if not _SAFE.match(value):
+        raise RenderError(f"{field}: expected letters, digits and ._:/+=- only, got {value!r}")
+
+
+def _check(spec: InstallSpec) -> None:
+    check_token(spec.callback.token)
+    check_safe("hostname", spec.hostname)
+    check_safe("callback base URL", spec.callback.base_url)
+    if len(spec.boot_disks) != 2:
+        raise RenderError(f"boot disks: expected 2 for the RAID1 mirror, got {len(spec.boot_disks)}")
+    if len(set(spec.boot_disks)) != 2:
+        raise RenderError(f"boot disks: expected two different disks, got {spec.boot_disks[0]} twice")
+    for disk in spec.boot_disks:
+        if not disk.startswith("disk/by-id/"):
+            raise RenderError(f"boot disk: expected a disk/by-id/ name, got {disk!r}")
+        check_safe("boot disk", disk)
+    for key in (*spec.admin_ssh_keys, *spec.root_ssh_keys):
+        if '"' in key or "\n" in key:
+            raise RenderError("admin SSH key: expected one line without double quotes")
+    if not spec.admin_ssh_keys:
+        raise RenderError("admin SSH keys: expected at least one operator key, got none")
+    for arg in spec.kernel_args:
+        if '"' in arg or " " in arg:
+            raise RenderError(f"kernel argument: expected no spaces or quotes, got {arg!r}")
+
+
+def install_record(spec: InstallSpec) -> str:
+    """What the installed host keeps about its install (/etc/inferno/install.json): no secrets."""
+    record: dict[str, Any] = {
+        "host": spec.hostname,
+        "profile": spec.profile,
+        "os": f"{spec.os_name} {spec.os_version}",
+        "boot_disks": list(spec.boot_disks),
+        "kernel_args": list(spec.kernel_args),
+        "tuned_profile": spec.tuned_profile,
+        "gpu_driver": None,
+    }
+    if spec.gpu:
+        gpu = asdict(spec.gpu)
+        record["gpu_driver"] = {"mode": str(spec.gpu.mode), "packages": gpu["packages"]}
+    return json.dumps(record, indent=2, sort_keys=True)
+
+
+def render_kickstart(spec: InstallSpec) -> str:
+    _check(spec)
+    return render_template("ks.cfg.j2", spec=spec, install_record=install_record(spec))
