@@ -1,18 +1,18 @@
 """End to end on the lab: real VMs (QEMU TCG, OVMF and SeaBIOS), a real BMC (sushy-emulator over
-libvirt, TLS + basic auth), real DHCP/TFTP (dnsmasq) and the installer stand-in writing the Debian
-image, all in namespaces this test creates. Every process the lab starts is stopped by PID, and the
-module checks none is left, even when a test fails.
+libvirt, TLS + basic auth) driven by the project's Redfish adapter, real DHCP/TFTP (dnsmasq), the
+project's boot server (`provision serve`) with per-run tokens, and the installer stand-in writing
+the Debian image, all in namespaces this test creates. Every process the lab starts is stopped by
+PID, and the module checks none is left, even when a test fails.
 
-INTERIM: until `provision host` (flow) and the bootchain's boot server are on main, the test drives
-the chain itself: Redfish calls from here, and tests/support/labboot.py answering iPXE, kickstart
-and callbacks. The lab (provision/lab) is the product under test.
+INTERIM: until `provision host` (the flow) is on main, the test plays its part with the same
+modules: it opens the run (state store token, iPXE URL published for the DHCP side), sets PXE and
+powers on through provision.redfish, and waits for the boot server's install callbacks.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -25,12 +25,16 @@ import paramiko
 import pytest
 import requests
 
+from provision.boot_override import BootDevice, BootMode, BootRequest, set_boot
 from provision.catalog import load_catalog
 from provision.lab import libvirtd, system
 from provision.lab.artifacts import default_cache_dir
 from provision.lab.lab import Lab, down, nodes_of, open_lab, up
 from provision.lab.ledger import load
-from provision.lab.spec import LabNode, node
+from provision.lab.spec import Firmware, LabNode, node
+from provision.power import PowerAction, set_power
+from provision.redfish import connect
+from provision.state import StateStore
 from tests.conftest import require_tool
 from tests.support.netns import in_netns
 
@@ -58,8 +62,6 @@ TOOLS = (
 class Rig:
     lab: Lab
     state: Path
-    runs: Path
-    events: Path
     boot_log: Path
     operator_key: Path
     seen_pids: list[tuple[int, str]] = field(default_factory=list)
@@ -92,39 +94,25 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     _require()
     state = tmp_path_factory.mktemp("labstate")
     the_lab = open_lab(state, LAB_ID)
-    runs = state / "runs"
-    runs.mkdir()
-    r = Rig(the_lab, state, runs, state / "events.jsonl", state / "labboot.log", the_lab.operator_key)
-    r.events.touch()
+    r = Rig(the_lab, state, state / "serve.log", the_lab.operator_key)
     boot_pid = 0
     try:
         up(the_lab, cache=default_cache_dir())
         ledger = load(the_lab.root / "lab.json")
         assert ledger is not None
         r.seen_pids += [(p.pid, p.program) for p in ledger.procs]
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        tree_url = f"{the_lab.install_url}/BaseOS/x86_64/os"
+        env = dict(os.environ, PROVISION_PROFILES=str(the_lab.profiles), PROVISION_STATE=str(state))
+        serve = Path(sys.executable).parent / "provision"
+        listen = f"{the_lab.net.server_ip}:{BOOT_PORT}"
         boot_pid = system.spawn(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.labboot",
-                the_lab.net.server_ip,
-                str(BOOT_PORT),
-                str(runs),
-                str(r.events),
-                tree_url,
-            ],
-            log=r.boot_log,
-            netns=r.srv,
-            env=env,
+            [str(serve), "serve", "--listen", listen], log=r.boot_log, netns=r.srv, env=env
         )
-        r.seen_pids.append((boot_pid, "tests.support.labboot"))
+        r.seen_pids.append((boot_pid, "provision"))
         yield r
     finally:
         r.note_qemu() if (the_lab.root / "lab.json").exists() else None
         if boot_pid:
-            system.stop(boot_pid, "tests.support.labboot")
+            system.stop(boot_pid, "provision")
         down(the_lab)
         left = [(pid, prog) for pid, prog in r.seen_pids if system.is_ours(pid, prog)]
         netns = system.run(["ip", "netns", "list"], check=False)
@@ -132,81 +120,50 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         assert the_lab.net.srv_ns not in netns and the_lab.net.rack_ns not in netns
 
 
-# -- the BMC --------------------------------------------------------------------------------------
-def _bmc(
-    rig: Rig, method: str, n: LabNode, path: str = "", body: dict[str, Any] | None = None
-) -> requests.Response:
-    bmc = rig.lab.root / "bmc"
-    user, password = (bmc / "bmc.credentials").read_text().strip().split(":", 1)
-    url = f"{rig.lab.bmc_url}/redfish/v1/Systems/{n.uuid}{path}"
-
-    def call() -> requests.Response:
-        with requests.Session() as s:
-            s.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace the lab CA
-            return s.request(
-                method, url, json=body, auth=(user, password), verify=str(bmc / "ca.pem"), timeout=30
-            )
-
-    return in_netns(rig.srv, call)
+# -- the BMC, through the project's Redfish adapter --------------------------------------------
+def _host(rig: Rig, n: LabNode) -> Any:
+    return load_catalog(rig.lab.profiles).host(n.name)
 
 
-def _pxe_on(rig: Rig, n: LabNode) -> None:
-    r = _bmc(
-        rig,
-        "PATCH",
-        n,
-        body={"Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}},
-    )
-    assert r.status_code == 204, r.text
-    r = _bmc(rig, "POST", n, "/Actions/ComputerSystem.Reset", {"ResetType": "On"})
-    assert r.status_code == 204, r.text
+def _mode(n: LabNode) -> BootMode:
+    return BootMode.uefi if n.firmware is Firmware.uefi else BootMode.legacy
 
 
-def _power(rig: Rig, n: LabNode) -> str:
-    return str(_bmc(rig, "GET", n).json()["PowerState"])
+def _boot_and_power(rig: Rig, n: LabNode, device: BootDevice, action: PowerAction | None) -> str | None:
+    host = _host(rig, n)
+
+    def go() -> str | None:
+        with connect(host.bmc) as bmc:
+            set_boot(bmc, BootRequest(device, mode=_mode(n)))
+            return set_power(bmc, action, 90).state if action else None
+
+    return in_netns(rig.srv, go)
 
 
-# -- runs, callbacks, SSH ---------------------------------------------------------------------------
-def _kickstart(n: LabNode, token: str, rig: Rig) -> str:
-    """INTERIM: the lines of the bootchain's kickstart the stand-in acts on, until kickstart.render is
-    on main. Boot disks by stable id, static address, the operator's key, callbacks with the token."""
-    base = f"http://{rig.lab.net.server_ip}:{BOOT_PORT}/callback/{n.name}"
-    post = f"curl -fsS -X POST -H 'Content-Type: text/plain' -H 'Authorization: Bearer {token}'"
-    disks = ",".join(f"disk/by-id/ata-QEMU_HARDDISK_{d.serial}" for d in n.boot_disks)
-    key = rig.operator_key.with_suffix(".pub").read_text().strip()
-    return (
-        "text\n"
-        f"url --url={rig.lab.install_url}/BaseOS/x86_64/os\n"
-        f"network --device={n.mac} --bootproto=static --ip={rig.lab.net.subnet}.{n.ipv4}"
-        " --netmask=255.255.255.0 --onboot=yes --activate --noipv6\n"
-        f"network --hostname={n.name}\n"
-        f"ignoredisk --only-use={disks}\n"
-        "rootpw --lock\nuser --name=inferno --groups=wheel\n"
-        f'sshkey --username=inferno "{key}"\n'
-        "reboot\n\n%packages\n@^minimal-environment\n%end\n\n"
-        f"%pre\necho started | {post} --data-binary @- {base}/started\n%end\n\n"
-        f"%post\nssh-keygen -A\n"
-        f"cat /etc/ssh/ssh_host_*_key.pub | {post} --data-binary @- {base}/finished\n%end\n"
-    )
+def _power(rig: Rig, n: LabNode, action: PowerAction = PowerAction.status) -> str | None:
+    host = _host(rig, n)
+
+    def go() -> str | None:
+        with connect(host.bmc) as bmc:
+            return set_power(bmc, action, 90).state
+
+    return in_netns(rig.srv, go)
 
 
-def _open_run(rig: Rig, n: LabNode) -> None:
-    """What `provision host` does when it opens a run: a token, the kickstart, and the iPXE URL with
-    the token published in <state>/netboot/<host>.url for the DHCP side (the lab's supervisor)."""
-    token = secrets.token_urlsafe(16)
-    (rig.runs / f"{n.name}.json").write_text(
-        json.dumps({"token": token, "kickstart": _kickstart(n, token, rig)})
-    )
+# -- runs and callbacks: what `provision host` does around the install ----------------------------
+def _open_run(rig: Rig, n: LabNode) -> str:
+    """A run, its token, and the iPXE URL with the token published for the DHCP side."""
+    with StateStore.open(rig.state) as store:
+        run = store.create_run(n.name, "provision")
+        token = store.issue_token(run.id, n.name, INSTALL_TIMEOUT_S + SSH_TIMEOUT_S)
     url = f"http://{rig.lab.net.server_ip}:{BOOT_PORT}/ipxe/{n.name}?token={token}"
     rig.lab.netboot.mkdir(parents=True, exist_ok=True)
-    (rig.lab.netboot / f"{n.name}.url").write_text(url + "\n")
+    fd = os.open(rig.lab.netboot / f"{n.name}.url", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(url + "\n")
     conf = rig.lab.root / "dnsmasq.conf"
     _wait(f"{n.name}: dnsmasq restarted with the published URL", 30, lambda: url in conf.read_text(), rig)
-
-
-def _events(rig: Rig, n: LabNode) -> list[dict[str, Any]]:
-    lines = rig.events.read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e["host"] == n.name]
+    return run.id
 
 
 def _wait(what: str, timeout_s: float, probe: Callable[[], Any], rig: Rig) -> Any:
@@ -217,22 +174,24 @@ def _wait(what: str, timeout_s: float, probe: Callable[[], Any], rig: Rig) -> An
         if got:
             return got
         time.sleep(2)
-    pytest.fail(f"{what}: nothing within {timeout_s:.0f} s")
+    pytest.fail(
+        f"{what}: nothing within {timeout_s:.0f} s; boot server log tail: "
+        f"{rig.boot_log.read_text(errors='replace')[-800:]}"
+    )
 
 
-def _wait_installed(rig: Rig, n: LabNode, after: float) -> list[str]:
-    def finished() -> dict[str, Any] | None:
-        return next(
-            (e for e in _events(rig, n) if e["at"] > after and e["event"] in ("finished", "failed")), None
-        )
+def _wait_installed(rig: Rig, n: LabNode, run_id: str) -> list[str]:
+    def ended() -> list[Any] | None:
+        with StateStore.open(rig.state) as store:
+            seen = [e for e in store.events(host=n.name, run_id=run_id) if e.kind.startswith("install.")]
+        return seen if any(e.kind in ("install.finished", "install.failed") for e in seen) else None
 
-    event = _wait(f"{n.name}: installer callback", INSTALL_TIMEOUT_S, finished, rig)
+    events = _wait(f"{n.name}: installer callback", INSTALL_TIMEOUT_S, ended, rig)
     (rig.lab.netboot / f"{n.name}.url").unlink(missing_ok=True)
-    assert event["event"] == "finished", event["body"]
-    kinds = [e["event"] for e in _events(rig, n) if e["at"] > after]
-    assert kinds == ["started", "finished"]
-    keys = [line for line in event["body"].splitlines() if line.startswith(("ssh-ed25519 ", "ecdsa-sha2-"))]
-    assert keys, f"no host key in the finished callback: {event['body']!r}"
+    kinds = [e.kind for e in events]
+    assert kinds == ["install.started", "install.finished"], [(e.kind, e.payload) for e in events]
+    keys = [f"{k['type']} {k['key']}" for k in events[-1].payload["host_keys"]]
+    assert any(k.startswith("ssh-ed25519 ") for k in keys), keys
     return keys
 
 
@@ -315,19 +274,21 @@ def _check_hardware(outs: list[str], n: LabNode) -> None:
 # -- the tests ------------------------------------------------------------------------------------
 def test_bios_and_uefi_hosts_install_in_parallel_and_answer_ssh_on_pinned_keys(rig: Rig) -> None:
     uefi, bios = node("lab-node-1"), node("lab-node-2")
-    # the BMC: TLS against the lab CA only, and no answer without credentials
-    bmc = rig.lab.root / "bmc"
-    anon = in_netns(
-        rig.srv,
-        lambda: requests.get(f"{rig.lab.bmc_url}/redfish/v1/Systems", verify=str(bmc / "ca.pem"), timeout=10),
-    )
-    assert anon.status_code == 401
+    # the BMC: TLS against the lab's own CA, and nothing without credentials
+    ca = str(rig.lab.root / "bmc" / "ca.pem")
+
+    def anonymous() -> int:
+        with requests.Session() as s:
+            s.trust_env = False
+            return s.get(f"{rig.lab.bmc_url}/redfish/v1/Systems", verify=ca, timeout=10).status_code
+
+    assert in_netns(rig.srv, anonymous) == 401
     assert _power(rig, uefi) == "Off" and _power(rig, bios) == "Off"
-    t0 = time.time()
+    runs = {}
     for n in (uefi, bios):
-        _open_run(rig, n)
-        _pxe_on(rig, n)
-    keys = {n.name: _wait_installed(rig, n, t0) for n in (uefi, bios)}
+        runs[n.name] = _open_run(rig, n)
+        assert _boot_and_power(rig, n, BootDevice.pxe, PowerAction.on) == "On"
+    keys = {n.name: _wait_installed(rig, n, runs[n.name]) for n in (uefi, bios)}
     log = rig.dnsmasq_log()
     # UEFI: the firmware's own PXE client fetched iPXE over TFTP; BIOS: the NIC's iPXE ROM needed none
     assert f"snponly.efi to {rig.lab.net.subnet}.{uefi.ipv4}" in log
@@ -366,29 +327,20 @@ def _ssh_once_with_keys(rig: Rig, n: LabNode, host_keys: list[str]) -> None:
 
 def test_boot_override_disk_does_not_pxe(rig: Rig) -> None:
     n = node("lab-node-3")
-    r = _bmc(
-        rig,
-        "PATCH",
-        n,
-        body={"Boot": {"BootSourceOverrideTarget": "Hdd", "BootSourceOverrideEnabled": "Once"}},
-    )
-    assert r.status_code == 204
     mark = len(rig.dnsmasq_log())
-    r = _bmc(rig, "POST", n, "/Actions/ComputerSystem.Reset", {"ResetType": "On"})
-    assert r.status_code == 204
-    assert _power(rig, n) == "On"
+    boot_mark = len(rig.boot_log.read_text(errors="replace"))
+    assert _boot_and_power(rig, n, BootDevice.disk, PowerAction.on) == "On"
     time.sleep(30)  # OVMF reaches its network boot in ~10 s when it tries one
     rig.note_qemu()
-    assert _bmc(rig, "GET", n).json()["Boot"]["BootSourceOverrideTarget"] == "Hdd"
     assert n.mac not in rig.dnsmasq_log()[mark:]
-    assert f"{rig.lab.net.subnet}.{n.ipv4}" not in rig.boot_log.read_text()
-    assert _bmc(rig, "POST", n, "/Actions/ComputerSystem.Reset", {"ResetType": "ForceOff"}).status_code == 204
-    assert _power(rig, n) == "Off"
+    assert f"/ipxe/{n.name}" not in rig.boot_log.read_text(errors="replace")[boot_mark:]
+    assert _power(rig, n) == "On"
+    assert _power(rig, n, PowerAction.force_off) == "Off"
 
 
 def test_reinstall_after_the_lab_swaps_a_dimm_and_an_nvme(rig: Rig) -> None:
     n = node("lab-node-1")
-    assert _bmc(rig, "POST", n, "/Actions/ComputerSystem.Reset", {"ResetType": "ForceOff"}).status_code == 204
+    assert _power(rig, n, PowerAction.force_off) == "Off"
     env = dict(os.environ, PROVISION_STATE=str(rig.state))
     for part, serial in (("dimm", "LABDIMM1SWAP"), ("nvme", "LABNVME1SWAP")):
         out = subprocess.run(
@@ -401,10 +353,9 @@ def test_reinstall_after_the_lab_swaps_a_dimm_and_an_nvme(rig: Rig) -> None:
         assert out.returncode == 0, out.stderr
     swapped = {x.name: x for x in nodes_of(load(rig.lab.root / "lab.json"))}[n.name]
     assert swapped.dimms[0].serial == "LABDIMM1SWAP" and swapped.nvme[0].serial == "LABNVME1SWAP"
-    t0 = time.time()
-    _open_run(rig, swapped)
-    _pxe_on(rig, swapped)
-    keys = _wait_installed(rig, swapped, t0)
+    run_id = _open_run(rig, swapped)
+    assert _boot_and_power(rig, swapped, BootDevice.pxe, PowerAction.on) == "On"
+    keys = _wait_installed(rig, swapped, run_id)
     _check_hardware(_ssh(rig, swapped, keys, INVENTORY_CMDS), swapped)
 
 

@@ -1,14 +1,66 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the embedded lab. Until the lab lands, it shows the foundation on the
-# seed hosts: lint, show and status.
+# `make demo`: a short prelude on the seed hosts (lint, show, status, kickstart), then the main job
+# on the embedded lab: `provision lab up`, `provision host lab-node-1` end to end inside the lab's
+# controller namespace, the report's path, and `provision lab down` (always, by PID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-state=$(mktemp -d)
-trap 'rm -rf "$state"' EXIT
+state=$(mktemp -d /var/tmp/inferno-demo.XXXXXX)
+lab_id=${PROVISION_LAB_ID:-demo}
+lab_up=0
+cleanup() {
+  if [ "$lab_up" = 1 ]; then
+    echo "== provision lab down"
+    provision --state "$state" lab down --id "$lab_id" || true
+  fi
+}
+trap cleanup EXIT
+t0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+
 echo "== provision lint"
 provision --state "$state" lint
 echo "== provision show inferno-host-compute-1"
 provision --state "$state" show inferno-host-compute-1
 echo "== provision status"
 provision --state "$state" status
+echo "== provision kickstart inferno-host-compute-1 (first lines)"
+provision --state "$state" kickstart inferno-host-compute-1 -o "$state/compute-1.ks.cfg"
+grep -v '^#' "$state/compute-1.ks.cfg" | sed -n '1,25p'
+echo "   (provision inspect inferno-host-compute-1 needs its BMC at 10.0.1.21, which is not here;"
+echo "    the lab below inspects lab-node-1 through its own BMC instead)"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: the lab needs root (network namespaces, bridges, libvirtd); run make demo as root" >&2
+  exit 2
+fi
+stamp "== provision lab up (the first run on a machine builds the Debian image: ~3 min)"
+lab_up=1
+provision --state "$state" lab up --id "$lab_id"
+key="$state/lab/$lab_id/ssh/id_ed25519"
+
+stamp "== provision inspect lab-node-1 (Redfish through the lab's BMC)"
+provision --state "$state" lab exec --id "$lab_id" -- provision inspect lab-node-1 || true
+
+stamp "== provision host lab-node-1 (Redfish -> UEFI PXE -> kickstart -> install -> SSH -> burn-in -> report)"
+set +e
+provision --state "$state" lab exec --id "$lab_id" -- \
+  provision host lab-node-1 --plan quick --identity "$key" 2>&1 | tee "$state/host.log"
+rc=${PIPESTATUS[0]}
+set -e
+if grep -q "not available in this version yet" "$state/host.log"; then
+  # INTERIM: `provision host` (the flow) is not in this build yet. Show the lab doing the same
+  # chain up to SSH on the pinned host key, with the project's own modules (the e2e test's path).
+  stamp "== provision host is not in this build: the lab's end-to-end check instead"
+  lab_up=0
+  provision --state "$state" lab down --id "$lab_id" >/dev/null
+  python -m pytest -q -x -p no:cacheprovider tests/test_lab_e2e.py \
+    -k "bios_and_uefi or override_disk"
+  rc=$?
+else
+  report=$(find "$state" -name 'report.html' -newer "$state/host.log" -o -name '*.html' -path '*lab-node-1*' 2>/dev/null | head -1)
+  stamp "== the report: ${report:-see provision report lab-node-1}"
+  provision --state "$state" lab exec --id "$lab_id" -- provision status lab-node-1 || true
+fi
+stamp "== done (exit $rc); state kept in $state"
+exit "$rc"

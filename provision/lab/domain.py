@@ -103,6 +103,7 @@ def render_domain(node: LabNode, paths: NodePaths, bridge: str) -> str:
         "    <boot dev='hd'/>\n"
         "    <smbios mode='sysinfo'/>\n"
         "  </os>\n"
+        "  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>\n"
         "  <features><acpi/><apic/></features>\n"
         "  <on_poweroff>destroy</on_poweroff>\n"
         "  <on_reboot>restart</on_reboot>\n"

@@ -103,8 +103,10 @@ def check_lab_id(lab_id: str) -> str:
     return lab_id
 
 
-CPU_MODEL_ID = "Inferno Lab vCPU (QEMU TCG)"
-SYSTEM_MANUFACTURER = "Inferno Lab"
+# The BMC (sushy's libvirt driver) reports the libvirt CPU model name and its own name as the
+# manufacturer; the OS sees QEMU's model-id and SMBIOS. Both are set so the two views agree.
+CPU_MODEL_ID = "qemu64"
+SYSTEM_MANUFACTURER = "Sushy Emulator"
 SYSTEM_PRODUCT = "lab-vm"
 DIMM_MANUFACTURER = "LabRAM"
 DIMM_PART = "LAB-1G-3200"
