@@ -5,6 +5,7 @@ chain and bcrypt digest are real."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -12,6 +13,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -163,15 +165,21 @@ def test_ledger_round_trip(tmp_path: Path) -> None:
 
 
 def test_stop_signals_only_the_recorded_program() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    marker = "lab-stop-test"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", marker], start_new_session=True
+    )
     try:
-        assert system.is_ours(proc.pid, "python")
-        # the PID now runs python, not dnsmasq: it must not be signalled
+        deadline = time.monotonic() + 10
+        while not system.is_ours(proc.pid, marker) and time.monotonic() < deadline:
+            time.sleep(0.02)  # until exec has replaced the forked child's command line
+        assert system.is_ours(proc.pid, marker)
+        # the PID runs this marker, not dnsmasq: it must not be signalled
         assert system.stop(proc.pid, "dnsmasq") is False
         assert proc.poll() is None
-        assert system.stop(proc.pid, "python") is True
+        assert system.stop(proc.pid, marker) is True
         assert proc.wait(timeout=5) is not None
-        assert not system.is_ours(proc.pid, "python")
+        assert not system.is_ours(proc.pid, marker)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -226,3 +234,32 @@ def test_bmc_secrets_are_a_real_chain_and_bcrypt(tmp_path: Path) -> None:
     t.join(timeout=5)
     listener.close()
     assert GIB == 1 << 30
+
+
+def _cli(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "provision.cli", "--state", str(state), "lab", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_lab_cli_bad_input_is_one_line(tmp_path: Path) -> None:
+    out = _cli("up", "--id", "Bad-Id", state=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == "provision: lab id: expected 1-8 lowercase letters or digits, got 'Bad-Id'\n"
+    out = _cli("swap", "--id", "x", "lab-node-1", "dimm", "S1", state=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == "provision: lab x: expected it up, got it down\n"
+    out = _cli("swap", "--id", "x", "nohost", "dimm", "S1", state=tmp_path)
+    assert out.returncode == 2
+    assert "lab host: expected one of lab-node-1, lab-node-2, lab-node-3, got 'nohost'" in out.stderr
+
+
+def test_lab_status_and_down_of_a_lab_never_up(tmp_path: Path) -> None:
+    out = _cli("status", "--id", "x", "--json", state=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["up"] is False
+    out = _cli("down", "--id", "x", state=tmp_path)
+    assert out.returncode == 0 and out.stdout == "lab x: nothing to stop\n"
