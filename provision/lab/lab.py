@@ -341,10 +341,7 @@ def down(lab: Lab, *, keep_disks: bool = False) -> list[str]:
     for proc in reversed(ledger.procs):
         if system.stop(proc.pid, proc.program):
             done.append(f"stopped {proc.name} (pid {proc.pid})")
-    try:  # a dnsmasq the supervisor started after the ledger last saw it
-        late = int((lab.root / "dnsmasq.pid").read_text().strip())
-    except (OSError, ValueError):
-        late = 0
+    late = _supervised_dnsmasq(lab)  # one the supervisor started after the ledger last saw it
     if late and system.stop(late, "dnsmasq"):
         done.append(f"stopped dnsmasq (pid {late})")
     existing = system.run(["ip", "netns", "list"], check=False)
@@ -359,14 +356,22 @@ def down(lab: Lab, *, keep_disks: bool = False) -> list[str]:
     return done
 
 
+def _supervised_dnsmasq(lab: Lab) -> int:
+    try:
+        return int((lab.root / "dnsmasq.pid").read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
 def status(lab: Lab) -> dict[str, Any]:
     ledger = load(lab.root / LEDGER)
     if ledger is None:
         return {"lab": lab.net.lab_id, "up": False, "directory": str(lab.root), "procs": [], "domains": {}}
-    procs = [
-        {"name": p.name, "pid": p.pid, "alive": system.is_ours(p.pid, p.program), "netns": p.netns}
-        for p in ledger.procs
-    ]
+    current = _supervised_dnsmasq(lab)
+    procs = []
+    for p in ledger.procs:
+        pid = current if p.name == "dnsmasq" and current else p.pid  # the supervisor restarts it
+        procs.append({"name": p.name, "pid": pid, "alive": system.is_ours(pid, p.program), "netns": p.netns})
     domains: dict[str, str] = {}
     lpid = ledger.pid("libvirtd")
     if lpid is not None and system.is_ours(lpid, "libvirtd"):
