@@ -42,11 +42,12 @@ key="$state/lab/$lab_id/ssh/id_ed25519"
 stamp "== provision inspect lab-node-1 (Redfish through the lab's BMC)"
 provision --state "$state" lab exec --id "$lab_id" -- provision inspect lab-node-1 || true
 
+# The kickstart's admin (inferno) is not root: the agent goes where that user can write.
 if provision host --help | grep -q -- "--identity"; then
   stamp "== provision host lab-node-1 (Redfish -> UEFI PXE -> kickstart -> install -> SSH -> burn-in -> report)"
   set +e
   provision --state "$state" lab exec --id "$lab_id" -- \
-    provision host lab-node-1 --plan quick --identity "$key"
+    provision host lab-node-1 --plan quick --identity "$key" --agent-dir /home/inferno/inferno-burnin
   rc=$?
   set -e
   stamp "== the report"

@@ -109,7 +109,7 @@ CPU_MODEL_ID = "qemu64"
 SYSTEM_MANUFACTURER = "Sushy Emulator"
 SYSTEM_PRODUCT = "lab-vm"
 DIMM_MANUFACTURER = "LabRAM"
-DIMM_PART = "LAB-1G-3200"
+DIMM_PART = "LAB-2G-3200"
 BOOT_DISK_BYTES = 3 * GIB
 NVME_BYTES = 1 * GIB
 
@@ -122,7 +122,7 @@ def _node(n: int, firmware: Firmware) -> LabNode:
         mac=f"52:54:00:1a:b0:0{n}",
         ipv4=f"1{n}",
         vcpus=1,
-        memory_mib=1024,
+        memory_mib=2048,  # 1 GiB left the kernel under the usable-memory floor (95%)
         cpu_model_id=CPU_MODEL_ID,
         system_manufacturer=SYSTEM_MANUFACTURER,
         system_product=SYSTEM_PRODUCT,

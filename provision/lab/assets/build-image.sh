@@ -25,6 +25,8 @@ step() { echo "build-image: $(date +%T) $*"; }
 
 PKGS=systemd-sysv,udev,linux-image-amd64,initramfs-tools,zstd,openssh-server,python3,stress-ng,fio
 PKGS=$PKGS,memtester,nvme-cli,smartmontools,dmidecode,iproute2,kmod,pciutils,lshw,ethtool,procps,sudo,curl
+# what the kickstart's %packages brings on Rocky and the burn-in uses: gcc for the triad, numactl, mdadm
+PKGS=$PKGS,gcc,libc6-dev,numactl,mdadm
 if [ ! -f "$STAGE/.complete" ] || [ "$(cat "$STAGE/.complete")" != "$PKGS" ]; then
   step "debootstrap $SUITE from $MIRROR"
   rm -rf "$STAGE"; mkdir -p "$STAGE"
@@ -53,6 +55,8 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UseDNS no
+# Rocky's default PATH for every user includes the sbin directories (dmidecode, smartctl, nvme...)
+SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 CFG
 # network: DHCP on every wired NIC; the installer replaces it with the kickstart's static address
 mkdir -p "$S/etc/systemd/network"
