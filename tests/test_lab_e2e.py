@@ -38,7 +38,8 @@ from provision.state import StateStore
 from tests.conftest import require_tool
 from tests.support.netns import in_netns
 
-pytestmark = pytest.mark.slow
+# the first run on a machine builds the Debian image (~3 min) inside the first test's fixture
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parent.parent
 LAB_ID = f"e{os.getpid() % 10_000_000}"
