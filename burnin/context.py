@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from burnin.schema import Evidence
 
@@ -29,16 +29,24 @@ class ToolRun:
 Sampler = Callable[[], Dict[str, float]]
 
 
+def _no_samples(prefix: str, since: float) -> List[Tuple[float, float]]:
+    return []
+
+
 @dataclass
 class SuiteContext:
     run_dir: Path
     spec: Dict[str, Any]  # {"suite", "duration_s", "required", "options"}
     plan: Dict[str, Any]  # the whole plan, including "expect" (facts the controller derived from the profile)
     log: Callable[..., None]  # log(event: str, **fields): one JSON line in the run's event log
-    run_tool: Callable[..., ToolRun]  # run_tool(evidence_id, argv, timeout_s, artifact=None) -> ToolRun
+    # run_tool(evidence_id, argv, timeout_s, artifact=None, env=None, cwd=None) -> ToolRun
+    run_tool: Callable[..., ToolRun]
     add_sampler: Callable[[str, Sampler], None]  # register a telemetry source by name
     mark_phase: Callable[[str], None]  # a phase marker in the time series
     stop: threading.Event = field(default_factory=threading.Event)  # set when the run is cancelled
+    # samples(series_prefix, since_epoch) -> [(t, value)]: what the run's telemetry sampled, so a suite
+    # can judge temperatures and clocks over its own phase.
+    samples: Callable[[str, float], List[Tuple[float, float]]] = _no_samples
 
     @property
     def duration_s(self) -> float:

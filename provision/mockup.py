@@ -312,18 +312,23 @@ class _Builder(ServiceBuilder):
                 size = cls.capacity_bytes
                 if self.f.drive_bytes and self.f.drive_bytes[0] == n:
                     size = self.f.drive_bytes[1]
-                serial = f"{'N' if nvme else 'S'}{self.tag}{n:03d}"
+                # The drives the host's inventory names by serial/WWN are the ones the BMC shows.
+                listed = self.h.boot_disks if cls.role.value == "boot" else self.h.scratch_disks
+                known = listed[i] if i < len(listed) else None
+                serial = (known and known.serial) or f"{'N' if nvme else 'S'}{self.tag}{n:03d}"
+                wwn = (known and known.wwn) or f"0x5002538{n:09x}"
+                model = (known and known.model) or ("MZQL23T8HCLS-00A07" if nvme else "MZ7L3960HCJR-00A07")
                 did = {"dell": f"Disk.Bay.{n}-Enclosure.Internal.0-1"}.get(self.style.value, f"Disk{n}")
                 doc = {
                     "Id": did,
                     "Name": f"{cls.role.value} drive {i}",
-                    "Model": "MZQL23T8HCLS-00A07" if nvme else "MZ7L3960HCJR-00A07",
+                    "Model": model,
                     "SerialNumber": serial,
                     "CapacityBytes": size,
                     "Protocol": "NVMe" if nvme else "SATA",
                     "MediaType": "SSD",
                     "Revision": "GDC5902Q",
-                    "Identifiers": [{"DurableNameFormat": "NAA", "DurableName": f"5002538{n:09x}"}],
+                    "Identifiers": [{"DurableNameFormat": "NAA", "DurableName": wwn.removeprefix("0x")}],
                     "Status": ok(),
                 }
                 out.append((cls.interface.value, doc))

@@ -210,6 +210,41 @@ class Plans(Frozen):
     acceptance: BurninPlan
 
 
+class PeakOf(StrEnum):
+    """Theoretical peaks the validator derives from the profile itself."""
+
+    memory_bandwidth = "memory_bandwidth"  # configured MT/s x 8 B x populated channels, GB/s
+    gpu_memory_bandwidth = "gpu_memory_bandwidth"  # gpus.mem_bandwidth_gbs, per GPU
+
+
+class Floor(Frozen):
+    """A performance floor on one suite measurement. `measurement` is a dotted path into the suite's
+    measurements; `*` fans out over parts (a list or a mapping), one finding per part."""
+
+    check: str
+    suite: Suite
+    measurement: str  # "triad_gbs", "gpus.*.matmul_tflops"
+    unit: str = ""
+    peak: float | None = Field(default=None, gt=0)  # theoretical peak, in the measurement's unit
+    peak_of: PeakOf | None = None
+    fail_below_pct: Pct | None = None  # of the peak; memory floors default to memory.triad_*_pct
+    warn_below_pct: Pct | None = None
+    golden_fail_below_pct: Pct = 90.0  # of the golden host's figure, once captured
+    golden_warn_below_pct: Pct = 95.0
+    spread_pct: Pct | None = None  # sibling parts within this % of their median
+    required: bool = True
+
+
+class Counter(Frozen):
+    """An error counter that must stay at or below `max` (zero unless said otherwise)."""
+
+    check: str
+    suite: Suite
+    measurement: str  # dotted path, `*` fans out over parts
+    max: NonNegInt = 0
+    required: bool = True
+
+
 class Acceptance(Frozen):
     """Thresholds that are policy rather than hardware facts."""
 
@@ -221,6 +256,19 @@ class Acceptance(Frozen):
     nvme_spread_pct: Pct = 10.0
     edac_ce_max: NonNegInt = 0
     edac_ue_max: NonNegInt = 0
+    # Minimum firmware versions by name: "bios", "bmc", "gpu_vbios", "nvme", "sata", or a
+    # Firmware.name from the inventory. Compared numerically part by part ("1.10" > "1.9").
+    firmware_min: dict[str, str] = {}
+    floors: tuple[Floor, ...] = ()
+    counters: tuple[Counter, ...] = ()
+    # Telemetry series (fnmatch patterns) the temperature and power checks read.
+    # The agent names CPU temperatures temp.k10temp.<label> (Tctl, Tccd1...) and RAPL power
+    # power.package-<n>.<zone>_w; GPUs are gpu<i>.temp_c / gpu<i>.power_w.
+    cpu_temp_series: tuple[str, ...] = ("cpu*.temp_c", "temp.k10temp.*")
+    gpu_temp_series: str = "gpu*.temp_c"
+    node_power_series: str = "node.power_w"  # the BMC's whole-chassis reading, when sampled
+    part_power_series: tuple[str, ...] = ("cpu*.power_w", "gpu*.power_w", "power.package-*_w")
+    gpu_slowdown_measurement: str = "gpus.*.slowdown_c"  # in the gpu suite's measurements (NVML)
 
 
 class Profile(Frozen):

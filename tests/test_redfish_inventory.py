@@ -64,11 +64,12 @@ FAULTS = [
                                    "dell": "gpu_pcie_link:gpu:Video.Slot.1-1 (SLOT1, serial GPUIHC1000)",
                                    "dmtf": "gpu_pcie_link:gpu:GPU_SXM_1 (SXM1, serial GPUIHC1000)",
                                    "hpe": "gpu_pcie_link:gpu:GPU1 (SLOT1, serial GPUIHC1000)"}),
-    (Faults(drive_bytes=(0, 480103981056)), {"supermicro": "drive_capacity:drive:Disk0 (serial SIHC1000)",
+    (Faults(drive_bytes=(0, 480103981056)), {"supermicro": "drive_capacity:drive:Disk0 "
+                                                           "(serial S6KLNA0W100201)",
                                              "dell": "drive_capacity:drive:Disk.Bay.0-Enclosure.Internal.0-1 "
-                                                     "(serial SIHC1000)",
-                                             "dmtf": "drive_capacity:drive:Disk0 (serial SIHC1000)",
-                                             "hpe": "drive_capacity:drive:Disk0 (serial SIHC1000)"}),
+                                                     "(serial S6KLNA0W100201)",
+                                             "dmtf": "drive_capacity:drive:Disk0 (serial S6KLNA0W100201)",
+                                             "hpe": "drive_capacity:drive:Disk0 (serial S6KLNA0W100201)"}),
 ]  # fmt: skip
 
 

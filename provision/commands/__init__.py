@@ -6,16 +6,35 @@ import click
 
 from provision.commands import stubs
 from provision.commands.boot import boot
+from provision.commands.burnin import burnin
+from provision.commands.handoff import handoff
 from provision.commands.inspect import inspect
 from provision.commands.kickstart import kickstart
 from provision.commands.lab import lab
 from provision.commands.lint import lint
 from provision.commands.power import power
+from provision.commands.profile import profile
+from provision.commands.report import report
 from provision.commands.serve import serve
 from provision.commands.show import show
 from provision.commands.status import status
 
 
 def register(group: click.Group) -> None:
-    for command in [lint, show, status, inspect, power, boot, kickstart, serve, lab, *stubs.COMMANDS]:
+    commands = [
+        lint,
+        show,
+        status,
+        inspect,
+        power,
+        boot,
+        kickstart,
+        serve,
+        burnin,
+        report,
+        handoff,
+        profile,
+        lab,
+    ]
+    for command in [*commands, *stubs.COMMANDS]:
         group.add_command(command)

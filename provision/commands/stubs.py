@@ -29,35 +29,6 @@ def host(
 
 
 @click.command()
-@click.argument("host", required=False)
-@click.option("--local", is_flag=True, help="Burn in this machine.")
-@click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def burnin(host: str | None, local: bool, plan: str, as_json: bool) -> None:
-    """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
-    _todo("burnin")
-
-
-@click.command()
-@click.argument("host", required=False)
-@click.option("--run", "run_id", help="Run ID (default: the latest).")
-@click.option("--format", "fmt", type=click.Choice(["html", "json", "junit"]), default="html")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
-@click.option("--local", is_flag=True, help="Report the last 'burnin --local' run.")
-@click.option("--diff", nargs=2, help="Show what changed between RUN_A and RUN_B.")
-def report(
-    host: str | None,
-    run_id: str | None,
-    fmt: str,
-    output: str | None,
-    local: bool,
-    diff: tuple[str, str] | None,
-) -> None:
-    """Write HOST's burn-in report (HTML, JSON, JUnit), or a diff of two runs."""
-    _todo("report")
-
-
-@click.command()
 @click.argument("host")
 @click.option("--yes", is_flag=True, help="Confirm the reinstall of an accepted host.")
 def reinstall(host: str, yes: bool) -> None:
@@ -65,19 +36,7 @@ def reinstall(host: str, yes: bool) -> None:
     _todo("reinstall")
 
 
-@click.command()
-@click.argument("host")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Apply to this cluster.")
-@click.option("--dry-run", is_flag=True, help="Print the manifests only.")
-def handoff(host: str, kubeconfig: str | None, dry_run: bool) -> None:
-    """Hand an accepted HOST to OpenShift: labels, taints, reservations, namespace."""
-    _todo("handoff")
-
-
 COMMANDS = [
     host,
-    burnin,
-    report,
     reinstall,
-    handoff,
 ]

@@ -1,0 +1,183 @@
+"""`provision burnin HOST | --local`: run the burn-in agent over SSH on an installed host, or on
+this machine, and keep the result under the state directory for `provision report`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from burnin.build import build as build_agent
+from burnin.planfile import PlanError, check_plan
+from burnin.runner import Runner
+from burnin.schema import RunResult, Verdict, run_from_dict, to_dict
+from provision.app import App, emit
+from provision.errors import BadInput, NotFound, VerdictFailed
+from provision.plan import PLAN_NAMES, build_plan
+from provision.profile import Profile
+from provision.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
+from provision.state import RunStatus, StateStore
+
+LOCAL_HOST = "local"  # the host name `burnin --local` runs are stored under (`report --local` reads it)
+KIND = "burnin"
+
+
+def _plan_source(plan: str) -> str | dict[str, Any]:
+    if plan in PLAN_NAMES:
+        return plan
+    path = Path(plan)
+    if not path.is_file():
+        raise BadInput(f"--plan: expected quick, acceptance or a plan FILE, got {plan!r} (no such file)")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise BadInput(f"{path}:{getattr(exc, 'lineno', 1)}: expected a JSON plan, got {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}:1: (top level): expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def summarize(result: dict[str, Any]) -> str:
+    lines = [
+        f"run {result['run_id']} on {result['host']}: {result['verdict'].upper()}  ({result['run_dir']})"
+    ]
+    for s in result["suites"]:
+        lines.append(f"  {s['suite']:<11} {s['verdict']:<13} {s.get('error') or ''}")
+        for f in s["findings"]:
+            if f["verdict"] != "pass":
+                req = "" if f["required"] else " (optional)"
+                lines.append(
+                    f"      {f['verdict']:<12} {f['id']}: expected {f['expected']}; "
+                    f"observed {f['observed']}{req}"
+                )
+    return "\n".join(lines)
+
+
+def _status(verdict: Verdict) -> RunStatus:
+    """The run succeeded only when its verdict lets the host go on; the verdict itself is in the result."""
+    return RunStatus.succeeded if verdict in (Verdict.PASS, Verdict.WARN) else RunStatus.failed
+
+
+def _finish(store: StateStore, run_id: str, result: RunResult, as_json: bool) -> None:
+    doc = to_dict(result)
+    ref = store.put_document(run_id, "result.json", doc)
+    store.put_document(run_id, "inventory.json", dict(result.inventory))
+    store.add_event(result.host, "burnin_verdict", {"verdict": result.verdict.value}, run_id=run_id)
+    store.finish_run(run_id, _status(result.verdict))
+    doc["verdict"] = result.verdict.value
+    doc["run_dir"] = str(ref.path.parent)
+    emit(doc, as_json, summarize)
+    if result.verdict is Verdict.FAIL:
+        raise VerdictFailed(f"burn-in {run_id}: verdict fail")
+
+
+def _local(app: App, plan_src: str | dict[str, Any], profile: Profile | None, as_json: bool) -> None:
+    with StateStore.open(app.state_dir) as store:
+        run = store.create_run(LOCAL_HOST, KIND)
+        plan = build_plan(run.id, LOCAL_HOST, plan_src, profile=profile)
+        try:
+            check_plan(plan, "plan")
+        except PlanError as exc:
+            store.finish_run(run.id, RunStatus.failed)
+            raise BadInput(str(exc)) from None
+        runner = Runner(plan, app.state_dir / "runs" / run.id / "agent")
+        previous = signal.signal(signal.SIGINT, lambda *_: runner.stop.set())
+        try:
+            result = runner.run()
+        except BaseException:
+            store.finish_run(run.id, RunStatus.interrupted)
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        _finish(store, run.id, result, as_json)
+
+
+def _remote(
+    app: App,
+    host_name: str,
+    plan_src: str | dict[str, Any],
+    identity: Path | None,
+    known_hosts: Path | None,
+    agent_dir: str,
+    as_json: bool,
+) -> None:
+    host = app.catalog.host(host_name)
+    profile = app.catalog.profile_of(host)
+    address = host.ssh_address
+    if address is None:
+        raise BadInput(
+            f"{app.profiles_dir / 'hosts.yaml'}: hosts.{host_name}.address: "
+            "expected an address to reach the installed OS, got none"
+        )
+    target = SshTarget(address, host.ssh_port, host.ssh_user, identity, known_hosts)
+
+    def progress(event: dict[str, Any]) -> None:
+        shown = ("started", "attached", "suite_start", "suite_end", "reconnecting", "run_end")
+        if not as_json and event.get("event") in shown:
+            fields = {
+                k: v for k, v in event.items() if k in ("suite", "verdict", "state", "attempt", "error")
+            }
+            click.echo(f"{host_name}: {event['event']} {json.dumps(fields)}", err=True)
+
+    with StateStore.open(app.state_dir) as store, store.host_lock(host_name):
+        run = store.create_run(host_name, KIND)
+        plan = build_plan(run.id, host_name, plan_src, profile=profile, host=host)
+        pyz = build_agent(app.state_dir / "agent" / "burnin-agent.pyz")
+        try:
+            doc = run_remote(target, pyz, plan, progress, agent_factory=lambda t: RemoteAgent(t, agent_dir))
+        except BaseException:
+            store.finish_run(run.id, RunStatus.interrupted)
+            raise
+        _finish(store, run.id, run_from_dict(doc), as_json)
+
+
+@click.command()
+@click.argument("host", required=False)
+@click.option("--local", is_flag=True, help="Burn in this machine.")
+@click.option("--plan", default="quick", show_default=True, help="quick, acceptance, or a plan FILE (JSON).")
+@click.option("--profile", "profile_name", help="With --local: judge this machine against profile NAME.")
+@click.option("--identity", type=click.Path(path_type=Path, dir_okay=False), help="SSH private key for HOST.")
+@click.option(
+    "--known-hosts",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Pinned host keys for HOST (default ~/.ssh/known_hosts); unknown keys are refused.",
+)
+@click.option(
+    "--agent-dir",
+    default=REMOTE_DIR,
+    show_default=True,
+    help="Directory on HOST for the agent and its runs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def burnin(
+    app: App,
+    host: str | None,
+    local: bool,
+    plan: str,
+    profile_name: str | None,
+    identity: Path | None,
+    known_hosts: Path | None,
+    agent_dir: str,
+    as_json: bool,
+) -> None:
+    """Run the burn-in agent on HOST over SSH, or on this machine with --local."""
+    if bool(host) == local:
+        raise BadInput(
+            "burnin: expected HOST or --local (exactly one), got " + ("both" if local else "neither")
+        )
+    plan_src = _plan_source(plan)
+    if local:
+        profile = None
+        if profile_name:
+            if profile_name not in app.catalog.profiles:
+                known = ", ".join(sorted(app.catalog.profiles))
+                raise NotFound(f"--profile: expected one of {known}, got {profile_name!r}")
+            profile = app.catalog.profiles[profile_name]
+        _local(app, plan_src, profile, as_json)
+    else:
+        _remote(app, str(host), plan_src, identity, known_hosts, agent_dir, as_json)

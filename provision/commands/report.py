@@ -1,0 +1,161 @@
+"""`provision report`: the acceptance record of a run as HTML (to sign), JSON (schema'd) or JUnit XML,
+or what changed between two runs (`--diff A B`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import click
+
+from provision.acceptance import Acceptance, evaluate
+from provision.app import App
+from provision.errors import BadInput
+from provision.profile import Profile
+from provision.report.diff import diff_records, render_diff
+from provision.report.html import render_html
+from provision.report.junit import render_junit
+from provision.runfiles import RunFiles, load_run_dir, read_golden
+from provision.runs import find_run, keep_acceptance, load_run, open_store, stored_record
+
+LOCAL_HOST = "local"  # the host name `provision burnin --local` keeps its runs under
+
+
+def power_sums(app: App) -> set[tuple[str, ...]]:
+    """Every profile's part-power patterns: the telemetry is read before its profile is known."""
+    return {tuple(p.acceptance.part_power_series) for p in app.catalog.profiles.values()}
+
+
+def tool_version() -> str:
+    return version("inferno-provision")
+
+
+def accept_files(app: App, files: RunFiles, kind: str, profile_name: str | None) -> Acceptance:
+    """Hold a run to its profile: the host's (from hosts.yaml) or the one named with --profile."""
+    catalog = app.catalog
+    host = catalog.hosts.get(files.run.host)
+    profile: Profile | None
+    if profile_name is not None:
+        if profile_name not in catalog.profiles:
+            known = ", ".join(sorted(catalog.profiles))
+            raise BadInput(f"--profile: expected one of {known}, got {profile_name!r}")
+        profile = catalog.profiles[profile_name]
+    else:
+        profile = catalog.profile_of(host) if host else None
+    golden = read_golden(app.profiles_dir, profile.name) if profile else None
+    return evaluate(
+        files,
+        host_name=files.run.host,
+        profile=profile,
+        host=host,
+        golden=golden,
+        kind=kind,
+        generated_at=time.time(),
+        tool_version=tool_version(),
+    )
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    path = Path(output)
+    try:
+        path.write_text(text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise BadInput(f"-o {output}: expected a writable file, got {exc.strerror}") from None
+    click.echo(f"wrote {path}", err=True)
+
+
+def render(acc: Acceptance, files: RunFiles, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(acc.record, indent=2, default=str)
+    if fmt == "junit":
+        return render_junit(acc.record)
+    return render_html(acc.record, files.telemetry)
+
+
+@click.command()
+@click.argument("host", required=False)
+@click.option("--run", "run_id", help="Run ID (default: the latest).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "json", "junit"]), default="html", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--local", is_flag=True, help="Report the last 'burnin --local' run.")
+@click.option(
+    "--diff", nargs=2, help="Show what changed between RUN_A and RUN_B (run ids or run directories)."
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Report the run in DIR (the agent's result.json and telemetry).",
+)
+@click.option("--profile", "profile_name", help="Hold the run to this profile (default: its host's).")
+@click.pass_obj
+def report(
+    app: App,
+    host: str | None,
+    run_id: str | None,
+    fmt: str,
+    output: str | None,
+    local: bool,
+    diff: tuple[str, str] | None,
+    run_dir: Path | None,
+    profile_name: str | None,
+) -> None:
+    """Write HOST's burn-in report (HTML, JSON, JUnit), or a diff of two runs.
+
+    The run comes from the state store (HOST, its latest burn-in or --run ID; the record and the
+    host's accepted/rejected state are kept there), from --local (the last 'burnin --local' run)
+    or from --run-dir DIR (a run directory copied by hand)."""
+    if sum((local, run_dir is not None, host is not None)) > 1:
+        raise BadInput("HOST, --local and --run-dir: expected one of them, got several")
+    if host is not None:
+        app.catalog.host(host)
+    if diff:
+        records = [_record_of(app, host, ref, profile_name) for ref in diff]
+        d = diff_records(records[0], records[1])
+        _write(json.dumps(d, indent=2) if fmt == "json" else render_diff(d), output)
+        return
+    if local:
+        with open_store(app.state_dir) as store:
+            run = find_run(store, LOCAL_HOST, run_id)
+            files = load_run(store, run, power_sums(app))
+        _write(render(accept_files(app, files, "local", profile_name), files, fmt), output)
+        return
+    if run_dir is not None:
+        directory = run_dir
+        files = load_run_dir(directory, power_sums(app))
+        if host is not None and files.run.host != host:
+            raise BadInput(f"{directory}: host: expected {host!r}, got {files.run.host!r}")
+        acc = accept_files(app, files, "burnin", profile_name)
+        _write(render(acc, files, fmt), output)
+        return
+    if host is None:
+        raise BadInput("report: expected HOST, --local or --run-dir DIR, got none of them")
+    with open_store(app.state_dir) as store:
+        run = find_run(store, host, run_id)
+        files = load_run(store, run, power_sums(app))
+        acc = accept_files(app, files, run.kind, profile_name)
+        keep_acceptance(store, host, run.id, acc)
+    _write(render(acc, files, fmt), output)
+
+
+def _record_of(app: App, host: str | None, ref: str, profile_name: str | None) -> dict[str, Any]:
+    """A run directory, or a run id of HOST in the state store (its kept record when it has one)."""
+    path = Path(ref)
+    if path.is_dir():
+        return accept_files(app, load_run_dir(path, power_sums(app)), "burnin", profile_name).record
+    if host is None:
+        raise BadInput(f"--diff {ref}: expected a run directory, or HOST and a run id, got neither")
+    with open_store(app.state_dir) as store:
+        run = find_run(store, host, ref)
+        kept = stored_record(store, run.id)
+        if kept is not None:
+            return kept
+        return accept_files(app, load_run(store, run, power_sums(app)), run.kind, profile_name).record

@@ -1,0 +1,1 @@
+"""Reports of one run: the JSON acceptance record (schema'd), HTML to sign, JUnit XML, and diffs."""

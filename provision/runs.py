@@ -1,0 +1,84 @@
+"""Adapter: find a host's burn-in runs in the state store and read them as run files, and keep the
+acceptance record and the host's state there.
+
+A run's documents live in one directory (state_dir/runs/<run_id>/), named as provision.runfiles
+says: result.json (the agent's RunResult), inventory-redfish.json, telemetry.jsonl, and
+acceptance.json (the record this module stores). Every file is checked against the digest the
+store recorded, so a report never signs evidence that changed after collection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from provision.acceptance import Acceptance
+from provision.errors import BadInput, NotFound, StateError
+from provision.runfiles import RECORD_FILE, RESULT_FILE, RunFiles, load_run_dir
+from provision.state import HostState, Run, StateStore
+from provision.telemetry import DEFAULT_SUMS
+from provision.validation import RunVerdict
+
+
+def open_store(state_dir: Path) -> StateStore:
+    store = StateStore.open_existing(state_dir)
+    if store is None:
+        raise NotFound(f"{state_dir}: expected a state store with this host's runs, got none")
+    return store
+
+
+def _names(store: StateStore, run_id: str) -> set[str]:
+    return {d.name for d in store.documents(run_id)}
+
+
+def find_run(store: StateStore, host: str, run_id: str | None, needs: str = RESULT_FILE) -> Run:
+    """The run asked for, or the host's newest run holding `needs` (a burn-in result by default)."""
+    if run_id is not None:
+        run = store.get_run(run_id)
+        if run.host != host:
+            raise BadInput(f"--run {run_id}: expected a run of {host}, got a run of {run.host}")
+        if needs not in _names(store, run_id):
+            raise NotFound(f"run {run_id}: expected a {needs} document, got none")
+        return run
+    for run in reversed(store.list_runs(host)):
+        if needs in _names(store, run.id):
+            return run
+    raise NotFound(f"{host}: expected a run holding {needs}, got none")
+
+
+def load_run(store: StateStore, run: Run, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> RunFiles:
+    refs = {d.name: d for d in store.documents(run.id)}
+    if not refs:
+        raise NotFound(f"run {run.id}: expected documents, got none")
+    directory = next(iter(refs.values())).path.parent
+    files = load_run_dir(directory, sums)
+    for raw in files.raw:
+        ref = refs.get(raw.path)
+        if ref is not None and ref.sha256 != raw.sha256:
+            raise StateError(
+                f"{directory / raw.path}: expected sha256 {ref.sha256}, got a file that changed since"
+            )
+    if files.run.host != run.host:
+        raise BadInput(f"{directory / RESULT_FILE}: host: expected {run.host!r}, got {files.run.host!r}")
+    return files
+
+
+def stored_record(store: StateStore, run_id: str) -> dict[str, Any] | None:
+    if RECORD_FILE not in _names(store, run_id):
+        return None
+    data = json.loads(store.get_document(run_id, RECORD_FILE))
+    return data if isinstance(data, dict) else None
+
+
+def keep_acceptance(store: StateStore, host: str, run_id: str, acc: Acceptance) -> None:
+    """Store the record with its run and move the host to accepted or rejected. An inconclusive run
+    leaves the state as it was (it proves nothing either way) and says so in an event."""
+    store.put_document(run_id, RECORD_FILE, acc.record)
+    counts = acc.record["counts"]
+    store.add_event(host, "acceptance", {"verdict": acc.verdict.value, **counts}, run_id=run_id)
+    if acc.verdict is RunVerdict.accepted:
+        store.set_host_state(host, HostState.accepted, f"run {run_id} accepted")
+    elif acc.verdict is RunVerdict.rejected:
+        store.set_host_state(host, HostState.rejected, f"run {run_id}: {counts['fail']} check(s) failed")

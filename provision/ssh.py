@@ -1,0 +1,234 @@
+"""Adapter: the burn-in agent on a remote host over SSH (paramiko). Host keys are pinned: the key
+must already be in the given known_hosts file and unknown keys are refused (RejectPolicy, never
+AutoAddPolicy). The agent runs detached on the host, so a dropped connection loses nothing:
+`run` reconnects, re-attaches (a second `start` only reports the running run), follows the event
+log from where it left off, and collects the result.
+
+No paramiko object leaves this module; failures become SshError with the host and what failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from provision.errors import SshError
+
+REMOTE_DIR = "/var/lib/inferno-burnin"
+NETWORK_ERRORS = (paramiko.SSHException, EOFError, OSError, socket.timeout)
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_file: Path | None = None
+    known_hosts: Path | None = None  # None: the user's ~/.ssh/known_hosts
+    connect_timeout_s: float = 15.0
+
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class RemoteAgent:
+    """One SSH connection to a host, driving the agent zipapp in `remote_dir` there."""
+
+    def __init__(self, target: SshTarget, remote_dir: str = REMOTE_DIR) -> None:
+        self.target = target
+        self.remote_dir = remote_dir.rstrip("/")
+        self.pyz = f"{self.remote_dir}/burnin-agent.pyz"
+        self._client: paramiko.SSHClient | None = None
+
+    # -- connection ------------------------------------------------------------------------------
+    def connect(self) -> None:
+        t = self.target
+        client = paramiko.SSHClient()
+        try:
+            if t.known_hosts is not None:
+                client.load_host_keys(str(t.known_hosts))
+            else:
+                client.load_system_host_keys()
+        except OSError as exc:
+            raise SshError(f"{t.where()}: cannot read known_hosts {t.known_hosts}: {exc.strerror}") from None
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                t.host,
+                port=t.port,
+                username=t.user,
+                key_filename=str(t.key_file) if t.key_file else None,
+                look_for_keys=t.key_file is None,
+                allow_agent=t.key_file is None,
+                timeout=t.connect_timeout_s,
+                banner_timeout=t.connect_timeout_s,
+                auth_timeout=t.connect_timeout_s,
+            )
+        except paramiko.BadHostKeyException:
+            raise SshError(f"{t.where()}: host key does not match the pinned key in known_hosts") from None
+        except paramiko.AuthenticationException as exc:
+            raise SshError(f"{t.where()}: authentication failed ({exc})") from None
+        except paramiko.SSHException as exc:
+            msg = str(exc)
+            if "not found in known_hosts" in msg:
+                kh = t.known_hosts or "~/.ssh/known_hosts"
+                msg = f"host key not in known_hosts {kh} (pinned; unknown keys are refused)"
+            raise SshError(f"{t.where()}: {msg}") from None
+        except OSError as exc:
+            raise SshError(f"{t.where()}: cannot connect: {exc}") from None
+        self._client = client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def drop(self) -> None:
+        """Cut the transport without a goodbye, as a failing network would (tests use it)."""
+        if self._client is not None:
+            transport = self._client.get_transport()
+            if transport is not None and transport.sock is not None:
+                transport.sock.close()
+
+    def _ssh(self) -> paramiko.SSHClient:
+        if self._client is None:
+            self.connect()
+        if self._client is None:
+            raise SshError(f"{self.target.where()}: not connected")
+        return self._client
+
+    def _exec(self, command: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
+        _, stdout, stderr = self._ssh().exec_command(command, timeout=timeout_s)
+        out = stdout.read().decode(errors="replace")
+        err = stderr.read().decode(errors="replace")
+        return stdout.channel.recv_exit_status(), out, err
+
+    def _agent(self, args: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
+        return self._exec(f"python3 {shlex.quote(self.pyz)} {args}", timeout_s)
+
+    # -- the agent -------------------------------------------------------------------------------
+    def ship(self, pyz: Path) -> None:
+        """Copy the zipapp over SFTP unless the same bytes are there already; check its sha256."""
+        want = _sha256(pyz)
+        d = shlex.quote(self.remote_dir)
+        _, out, _ = self._exec(
+            f"mkdir -p {d}/runs {d}/plans && (sha256sum {shlex.quote(self.pyz)} 2>/dev/null || true)"
+        )
+        if out.split()[:1] == [want]:
+            return
+        sftp = self._ssh().open_sftp()
+        try:
+            sftp.put(str(pyz), self.pyz + ".tmp")
+            sftp.posix_rename(self.pyz + ".tmp", self.pyz)
+        finally:
+            sftp.close()
+        rc, out, err = self._exec(f"sha256sum {shlex.quote(self.pyz)}")
+        if rc != 0 or out.split()[:1] != [want]:
+            raise SshError(
+                f"{self.target.where()}: agent copy is corrupt (sha256 {out.split()[:1]} != {want}) {err}"
+            )
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.remote_dir}/runs/{run_id}"
+
+    def start(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Start the run detached, or re-attach to it if it is already running or finished."""
+        path = f"{self.remote_dir}/plans/{plan['run_id']}.json"
+        sftp = self._ssh().open_sftp()
+        try:
+            with sftp.open(path, "w") as fh:
+                fh.write(json.dumps(plan, indent=1))
+        finally:
+            sftp.close()
+        rc, out, err = self._agent(
+            f"start {shlex.quote(path)} --runs {shlex.quote(self.remote_dir)}/runs", 60
+        )
+        if rc != 0:
+            raise SshError(
+                f"{self.target.where()}: agent start failed (exit {rc}): {err.strip() or out.strip()}"
+            )
+        return dict(json.loads(out))
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        rc, out, err = self._agent(f"status --run-dir {shlex.quote(self.run_dir(run_id))}", 60)
+        if rc != 0:
+            raise SshError(f"{self.target.where()}: agent status failed (exit {rc}): {err.strip()}")
+        return dict(json.loads(out))
+
+    def follow(
+        self, run_id: str, skip: int, on_event: Callable[[dict[str, Any]], None], timeout_s: float = 0
+    ) -> int:
+        """Stream events after the first `skip`; return how many event lines have been seen."""
+        run_dir = shlex.quote(self.run_dir(run_id))
+        cmd = f"python3 {shlex.quote(self.pyz)} follow --run-dir {run_dir} --skip {skip}"
+        if timeout_s:
+            cmd += f" --timeout {timeout_s}"
+        _, stdout, _ = self._ssh().exec_command(cmd)
+        seen = skip
+        for line in stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            seen = int(event.get("line", seen + 1))
+            on_event(event)
+        stdout.channel.recv_exit_status()
+        return seen
+
+    def collect(self, run_id: str) -> dict[str, Any]:
+        rc, out, err = self._agent(f"collect --run-dir {shlex.quote(self.run_dir(run_id))}", 120)
+        if rc != 0:
+            raise SshError(f"{self.target.where()}: cannot collect run {run_id} (exit {rc}): {err.strip()}")
+        return dict(json.loads(out))
+
+
+def run_remote(
+    target: SshTarget,
+    pyz: Path,
+    plan: dict[str, Any],
+    on_event: Callable[[dict[str, Any]], None],
+    retries: int = 5,
+    retry_wait_s: float = 2.0,
+    agent_factory: Callable[[SshTarget], RemoteAgent] = RemoteAgent,
+) -> dict[str, Any]:
+    """Ship, start (or re-attach), follow to the end and collect; reconnect on a dropped link."""
+    seen = 0
+    failures = 0
+    while True:
+        agent = agent_factory(target)
+        try:
+            agent.connect()
+            agent.ship(pyz)
+            state = agent.start(plan)
+            on_event({"event": "attached" if state.get("attached") else "started", **state})
+            seen = agent.follow(plan["run_id"], seen, on_event)
+            if agent.status(plan["run_id"])["state"] == "finished":
+                return agent.collect(plan["run_id"])
+            raise SshError(f"{target.where()}: the agent stopped before finishing run {plan['run_id']}")
+        except NETWORK_ERRORS as exc:
+            failures += 1
+            if failures > retries:
+                raise SshError(f"{target.where()}: connection lost {failures} times, last: {exc!r}") from None
+            on_event({"event": "reconnecting", "attempt": failures, "error": repr(exc)})
+            time.sleep(retry_wait_s)
+        except SshError as exc:
+            if "cannot connect" not in str(exc) or failures >= retries:
+                raise
+            failures += 1
+            on_event({"event": "reconnecting", "attempt": failures, "error": str(exc)})
+            time.sleep(retry_wait_s)
+        finally:
+            agent.close()

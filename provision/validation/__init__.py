@@ -1,0 +1,84 @@
+"""Validation: one pure engine turning (profile, pre-OS inventory, in-OS inventory, suite results,
+telemetry, optional golden reference) into findings, and findings into the run's verdict.
+
+A run is ACCEPTED only when nothing fails and no required check is inconclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from enum import StrEnum
+
+from burnin.hardware import HardwareInventory
+from burnin.schema import Finding, SuiteResult, Verdict
+from provision.golden import Golden
+from provision.hosts import Host
+from provision.profile import Profile
+from provision.telemetry import Telemetry
+from provision.validation.common import finding
+from provision.validation.crosscheck import crosscheck
+from provision.validation.spec import check_firmware, check_inventory, check_pre_os
+from provision.validation.suites import check_suites
+from provision.validation.thermal import check_telemetry
+
+
+class RunVerdict(StrEnum):
+    accepted = "accepted"
+    rejected = "rejected"  # something failed
+    inconclusive = "inconclusive"  # nothing failed, but a required check has no evidence
+
+
+def run_verdict(findings: Sequence[Finding]) -> RunVerdict:
+    if any(f.verdict is Verdict.FAIL for f in findings):
+        return RunVerdict.rejected
+    if not findings or any(f.verdict is Verdict.INCONCLUSIVE and f.required for f in findings):
+        return RunVerdict.inconclusive
+    return RunVerdict.accepted
+
+
+def validate(
+    profile: Profile | None,
+    *,
+    pre_os: HardwareInventory | None = None,
+    in_os: HardwareInventory | None = None,
+    planned: Sequence[dict[str, object]] = (),
+    suites: Sequence[SuiteResult] = (),
+    telemetry: Telemetry | None = None,
+    golden: Golden | None = None,
+    host: Host | None = None,
+) -> list[Finding]:
+    """Every finding of a run, ids made unique. `planned`: the plan's suites ({"suite", "required"})."""
+    out: list[Finding] = []
+    if profile is not None:
+        if in_os is None:
+            out.append(
+                finding(
+                    "inventory_collected", "os", "an in-OS inventory", None, Verdict.INCONCLUSIVE, source="os"
+                )
+            )
+        views = [v for v in (in_os, pre_os) if v is not None]
+        if in_os is not None:
+            out += check_inventory(profile, in_os, host)
+        if pre_os is not None:
+            out += check_pre_os(profile, pre_os, host)
+        out += check_firmware(profile, views)
+        if pre_os is not None and in_os is not None:
+            out += crosscheck(pre_os, in_os)
+    out += check_suites(profile, list(planned), list(suites), golden)
+    if profile is not None:
+        out += check_telemetry(profile, telemetry, list(suites))
+    return _unique(out)
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen: dict[str, int] = {}
+    out = []
+    for f in findings:
+        n = seen.get(f.id, 0)
+        seen[f.id] = n + 1
+        out.append(f if n == 0 else replace(f, id=f"{f.id}#{n + 1}"))
+    return out
+
+
+__all__ = ["RunVerdict", "run_verdict", "validate"]

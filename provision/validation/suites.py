@@ -1,0 +1,245 @@
+"""Suite results held to the profile: every planned suite ran to its end, the agent's own findings,
+performance floors (of a theoretical peak or of the golden host), spread between sibling parts, and
+error counters that must stay at zero.
+
+Pure.
+"""
+
+from __future__ import annotations
+
+from burnin.schema import Finding, SuiteResult, Verdict
+from provision.golden import Golden
+from provision.profile import Counter, Floor, PeakOf, Profile
+from provision.validation.common import Part, finding, fmt, median, number, select
+
+MEMORY_BYTES_PER_TRANSFER = 8
+
+
+def peak_of(profile: Profile, floor: Floor) -> float | None:
+    if floor.peak is not None:
+        return floor.peak
+    if floor.peak_of is PeakOf.memory_bandwidth:
+        mem = profile.memory
+        channels = mem.populated_channels_per_socket * profile.cpu.sockets
+        return mem.configured_mts_expected * MEMORY_BYTES_PER_TRANSFER * channels / 1000  # GB/s
+    if floor.peak_of is PeakOf.gpu_memory_bandwidth and profile.gpus:
+        return float(profile.gpus.mem_bandwidth_gbs)
+    return None
+
+
+def _pcts(profile: Profile, floor: Floor) -> tuple[float | None, float | None]:
+    if floor.peak_of is PeakOf.memory_bandwidth:
+        return (
+            floor.fail_below_pct if floor.fail_below_pct is not None else profile.memory.triad_fail_below_pct,
+            floor.warn_below_pct if floor.warn_below_pct is not None else profile.memory.triad_warn_below_pct,
+        )
+    return floor.fail_below_pct, floor.warn_below_pct
+
+
+def check_suites(
+    profile: Profile | None,
+    planned: list[dict[str, object]],
+    suites: list[SuiteResult],
+    golden: Golden | None,
+) -> list[Finding]:
+    by_name = {s.suite: s for s in suites}
+    out: list[Finding] = []
+    planned_names = []
+    for spec in planned:
+        name = str(spec.get("suite"))
+        planned_names.append(name)
+        out.append(_completed(name, bool(spec.get("required", True)), by_name.get(name)))
+    for s in suites:
+        if s.suite not in planned_names:
+            out.append(_completed(s.suite, True, s))
+        out += s.findings
+    if profile is None:
+        return out
+    ran = set(planned_names) | set(by_name)
+    for floor in profile.acceptance.floors:
+        if floor.suite.value in ran:
+            out += _floor(profile, floor, by_name.get(floor.suite.value), golden)
+    for counter in profile.acceptance.counters:
+        if counter.suite.value in ran:
+            out += _counter(counter, by_name.get(counter.suite.value))
+    return out
+
+
+def _evidence(suite: SuiteResult | None) -> list[str]:
+    return [e.id for e in suite.evidence] if suite else []
+
+
+def _completed(name: str, required: bool, suite: SuiteResult | None) -> Finding:
+    comp = f"suite:{name}"
+    if suite is None:
+        return finding(
+            "suite_completed",
+            comp,
+            "ran to its end",
+            "no result",
+            Verdict.INCONCLUSIVE,
+            source="burnin",
+            required=required,
+        )
+    if suite.error:
+        return finding(
+            "suite_completed",
+            comp,
+            "ran to its end",
+            f"stopped: {suite.error}",
+            Verdict.INCONCLUSIVE,
+            source="burnin",
+            evidence=_evidence(suite),
+            required=required,
+        )
+    took = f"ran {suite.ended_at - suite.started_at:.0f} s, suite verdict {suite.verdict.value}"
+    return finding(
+        "suite_completed",
+        comp,
+        "ran to its end",
+        took,
+        Verdict.PASS,
+        source="burnin",
+        evidence=_evidence(suite),
+        required=required,
+    )
+
+
+def _parts(suite: SuiteResult | None, path: str) -> list[Part] | None:
+    return select(suite.measurements, path) if suite else None
+
+
+def _floor(profile: Profile, floor: Floor, suite: SuiteResult | None, golden: Golden | None) -> list[Finding]:
+    ev, out = _evidence(suite), []
+    parts = _parts(suite, floor.measurement)
+    peak = peak_of(profile, floor)
+    fail_pct, warn_pct = _pcts(profile, floor)
+    if not parts:
+        out.append(
+            finding(
+                floor.check,
+                "node",
+                f"{floor.suite.value}.{floor.measurement} measured",
+                None,
+                Verdict.INCONCLUSIVE,
+                source="burnin",
+                evidence=ev,
+                required=floor.required,
+            )
+        )
+        return out
+    values: list[tuple[Part, float]] = []
+    for part in parts:
+        v = number(part.value)
+        if v is None:
+            out.append(
+                finding(
+                    floor.check,
+                    part.label,
+                    "a number",
+                    repr(part.value),
+                    Verdict.INCONCLUSIVE,
+                    source="burnin",
+                    evidence=ev,
+                    required=floor.required,
+                )
+            )
+            continue
+        values.append((part, v))
+        if peak is not None and fail_pct is not None:
+            fail_at = peak * fail_pct / 100
+            warn_at = peak * warn_pct / 100 if warn_pct is not None else fail_at
+            verdict = Verdict.FAIL if v < fail_at else Verdict.WARN if v < warn_at else Verdict.PASS
+            expected = f">= {fmt(fail_at, floor.unit)} ({fail_pct:g}% of peak {fmt(peak, floor.unit)})"
+            observed = f"{fmt(v, floor.unit)} ({100 * v / peak:.1f}% of peak)"
+            out.append(
+                finding(
+                    floor.check,
+                    part.label,
+                    expected,
+                    observed,
+                    verdict,
+                    source="burnin",
+                    evidence=ev,
+                    required=floor.required,
+                )
+            )
+        ref = golden.reference(floor.suite.value, floor.measurement) if golden else None
+        if golden is not None and ref is not None and ref > 0:
+            fail_at, warn_at = (
+                ref * floor.golden_fail_below_pct / 100,
+                ref * floor.golden_warn_below_pct / 100,
+            )
+            verdict = Verdict.FAIL if v < fail_at else Verdict.WARN if v < warn_at else Verdict.PASS
+            expected = (
+                f">= {fmt(fail_at, floor.unit)} ({floor.golden_fail_below_pct:g}% of golden "
+                f"{golden.host} {fmt(ref, floor.unit)})"
+            )
+            observed = f"{fmt(v, floor.unit)} ({100 * v / ref:.1f}% of golden)"
+            out.append(
+                finding(
+                    f"{floor.check}_vs_golden",
+                    part.label,
+                    expected,
+                    observed,
+                    verdict,
+                    source="burnin",
+                    evidence=ev,
+                    required=floor.required,
+                )
+            )
+    if floor.spread_pct is not None and len(values) >= 2:
+        mid = median([v for _, v in values])
+        for part, v in values:
+            dev = 100 * (v - mid) / mid if mid else 0.0
+            verdict = Verdict.FAIL if abs(dev) > floor.spread_pct else Verdict.PASS
+            out.append(
+                finding(
+                    f"{floor.check}_spread",
+                    part.label,
+                    f"within ±{floor.spread_pct:g}% of the median {fmt(mid, floor.unit)}",
+                    f"{fmt(v, floor.unit)} ({dev:+.1f}%)",
+                    verdict,
+                    source="burnin",
+                    evidence=ev,
+                    required=floor.required,
+                )
+            )
+    return out
+
+
+def _counter(counter: Counter, suite: SuiteResult | None) -> list[Finding]:
+    ev = _evidence(suite)
+    parts = _parts(suite, counter.measurement)
+    if not parts:
+        return [
+            finding(
+                counter.check,
+                "node",
+                f"<= {counter.max}",
+                None,
+                Verdict.INCONCLUSIVE,
+                source="burnin",
+                evidence=ev,
+                required=counter.required,
+            )
+        ]
+    out = []
+    for part in parts:
+        v = number(part.value)
+        ok = v is not None and v <= counter.max
+        verdict = Verdict.INCONCLUSIVE if v is None else Verdict.PASS if ok else Verdict.FAIL
+        observed = repr(part.value) if v is None else f"{v:g}"
+        out.append(
+            finding(
+                counter.check,
+                part.label,
+                f"<= {counter.max}",
+                observed,
+                verdict,
+                source="burnin",
+                evidence=ev,
+                required=counter.required,
+            )
+        )
+    return out
