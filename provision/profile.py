@@ -272,6 +272,22 @@ class Acceptance(Frozen):
     gpu_slowdown_measurement: str = "gpus.*.slowdown_c"  # in the gpu suite's measurements (NVML)
 
 
+class Timeouts(Frozen):
+    """How long `provision host` waits at each wait before it stops and says what it waited for.
+
+    `--timeout NAME=SECONDS` overrides one for a run. The burn-in's wait is the plan's own duration
+    plus `burnin_margin_s` (tool start-up, telemetry flush, a slow first compile of the triad).
+    """
+
+    power_s: PosInt = 300  # a power state change to be seen by the BMC
+    install_start_s: PosInt = 1800  # power cycle -> the installer's `started` callback (POST, PXE, initrd)
+    install_s: PosInt = 7200  # `started` -> `finished` (package install, driver build)
+    ssh_s: PosInt = 1200  # `finished` -> SSH answers with the pinned host key (reboot, first boot)
+    burnin_margin_s: PosInt = 1800
+    collect_s: PosInt = 600
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 5.0  # how often a wait asks again
+
+
 class Profile(Frozen):
     name: str
     description: str
@@ -285,6 +301,7 @@ class Profile(Frozen):
     platform: Platform
     acceptance: Acceptance = Acceptance()
     burnin: Plans
+    timeouts: Timeouts = Timeouts()
 
     def drives(self, role: DriveRole) -> DriveClass | None:
         return next((d for d in self.storage if d.role is role), None)

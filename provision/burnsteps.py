@@ -1,0 +1,222 @@
+"""The steps after the install: SSH with the pinned host key, the burn-in agent (start, follow,
+collect), validation, the reports and the handoff.
+
+The agent runs under an id derived from this run (`<host>-<run id>`), and the agent's `start`
+re-attaches to a run of that id that is running or finished instead of starting another: a resumed
+controller never starts the (possibly destructive) burn-in twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from burnin.build import build as build_agent
+from provision.errors import SshError
+from provision.hostenv import StepsBase
+from provision.lifecycle import HostState
+from provision.plan import build_plan
+from provision.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
+from provision.workflow import StepCall, StepResult
+
+# Series names the live view shows (the agent's telemetry keys: temp.<chip>.<label>, power.*).
+_TEMP_PREFIXES = ("temp.", "gpu")
+_POWER_KEYS = ("power", "power_w")
+
+
+class FlowAgent(RemoteAgent):
+    """The agent adapter plus reads of the run's own files, for live telemetry and the report."""
+
+    def read_run_file(self, run_id: str, name: str, tail_lines: int = 0) -> str:
+        path = f"{self.run_dir(run_id)}/{name}"
+        cmd = f"tail -n {int(tail_lines)} {path}" if tail_lines else f"cat {path}"
+        _, out, _ = self._exec(cmd + " 2>/dev/null || true", 60)
+        return out
+
+
+def known_hosts_line(address: str, port: int, key: dict[str, str]) -> str:
+    where = address if port == 22 else f"[{address}]:{port}"
+    return f"{where} {key['type']} {key['key']}"
+
+
+def live_view(sample_line: str) -> dict[str, Any]:
+    """The temperatures and power of one telemetry sample, for the progress line."""
+    try:
+        sample = json.loads(sample_line)
+    except ValueError:
+        return {}
+    values = sample.get("v") if isinstance(sample, dict) else None
+    if not isinstance(values, dict):
+        return {}
+    temps = {k: float(v) for k, v in values.items() if k.startswith("temp.") and isinstance(v, int | float)}
+    temps.update(
+        {k: float(v) for k, v in values.items() if k.endswith(".temp_c") and isinstance(v, int | float)}
+    )
+    power = [float(v) for k, v in values.items() if "power" in k and isinstance(v, int | float)]
+    hottest = dict(sorted(temps.items(), key=lambda kv: -kv[1])[:3])
+    return {"temps_c": hottest, "power_w": sum(power) if power else None}
+
+
+class BurninSteps(StepsBase):
+    """Mixed into HostSteps."""
+
+    def _agent(self, target: SshTarget) -> FlowAgent:
+        return FlowAgent(target, remote_dir=str(self.env.extras.get("agent_dir") or REMOTE_DIR))
+
+    # -- SSH -----------------------------------------------------------------------------------
+    def _target(self, call: StepCall) -> SshTarget:
+        host = self.env.host
+        address = host.ssh_address
+        if address is None:
+            raise SshError(f"{self.name}: hosts.yaml gives no address to reach the installed OS")
+        path = Path(self.store.state_dir) / "known_hosts" / self.name
+        keys = call.facts.get("host_keys") or []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(known_hosts_line(address, host.ssh_port, k) + "\n" for k in keys))
+        key_file = self.env.extras.get("ssh_key")
+        return SshTarget(
+            address, host.ssh_port, host.ssh_user, Path(key_file) if key_file else None, path, 10.0
+        )
+
+    def wait_ssh(self, call: StepCall) -> StepResult:
+        target = self._target(call)
+        last = ["no answer yet"]
+
+        def answers() -> bool | None:
+            agent = self._agent(target)
+            try:
+                agent.connect()
+            except SshError as exc:
+                if "cannot connect" not in str(exc):
+                    raise  # a wrong host key or refused credentials is not "still booting"
+                last[0] = str(exc)
+                return None
+            finally:
+                agent.close()
+            return True
+
+        t = self.env.timeouts
+        call.waiter.wait_for(
+            f"SSH on {target.where()} with the pinned host key",
+            answers,
+            t.ssh_s,
+            interval_s=t.poll_s,
+            status=lambda: last[0],
+        )
+        return StepResult(message=f"{target.where()} answers with the pinned host key")
+
+    # -- the burn-in ---------------------------------------------------------------------------
+    def _plan(self, call: StepCall) -> dict[str, Any]:
+        agent_run = f"{self.name}-{self.run.id}"
+        plan = build_plan(agent_run, self.name, self.env.plan_name, self.env.profile, self.env.host)
+        weigh = set(call.facts.get("weigh_suites") or [])
+        if weigh:
+            # After a part swap the suites that exercise the new parts run twice as long.
+            plan["suites"] = [
+                {**s, "duration_s": int(s.get("duration_s", 0)) * 2} if s["suite"] in weigh else s
+                for s in plan["suites"]
+            ]
+        return plan
+
+    def start_burnin(self, call: StepCall) -> StepResult:
+        target = self._target(call)
+        plan = self._plan(call)
+        pyz = build_agent(Path(self.store.state_dir) / "agent" / "burnin-agent.pyz")
+        self._state(HostState.burning_in, f"burn-in plan {self.env.plan_name}")
+        agent = self._agent(target)
+        try:
+            agent.connect()
+            agent.ship(pyz)
+            state = agent.start(plan)
+        finally:
+            agent.close()
+        self.store.put_document(self.run.id, "plan.json", plan)
+        how = "re-attached to" if state.get("attached") else "started"
+        total_s = sum(int(s.get("duration_s", 0)) for s in plan["suites"])
+        return StepResult(
+            message=f"{how} agent run {plan['run_id']} ({len(plan['suites'])} suites, {total_s} s planned)",
+            evidence=("plan.json",),
+            facts={"agent_run": plan["run_id"], "planned_s": total_s},
+        )
+
+    def follow_burnin(self, call: StepCall) -> StepResult:
+        target = self._target(call)
+        run_id = str(call.facts["agent_run"])
+        t = self.env.timeouts
+        deadline = time.monotonic() + float(call.facts.get("planned_s", 0)) + t.burnin_margin_s
+        seen, drops, suite = 0, 0, ["-"]
+
+        def on_event(event: dict[str, Any]) -> None:
+            kind = event.get("event", "")
+            if kind == "suite_start":
+                suite[0] = str(event.get("suite"))
+                self._note(call, f"suite {suite[0]} running", {"suite": suite[0]})
+            elif kind == "suite_end":
+                self._note(
+                    call, f"suite {event.get('suite')}: {event.get('verdict')}", {"suite": event.get("suite")}
+                )
+
+        while True:
+            call.waiter.cancel.check()
+            if time.monotonic() > deadline:
+                raise SshError(
+                    f"{self.name}: follow_burnin: timed out waiting for agent run {run_id} to end "
+                    f"(planned {call.facts.get('planned_s')} s + margin {t.burnin_margin_s} s)"
+                )
+            agent = self._agent(target)
+            try:
+                agent.connect()
+                # Short follows: Ctrl-C and the live view get a turn between them.
+                seen = agent.follow(run_id, seen, on_event, timeout_s=max(1.0, min(10.0, t.poll_s * 2)))
+                tail = agent.read_run_file(run_id, "telemetry.jsonl", tail_lines=1)
+                if tail.strip():
+                    self._note(call, f"suite {suite[0]}", {"suite": suite[0], **live_view(tail.strip())})
+                state = agent.status(run_id).get("state")
+            except (*NETWORK_ERRORS, SshError) as exc:
+                if isinstance(exc, SshError) and "cannot connect" not in str(exc):
+                    raise
+                drops += 1
+                self._note(call, f"SSH dropped ({exc}); the agent runs on; reconnecting")
+                call.waiter.cancel.sleep(t.poll_s)
+                continue
+            finally:
+                agent.close()
+            if state == "finished":
+                return StepResult(message=f"agent run {run_id} finished ({drops} SSH drop(s) survived)")
+            if state in ("dead", "absent"):
+                raise SshError(f"{self.name}: the agent of run {run_id} is {state} on the host")
+
+    def collect(self, call: StepCall) -> StepResult:
+        target = self._target(call)
+        run_id = str(call.facts["agent_run"])
+        last = ["no attempt yet"]
+
+        def fetch() -> tuple[dict[str, Any], str] | None:
+            agent = self._agent(target)
+            try:
+                agent.connect()
+                return agent.collect(run_id), agent.read_run_file(run_id, "telemetry.jsonl")
+            except (*NETWORK_ERRORS, SshError) as exc:
+                if isinstance(exc, SshError) and "cannot connect" not in str(exc):
+                    raise
+                last[0] = str(exc)  # the link is down for now: the results wait on the host
+                return None
+            finally:
+                agent.close()
+
+        t = self.env.timeouts
+        result, telemetry = call.waiter.wait_for(
+            f"the results of agent run {run_id} over SSH",
+            fetch,
+            t.collect_s,
+            interval_s=t.poll_s,
+            status=lambda: last[0],
+        )
+        self.store.put_document(self.run.id, "result.json", result)
+        self.store.put_document(self.run.id, "telemetry.jsonl", telemetry.encode())
+        return StepResult(
+            message=f"result and {len(telemetry.splitlines())} telemetry lines collected",
+            evidence=("result.json", "telemetry.jsonl"),
+        )

@@ -1,0 +1,360 @@
+"""The code of each workflow step for one host: calls into the Redfish, kickstart/boot server,
+burn-in (SSH), validation, report and handoff modules, and records what it learnt.
+
+Each step is safe to run again after a partial attempt (the controller may die anywhere):
+- pxe_boot never power-cycles a host whose installer already called back `started`;
+- wait_install only reads callbacks recorded after this run's latest PXE boot;
+- start_burnin starts the agent under this run's id, and the agent re-attaches to a run of that
+  id instead of starting a second one, so a destructive disk test is never started twice.
+Documents (inventories, findings, results, reports) are stored before the step is marked done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from burnin.hardware import HardwareInventory, inventory_from_dict
+from burnin.schema import Verdict, to_dict
+from provision.acceptsteps import AcceptSteps
+from provision.boot_override import BootDevice, BootRequest, set_boot
+from provision.burnsteps import BurninSteps
+from provision.catalog import Catalog
+from provision.errors import ExternalError, NotFound, VerdictFailed
+from provision.hostenv import HostEnv
+from provision.hostrun import RUN_KINDS
+from provision.hosts import DiskId, Host
+from provision.inspection import inspect_findings
+from provision.installspec import NO_RUN_TOKEN
+from provision.invdiff import diff_inventories, retarget_boot_disks, suites_to_weigh
+from provision.kickstarts import kickstart_for
+from provision.lifecycle import EventRow, HostState, Run, RunStatus
+from provision.power import PowerAction, set_power
+from provision.profile import DriveInterface, DriveRole, Profile, Timeouts
+from provision.redfish import connect
+from provision.redfish_inventory import collect_inventory
+from provision.state import StateStore
+from provision.workflow import Progress, StepCall, StepFn, StepName, StepResult
+
+# The boot server records the installer's callbacks as events of these kinds.
+INSTALL_STARTED = "install.started"
+INSTALL_FINISHED = "install.finished"
+INSTALL_FAILED = "install.failed"
+PREOS_INVENTORY = "inventory-redfish.json"
+INSTALL_KINDS = (INSTALL_STARTED, INSTALL_FINISHED, INSTALL_FAILED)
+
+
+class InstallFailed(ExternalError):
+    """The installer called back `failed`; the message carries its log tail."""
+
+
+class HostSteps(BurninSteps, AcceptSteps):
+    def _install_events(self, after_id: int) -> list[EventRow]:
+        return [
+            e for e in self.store.events(run_id=self.run.id) if e.kind in INSTALL_KINDS and e.id > after_id
+        ]
+
+    def _last_event_id(self) -> int:
+        rows = self.store.events(host=self.name)
+        return rows[-1].id if rows else 0
+
+    # -- inspection ----------------------------------------------------------------------------
+    def inspect(self, call: StepCall) -> StepResult:
+        host = self.env.host
+        if self.env.kind == "reinstall":
+            self._state(HostState.maintenance, "reinstall: out of the pool until accepted again")
+            kubeconfig = self.env.extras.get("kubeconfig")
+            if kubeconfig:
+                from provision import kube  # the Kubernetes client loads only when a cluster is named
+
+                kube.quarantine(kube.connect(Path(kubeconfig)), self.name)
+                self._note(call, f"node {self.name} tainted (quarantine) until it is accepted again")
+        with connect(host.bmc) as bmc:
+            inv = collect_inventory(bmc.try_json, host.bmc.system)
+        findings = inspect_findings(self.env.profile, inv, host)  # what `provision inspect` judges
+        self.store.put_document(self.run.id, PREOS_INVENTORY, to_dict(inv))
+        self.store.put_document(
+            self.run.id, "findings-redfish.json", {"findings": [to_dict(f) for f in findings]}
+        )
+        failed = [f for f in findings if f.verdict is Verdict.FAIL]
+        facts: dict[str, Any] = {"preos_inventory": PREOS_INVENTORY}
+        evidence = [PREOS_INVENTORY, "findings-redfish.json"]
+        if self.env.kind == "reinstall":
+            facts.update(self._diff(call, inv))
+            evidence.append("changes.json")
+        if failed:
+            self._state(HostState.rejected, f"pre-OS findings failed: {len(failed)}")
+            shown = "; ".join(
+                f"{f.component}: {f.check} expected {f.expected}, got {f.observed}" for f in failed[:5]
+            )
+            raise VerdictFailed(f"{self.name}: pre-OS gate: {len(failed)} finding(s) failed: {shown}")
+        if self.env.kind != "reinstall":
+            self._state(HostState.inspected, f"{len(findings)} pre-OS findings, none failed")
+        gaps = f", {len(inv.gaps)} gap(s)" if inv.gaps else ""
+        return StepResult(
+            message=f"{len(findings)} pre-OS findings, none failed{gaps}",
+            evidence=tuple(evidence),
+            facts=facts,
+        )
+
+    def _baseline(self) -> tuple[Run, HardwareInventory, str | None] | None:
+        """What a reinstall compares with: the latest earlier run that ended accepted; failing that
+        (a host that was never accepted) the latest earlier run that ran to its end. With its pre-OS
+        inventory and its verdict."""
+        fallback: tuple[Run, HardwareInventory, str | None] | None = None
+        for run in reversed(self.store.list_runs(self.name)):
+            if run.id == self.run.id or run.status is not RunStatus.succeeded or run.kind not in RUN_KINDS:
+                continue
+            verdicts = [
+                (r.evidence or {}).get("facts", {}).get("verdict")
+                for r in self.store.steps(run.id)
+                if r.step == "validate"
+            ]
+            try:
+                inv = inventory_from_dict(json.loads(self.store.get_document(run.id, PREOS_INVENTORY)))
+            except NotFound:
+                continue
+            verdict = verdicts[-1] if verdicts else None
+            if verdict == "accepted":
+                return run, inv, verdict
+            fallback = fallback or (run, inv, verdict)
+        return fallback
+
+    def _diff(self, call: StepCall, now: HardwareInventory) -> dict[str, Any]:
+        base = self._baseline()
+        if base is None:
+            self._note(call, "no earlier run to compare with: every part is treated as new")
+            self.store.put_document(self.run.id, "changes.json", {"previous_run": None, "changes": []})
+            return {"previous_run": None, "changes": [], "weigh_suites": []}
+        run, before, verdict = base
+        if verdict != "accepted":
+            self._note(
+                call, f"{self.name} was never accepted: comparing with its last run {run.id} ({verdict})"
+            )
+        changes = diff_inventories(before, now)
+        for c in changes:
+            self._note(call, f"changed: {c.describe()}")
+        if not changes:
+            self._note(call, f"no hardware change since run {run.id}")
+        weigh = suites_to_weigh(changes, now)
+        doc = {
+            "previous_run": run.id,
+            "previous_verdict": verdict,
+            "changes": [c.to_dict() for c in changes],
+            "weigh_suites": weigh,
+        }
+        self.store.put_document(self.run.id, "changes.json", doc)
+        return {
+            "previous_run": run.id,
+            "previous_verdict": verdict,
+            "changes": [c.describe() for c in changes],
+            "weigh_suites": weigh,
+        }
+
+    # -- kickstart and the boot server run -----------------------------------------------------
+    def _boot_disks(self, call: StepCall) -> tuple[tuple[DiskId, ...], list[str]]:
+        host, profile = self.env.host, self.env.profile
+        raw = self.store.get_document(self.run.id, str(call.facts.get("preos_inventory", PREOS_INVENTORY)))
+        inv = inventory_from_dict(json.loads(raw))
+        pinned = tuple(host.boot_disks)
+        if pinned and self.env.kind == "reinstall" and call.facts.get("previous_run"):
+            base = self._baseline()
+            if base is not None:
+                return retarget_boot_disks(pinned, diff_inventories(base[1], inv), inv)
+        if pinned:
+            return pinned, []
+        boot = profile.drives(DriveRole.boot)
+        if boot is None:
+            return (), []
+        proto = "sata" if boot.interface is DriveInterface.sata else "nvme"
+        found = [d for d in inv.drives if (d.protocol or "").lower() == proto and (d.serial or d.wwn)]
+        if len(found) != boot.count:
+            return (), []  # resolve_boot_disks says what is missing, with the file and field
+        return tuple(DiskId(serial=d.serial, wwn=d.wwn, model=d.model) for d in found), [
+            f"boot disks from inspection: {', '.join(d.serial or d.wwn or '?' for d in found)}"
+        ]
+
+    def render_kickstart(self, call: StepCall) -> StepResult:
+        disks, notes = self._boot_disks(call)
+        for n in notes:
+            self._note(call, n)
+        host = self.env.host.model_copy(update={"boot_disks": disks}) if disks else self.env.host
+        # The copy stored with the run carries a placeholder token: the real one is never written.
+        text = kickstart_for(self.env.catalog, host, NO_RUN_TOKEN, self.env.boot_url)
+        self.env.catalog.hosts[self.name] = host  # what the boot server renders for this host now
+        self.store.put_document(self.run.id, "ks.cfg", text.encode())
+        pins = [d.model_dump(exclude_none=True) for d in host.boot_disks]
+        return StepResult(
+            message=f"kickstart rendered ({len(text.splitlines())} lines); boot disks {pins}",
+            evidence=("ks.cfg",),
+            facts={"boot_disks": pins},
+        )
+
+    def _publish_path(self) -> Path:
+        return self.env.netboot_dir / f"{self.name}.url"
+
+    def pin_boot_disks(self, facts: dict[str, Any]) -> None:
+        """Serve the kickstart with the disks render_kickstart chose (a restarted controller's boot
+        server starts from hosts.yaml again)."""
+        if facts.get("boot_disks"):
+            pins = tuple(DiskId(**d) for d in facts["boot_disks"])
+            self.env.catalog.hosts[self.name] = self.env.host.model_copy(update={"boot_disks": pins})
+
+    def _open_boot_run(self) -> int:
+        """A fresh token for this run, published for the DHCP side; earlier tokens are revoked (the
+        boot server also revokes one once its install has called back)."""
+        t = self.env.timeouts
+        self.store.revoke_tokens(self.run.id)
+        ttl_s = t.install_start_s + t.install_s + t.ssh_s
+        token = self.store.issue_token(self.run.id, self.name, ttl_s)
+        url = f"{self.env.boot_url}/ipxe/{self.name}?token={token}"
+        # dnsmasq's per-host script URL is made from this file; the token lives only here, 0600.
+        path = self._publish_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(url + "\n")
+        os.replace(path.with_suffix(".tmp"), path)
+        return ttl_s
+
+    def open_run(self, call: StepCall) -> StepResult:
+        ttl_s = self._open_boot_run()
+        return StepResult(
+            message=f"boot server run open at {self.env.boot_url} (token valid {ttl_s} s)",
+            facts={"boot_url": self.env.boot_url},
+        )
+
+    # -- boot and install ----------------------------------------------------------------------
+    def pxe_boot(self, call: StepCall) -> StepResult:
+        after = int(call.facts.get("install_events_after", 0))
+        if call.after_cut:
+            # Callbacks since the cut attempt began: only that attempt's power cycle can explain them.
+            cut = [r for r in self.store.steps(self.run.id) if r.step == call.step.value][-2:-1]
+            seen = [e for e in self._install_events(after) if cut and e.at >= cut[0].started_at]
+            if seen:
+                # The power cycle of the interrupted attempt worked: the installer is running. A
+                # second cycle now would restart an install half-way through.
+                return StepResult(
+                    message=f"install already under way ({seen[0].kind} at {seen[0].at:%H:%M:%S}); "
+                    "not power-cycling again",
+                    facts={"install_events_after": after},
+                )
+        if call.attempt > 1:
+            self._open_boot_run()  # the token of the earlier attempt may be spent or revoked
+        mark = self._last_event_id()
+        self._state(HostState.provisioning, "one-time PXE boot and power cycle")
+        with connect(self.env.host.bmc) as bmc:
+            boot = set_boot(bmc, BootRequest(BootDevice.pxe, mode=self.env.boot_mode))
+            power = set_power(bmc, PowerAction.cycle, self.env.timeouts.power_s)
+        doc = {"boot": boot.to_dict(), "power": power.to_dict()}
+        self.store.put_document(self.run.id, "pxe_boot.json", doc)
+        return StepResult(
+            message=f"next boot {boot.target} ({boot.enabled}); power {power.state} after "
+            f"{' -> '.join(power.steps) or 'no change'}",
+            evidence=("pxe_boot.json",),
+            facts={"install_events_after": mark, "pxe_at": time.time()},
+        )
+
+    def wait_install(self, call: StepCall) -> StepResult:
+        after = int(call.facts.get("install_events_after", 0))
+        t = self.env.timeouts
+
+        def latest() -> EventRow | None:
+            seen = self._install_events(after)
+            return seen[-1] if seen else None
+
+        def status() -> str:
+            e = latest()
+            return f"{e.kind} at {e.at:%H:%M:%S}" if e else "no callback yet"
+
+        first = call.waiter.wait_for(
+            "the installer's 'started' callback (PXE, iPXE script, kickstart fetch)",
+            latest,
+            t.install_start_s,
+            interval_s=min(t.poll_s, 1.0),
+            status=status,
+        )
+        if first.kind == INSTALL_STARTED:
+            self.env.progress.note(self.name, call.step.value, "installer started")
+
+            def ended() -> EventRow | None:
+                e = latest()
+                return e if e is not None and e.kind != INSTALL_STARTED else None
+
+            first = call.waiter.wait_for(
+                "the installer's 'finished' callback", ended, t.install_s, interval_s=t.poll_s, status=status
+            )
+        if first.kind == INSTALL_FAILED:
+            tail = str(first.payload.get("log_tail") or first.payload.get("tail") or "(no log tail sent)")
+            raise InstallFailed(
+                f"{self.name}: the installer reported failure; log tail:\n{tail}\n"
+                f"fix the cause, then rerun with --restart-from pxe_boot to install again"
+            )
+        keys = first.payload.get("host_keys") or first.payload.get("ssh_host_keys") or []
+        if not keys:
+            raise InstallFailed(
+                f"{self.name}: the installer's 'finished' callback carried no SSH host key to pin; "
+                "refusing to trust the host's first SSH answer"
+            )
+        self._state(HostState.installed, "installer finished")
+        self._publish_path().unlink(missing_ok=True)
+        return StepResult(message=f"installed; {len(keys)} host key(s) pinned", facts={"host_keys": keys})
+
+    def boot_disk(self, call: StepCall) -> StepResult:
+        with connect(self.env.host.bmc) as bmc:
+            boot = set_boot(bmc, BootRequest(BootDevice.disk, mode=self.env.boot_mode))
+        self.store.put_document(self.run.id, "boot_disk.json", {"boot": boot.to_dict()})
+        return StepResult(message=f"next boot {boot.target} ({boot.enabled})", evidence=("boot_disk.json",))
+
+    def steps(self) -> dict[StepName, StepFn]:
+        return {
+            StepName.inspect: self.inspect,
+            StepName.render_kickstart: self.render_kickstart,
+            StepName.open_run: self.open_run,
+            StepName.pxe_boot: self.pxe_boot,
+            StepName.wait_install: self.wait_install,
+            StepName.boot_disk: self.boot_disk,
+            StepName.wait_ssh: self.wait_ssh,
+            StepName.start_burnin: self.start_burnin,
+            StepName.follow_burnin: self.follow_burnin,
+            StepName.collect: self.collect,
+            StepName.validate: self.validate,
+            StepName.report: self.report,
+            StepName.handoff: self.handoff,
+        }
+
+
+def build_steps(
+    store: StateStore,
+    host: Host,
+    profile: Profile,
+    timeouts: Timeouts,
+    progress: Progress,
+    run: Run,
+    opts: Any,
+    catalog: Catalog,
+    boot_url: str,
+    netboot_dir: Path,
+    facts: dict[str, Any],
+) -> dict[StepName, StepFn]:
+    """The step code of one host's run (the signature launch.StepsBuilder calls)."""
+    env = HostEnv(
+        store=store,
+        host=host,
+        profile=profile,
+        timeouts=timeouts,
+        progress=progress,
+        catalog=catalog,
+        boot_url=boot_url,
+        netboot_dir=netboot_dir,
+        profiles_dir=catalog.directory,
+        kind=opts.kind,
+        plan_name=opts.plan,
+        extras=dict(opts.extras),
+    )
+    steps = HostSteps(env, run)
+    steps.pin_boot_disks(facts)
+    return steps.steps()

@@ -1,0 +1,119 @@
+"""One host's run of the workflow: the lock, which run to resume, the safety gates, the journal.
+
+- The host lock is held from before the run is chosen until it is closed.
+- The latest provision/reinstall run that did not succeed is resumed (a crash, a Ctrl-C, a failure);
+  otherwise a new run starts. A run is closed (`succeeded`) only once every step is complete, so
+  its install token stays valid while an install it started may still call back.
+- A new run on an accepted or handed-off host, or a `--restart-from` that would repeat a completed
+  destructive step, needs `--yes`: both wipe disks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision.errors import BadInput
+from provision.lifecycle import HostState, Run, RunStatus
+from provision.state import StateStore
+from provision.workflow import (
+    Cancel,
+    Engine,
+    Progress,
+    StepFn,
+    StepName,
+    StepRecord,
+    Summary,
+    facts_of,
+    plan,
+    repeats_destructive,
+)
+
+RUN_KINDS = ("provision", "reinstall")
+PROTECTED = (HostState.accepted, HostState.handed_off)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    host: str
+    kind: str = "provision"  # or "reinstall"
+    yes: bool = False
+    restart_from: StepName | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # recorded with the run's start event
+
+
+StepsFactory = Callable[[Run, dict[str, Any]], dict[StepName, StepFn]]
+
+
+def journal_records(store: StateStore, run_id: str) -> list[StepRecord]:
+    return [
+        StepRecord(r.step, str(r.outcome) if r.outcome else None, r.evidence) for r in store.steps(run_id)
+    ]
+
+
+def resumable_run(store: StateStore, host: str) -> Run | None:
+    """The run a rerun continues: the latest provision/reinstall run that has not succeeded."""
+    runs = [r for r in store.list_runs(host) if r.kind in RUN_KINDS]
+    if runs and runs[-1].status is not RunStatus.succeeded:
+        return runs[-1]
+    return None
+
+
+def _confirm_new_run(store: StateStore, req: RunRequest) -> None:
+    state = store.get_host_state(req.host)
+    if state in PROTECTED and not req.yes:
+        raise BadInput(
+            f"{req.host} is {state}: a new {req.kind} run reinstalls its OS (wiping the boot disks) and "
+            "runs destructive disk tests; pass --yes to confirm"
+        )
+
+
+def run_host(
+    store: StateStore,
+    req: RunRequest,
+    progress: Progress,
+    make_steps: StepsFactory,
+    cancel: Cancel | None = None,
+) -> Summary:
+    """Run (or resume) the workflow for one host under its lock; return the engine's summary."""
+    with store.host_lock(req.host):
+        run = resumable_run(store, req.host)
+        resumed = run is not None
+        if run is None:
+            _confirm_new_run(store, req)
+            run = store.create_run(req.host, req.kind)
+        elif run.kind != req.kind:
+            raise BadInput(
+                f"{req.host}: a {run.kind} run ({run.id}) is unfinished; resume it with "
+                f"'provision {'host' if run.kind == 'provision' else 'reinstall'} {req.host}' first"
+            )
+        records = journal_records(store, run.id)
+        planned = plan(records, req.restart_from)
+        again = repeats_destructive(planned, records)
+        if again and not req.yes:
+            raise BadInput(
+                f"{req.host}: --restart-from {req.restart_from} repeats {', '.join(again)}, which completed "
+                f"in run {run.id} (a reinstall / destructive disk test); pass --yes to confirm"
+            )
+        facts = facts_of(records)
+        todo = [p.step.name.value for p in planned if p.run]
+        store.add_event(
+            req.host,
+            "flow_resumed" if resumed else "flow_started",
+            {"kind": req.kind, "steps": todo, "restart_from": req.restart_from, **req.options},
+            run_id=run.id,
+        )
+        engine = Engine(store, progress, make_steps(run, facts), cancel=cancel)
+        summary = engine.run(req.host, run.id, planned, facts)
+        if summary.outcome == "ok":
+            store.finish_run(run.id, RunStatus.succeeded)
+        else:
+            # Left open on purpose: a rerun resumes it, and an install under way keeps a valid token.
+            store.add_event(
+                req.host,
+                "flow_stopped",
+                {"outcome": summary.outcome, "step": summary.failed_step, "message": summary.message},
+                run_id=run.id,
+            )
+        return summary
