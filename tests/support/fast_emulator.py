@@ -1,4 +1,5 @@
-"""Run the real sushy-emulator (fake driver) with its 1-11 s random power delay pinned to 1 s.
+"""Run the real sushy-emulator (fake driver) with its 1-11 s random power delay pinned to 1 s
+(or FAST_EMULATOR_DELAY_S).
 
 The emulator applies a power change at int(now) + randint(1, 11); pinning randint keeps the
 transition real (the state still reads the old value at first) but bounded, so tests stay short.
@@ -7,12 +8,15 @@ Usage: python -m tests.support.fast_emulator --config FILE
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 
 
 def main() -> int:
-    random.randint = lambda a, b: 1  # type: ignore[assignment]
+    # FAST_EMULATOR_DELAY_S: a test that needs a change to stay pending sets it long.
+    delay_s = int(os.environ.get("FAST_EMULATOR_DELAY_S", "1"))
+    random.randint = lambda a, b: delay_s  # type: ignore[assignment]
     # The fake driver leaves HttpBootUri unimplemented (the libvirt driver stores it); store it here
     # so UEFI HTTP boot runs through the emulator's real PATCH path (download, attach, record).
     from sushy_tools.emulator.resources.systems import fakedriver

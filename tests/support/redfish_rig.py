@@ -62,6 +62,7 @@ def emulator(
     power_state: str = "Off",
     tls: tuple[Path, Path] | None = None,
     auth_file: Path | None = None,
+    power_delay_s: int = 1,
 ) -> Iterator[Service]:
     """sushy-emulator with its fake driver and a fresh state dir (state persists in SQLite otherwise)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -81,6 +82,7 @@ def emulator(
     config = work / "emulator.conf"
     config.write_text("\n".join(lines) + "\n")
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(work), "PYTHONPATH": str(REPO)}
+    env["FAST_EMULATOR_DELAY_S"] = str(power_delay_s)
     argv = [sys.executable, "-m", "tests.support.fast_emulator", "--config", str(config)]
     log = work / "emulator.log"
     with running(argv, log=log, port=port, env=env, cwd=REPO) as proc:
