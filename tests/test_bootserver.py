@@ -6,6 +6,8 @@ import base64
 import hashlib
 import http.client
 import logging
+import select
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -295,3 +297,41 @@ def test_kickstart_callback_survives_a_boot_server_that_is_not_listening_yet(
     (event,) = store.events(host=COMPUTE, run_id=run_id, kind="install.started")
     assert event.payload["message"].startswith("anaconda started on ")
 
+
+def test_a_burst_of_connections_queues_while_the_server_is_not_accepting(
+    catalog: Catalog, store: StateStore
+) -> None:
+    """A 200-host fleet PXE-boots at once: connections that arrive while the server is not
+    accepting (busy, or between accepts) must wait in the listen queue, not be dropped."""
+    burst = 100
+    srv = BootServer(catalog, store, ("127.0.0.1", 0))  # listening, but nobody accepts yet
+    socks: list[socket.socket] = []
+    started = False
+    try:
+        for _ in range(burst):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", srv.port))
+            socks.append(s)
+        # A connect completes once the kernel queued it; a short listen queue leaves the rest pending.
+        pending = set(socks)
+        deadline = time.monotonic() + 5
+        while pending and time.monotonic() < deadline:
+            _, ready, _ = select.select([], list(pending), [], 0.5)
+            pending -= {s for s in ready if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0}
+        assert not pending, f"{len(pending)} of {burst} connections were not queued"
+        for s in socks:
+            s.setblocking(True)
+            s.sendall(f"GET /ipxe/{COMPUTE} HTTP/1.0\r\n\r\n".encode())
+        srv.start()
+        started = True
+        for s in socks:
+            s.settimeout(30)
+            assert s.recv(64).split(b" ")[1] == b"403"  # no token, not installed: every one answered
+    finally:
+        for s in socks:
+            s.close()
+        if started:
+            srv.stop()
+        else:
+            srv._httpd.server_close()
