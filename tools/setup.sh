@@ -8,6 +8,7 @@ APT_PACKAGES=(
   openssh-server openssh-client fio stress-ng memtester nvme-cli smartmontools dmidecode lshw
   gcc libc6-dev libgomp1 cpio kmod iproute2 busybox-static
   qemu-system-x86 qemu-utils ipxe-qemu ipxe ovmf dnsmasq-base
+  debootstrap fdisk dosfstools mtools grub2-common grub-pc-bin grub-efi-amd64-bin efibootmgr zstd
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   chromium python3-venv
 )

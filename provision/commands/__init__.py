@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from provision.commands import stubs
 from provision.commands.boot import boot
 from provision.commands.burnin import burnin
 from provision.commands.handoff import handoff
 from provision.commands.host import host
 from provision.commands.inspect import inspect
 from provision.commands.kickstart import kickstart
+from provision.commands.lab import lab
 from provision.commands.lint import lint
 from provision.commands.power import power
 from provision.commands.profile import profile
@@ -23,5 +23,5 @@ from provision.commands.status import status
 
 def register(group: click.Group) -> None:
     commands = [lint, show, status, inspect, power, boot, kickstart, serve, burnin, report, handoff, profile]
-    for command in [*commands, host, reinstall, *stubs.COMMANDS]:
+    for command in [*commands, host, reinstall, lab]:
         group.add_command(command)
