@@ -96,7 +96,7 @@ class _Builder(ServiceBuilder):
         self._memory()
         self._storage()
         self.nic_resources()
-        self.chassis_resources()
+        self.chassis_resources(systems)
         if self.style is Style.dell:
             system["PCIeDevices"] = [ref(p) for p in self.pcie]
         elif self.style in (Style.supermicro, Style.hpe):

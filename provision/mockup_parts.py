@@ -50,7 +50,7 @@ class ServiceBuilder:
     chassis_id: str
     pcie: list[str]
 
-    def chassis_resources(self) -> None:
+    def chassis_resources(self, systems: list[str]) -> None:
         draw = self.p.power.expected_draw_w
         doc: Doc = {
             "@odata.id": self.chassis,
@@ -59,7 +59,7 @@ class ServiceBuilder:
             "Manufacturer": self.p.chassis.vendor,
             "Model": self.p.chassis.model,
             "PCIeDevices": ref(f"{self.chassis}/PCIeDevices"),
-            "Links": {"ComputerSystems": [ref(self.sys)]},
+            "Links": {"ComputerSystems": [ref(s) for s in systems]},
         }
         temps = [("CPU1 Temp", 45.0, 100.0), ("System Temp", 30.0, 85.0)]
         if self.style is Style.dmtf:

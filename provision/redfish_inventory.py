@@ -46,18 +46,30 @@ class Walker(ChassisReader):
 
     def run(self) -> HardwareInventory:
         root = self.get(f"{ROOT}/", "service") or {}
-        systems = [d for d in self.members(ref_of(root, "Systems") or f"{ROOT}/Systems", "systems")]
-        if not systems:
+        coll = self.get(ref_of(root, "Systems") or f"{ROOT}/Systems", "systems")
+        listed = [p.rstrip("/") for p in refs_of((coll or {}).get("Members"))]
+        if not listed:
             self.gap("systems", "the BMC lists no systems")
             return self.inv
-        host = next((s for s in systems if s.get("@odata.id") == self.host_system), None)
-        if self.host_system and host is None:
-            self.gap("systems", f"bmc.system {self.host_system} is not listed by the BMC")
-        host = host or next((s for s in systems if isinstance(s.get("Boot"), dict)), systems[0])
+        host = self._host(listed)
+        if host is None:
+            return self.inv
         self.system(host)
-        for chassis in self.members(ref_of(root, "Chassis") or f"{ROOT}/Chassis", "chassis"):
-            self.chassis(chassis)
-        for doc in systems:
+        # The chassis the host's System names (a BMC fronting several nodes lists them all);
+        # every chassis only where the System names none.
+        own = refs_of(obj_of(host, "Links").get("Chassis"))
+        if own:
+            chassis = [d for d in (self.get(p, "chassis") for p in dict.fromkeys(own)) if d is not None]
+        else:
+            chassis = self.members(ref_of(root, "Chassis") or f"{ROOT}/Chassis", "chassis")
+        for doc in chassis:
+            self.chassis(doc)
+        linked = self._linked_systems(host, chassis, listed)
+        read = {str(host.get("@odata.id")).rstrip("/")} | set(linked)
+        skipped = [p for p in listed if p not in read]
+        if skipped:
+            self.gap("systems", f"skipped {', '.join(skipped)}: not linked to the host's system")
+        for doc in [host] + [d for d in (self.get(p, "systems") for p in linked) if d is not None]:
             if doc is not host and isinstance(doc.get("Boot"), dict):
                 # Another bootable System is another host (multi-node chassis): not ours to count.
                 self.gap("systems", f"skipped {doc.get('@odata.id')}: another bootable system")
@@ -69,8 +81,34 @@ class Walker(ChassisReader):
                 self.nics(doc)
             self.system_pcie(doc)
         self.finish_pcie()
-        self.firmware(root)
+        self.firmware(root, refs_of(obj_of(host, "Links").get("ManagedBy")))
         return self.inv
+
+    def _host(self, listed: list[str]) -> Doc | None:
+        """The host's System: bmc.system, else the only one, else the first bootable one."""
+        wanted = (self.host_system or "").rstrip("/")
+        if wanted and wanted in listed:
+            return self.get(wanted, "systems")
+        if wanted:
+            self.gap("systems", f"bmc.system {self.host_system} is not listed by the BMC")
+        first = None
+        for path in listed:
+            doc = self.get(path, "systems")
+            if doc is not None and (len(listed) == 1 or isinstance(doc.get("Boot"), dict)):
+                return doc
+            first = first or doc
+        return first
+
+    def _linked_systems(self, host: Doc, chassis: list[Doc], listed: list[str]) -> list[str]:
+        """Systems the host's chassis link (a GPU baseboard that is a System of its own)."""
+        hostpath = str(host.get("@odata.id")).rstrip("/")
+        out: list[str] = []
+        for doc in chassis:
+            for path in refs_of(obj_of(doc, "Links").get("ComputerSystems")):
+                path = path.rstrip("/")
+                if path != hostpath and path in listed and path not in out:
+                    out.append(path)
+        return out
 
     def system(self, doc: Doc) -> None:
         boot = obj_of(doc, "Boot")

@@ -166,7 +166,8 @@ class ChassisReader(Reader):
                         Temperature(name=f"{name}/{label}", celsius=t.get("Reading"))
                     )
 
-    def firmware(self, root: Doc) -> None:
+    def firmware(self, root: Doc, managed_by: list[str]) -> None:
+        """Firmware inventory, and the BMC version from the managers the host's System names."""
         update = self.get(ref_of(root, "UpdateService"), "firmware")
         docs = self.members(ref_of(update, "FirmwareInventory"), "firmware") if update else []
         if not docs:
@@ -177,7 +178,13 @@ class ChassisReader(Reader):
                 self.inv.firmware.append(
                     Firmware(name=str_of(doc.get("Name")) or str(doc.get("Id")), version=version)
                 )
-        for mgr in self.members(ref_of(root, "Managers"), "managers"):
+        if not managed_by:
+            # Without Links.ManagedBy only a lone manager is surely the host's.
+            listed = refs_of((self.get(ref_of(root, "Managers"), "managers") or {}).get("Members"))
+            managed_by = listed if len(listed) == 1 else []
+            if not managed_by:
+                self.gap("managers", f"the System names no manager (Links.ManagedBy); {len(listed)} listed")
+        for mgr in (d for d in (self.get(p, "managers") for p in managed_by) if d is not None):
             if str_of(mgr.get("FirmwareVersion")) and self.inv.system.bmc_version is None:
                 self.inv.system = SystemInfo(
                     **{**self.inv.system.__dict__, "bmc_version": mgr["FirmwareVersion"]}

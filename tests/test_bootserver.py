@@ -6,6 +6,8 @@ import base64
 import hashlib
 import http.client
 import logging
+import select
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,14 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pykickstart.constants import KS_SCRIPT_PRE
 
 from provision.bootserver import BootServer, parse_host_keys
 from provision.catalog import Catalog, load_catalog
 from provision.hosts import DiskId
-from provision.kickstarts import dnsmasq_for
+from provision.kickstarts import dnsmasq_for, kickstart_for
 from provision.state import HostState, RunStatus, StateStore
 from tests.conftest import PROFILES, require_tool
-from tests.test_kickstart import _drop_boot_disks
+from tests.support.procs import free_port
+from tests.test_kickstart import _drop_boot_disks, parse
 
 COMPUTE = "inferno-host-compute-1"
 MASTER = "inferno-host-master"
@@ -259,3 +263,75 @@ def test_kickstart_takes_the_inspected_boot_pair_when_the_inventory_has_none(
         )
         assert call(srv, "GET", f"/images/nothing?token={token}") == (404, b"")
         assert all(token not in r.path for r in srv.requests)
+
+
+def test_kickstart_callback_survives_a_boot_server_that_is_not_listening_yet(
+    tmp_path: Path, catalog: Catalog, store: StateStore
+) -> None:
+    """The real %pre script, run by bash with the real curl, first meets a refused port (the
+    controller restarting), then the boot server comes up and the callback still lands."""
+    bash, _ = require_tool("bash"), require_tool("curl")
+    run_id, token = start_install(store, COMPUTE)
+    port = free_port()
+    text = kickstart_for(catalog, catalog.hosts[COMPUTE], token, f"http://127.0.0.1:{port}")
+    handler = parse(text).handler
+    (pre,) = [s.script for s in handler.scripts if s.type == KS_SCRIPT_PRE]
+    trace = tmp_path / "curl.trace"
+    # The trace shows when curl has met the refused port; the script is otherwise the kickstart's own.
+    script = pre.replace("curl ", f"curl --trace-ascii {trace} ", 1)
+    proc = subprocess.Popen([bash, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while "Connection refused" not in (trace.read_text() if trace.exists() else ""):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        with BootServer(catalog, store, ("127.0.0.1", port)):
+            out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Connection refused" in trace.read_text()
+    assert "started callback failed" not in out, out
+    (event,) = store.events(host=COMPUTE, run_id=run_id, kind="install.started")
+    assert event.payload["message"].startswith("anaconda started on ")
+
+
+def test_a_burst_of_connections_queues_while_the_server_is_not_accepting(
+    catalog: Catalog, store: StateStore
+) -> None:
+    """A 200-host fleet PXE-boots at once: connections that arrive while the server is not
+    accepting (busy, or between accepts) must wait in the listen queue, not be dropped."""
+    burst = 100
+    srv = BootServer(catalog, store, ("127.0.0.1", 0))  # listening, but nobody accepts yet
+    socks: list[socket.socket] = []
+    started = False
+    try:
+        for _ in range(burst):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", srv.port))
+            socks.append(s)
+        # A connect completes once the kernel queued it; a short listen queue leaves the rest pending.
+        pending = set(socks)
+        deadline = time.monotonic() + 5
+        while pending and time.monotonic() < deadline:
+            _, ready, _ = select.select([], list(pending), [], 0.5)
+            pending -= {s for s in ready if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0}
+        assert not pending, f"{len(pending)} of {burst} connections were not queued"
+        for s in socks:
+            s.setblocking(True)
+            s.sendall(f"GET /ipxe/{COMPUTE} HTTP/1.0\r\n\r\n".encode())
+        srv.start()
+        started = True
+        for s in socks:
+            s.settimeout(30)
+            assert s.recv(64).split(b" ")[1] == b"403"  # no token, not installed: every one answered
+    finally:
+        for s in socks:
+            s.close()
+        if started:
+            srv.stop()
+        else:
+            srv._httpd.server_close()

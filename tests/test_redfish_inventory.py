@@ -296,3 +296,43 @@ def test_sushys_sample_documents_normalize_with_absent_parts_skipped_and_gaps_na
     assert inv.dimms == []
     findings = check_memory(PROFILE, inv)
     assert [(f.check, f.verdict) for f in findings] == [("dimm_count", Verdict.INCONCLUSIVE)]
+
+
+def test_a_bmc_with_three_systems_reads_only_the_hosts_own_and_its_manager() -> None:
+    """One BMC fronting three nodes (each with its own chassis and manager): the walk reads the
+    host's System, its chassis-linked parts and the manager it names, never the other nodes."""
+    import json
+
+    base = build_tree(PROFILE, HOST, Style.supermicro)
+    tree: dict[str, Any] = {}
+    for n in ("1", "2", "3"):
+        text = json.dumps(base)
+        for kind in ("Systems", "Chassis", "Managers"):
+            text = text.replace(f"/redfish/v1/{kind}/1", f"/redfish/v1/{kind}/{n}")
+        tree.update({k: v for k, v in json.loads(text).items() if k.rstrip("/") != "/redfish/v1"})
+    tree["/redfish/v1"] = base["/redfish/v1"]
+    for kind in ("Systems", "Chassis", "Managers"):
+        tree[f"/redfish/v1/{kind}"]["Members"] = [{"@odata.id": f"/redfish/v1/{kind}/{n}"} for n in "123"]
+    tree["/redfish/v1/Managers/2"]["FirmwareVersion"] = "02.00.00"  # the host's own BMC
+    asked: list[str] = []
+
+    def fetch(path: str) -> Any:
+        asked.append(path.rstrip("/"))
+        return tree.get(path.rstrip("/"))
+
+    inv = collect_inventory(fetch, host_system="/redfish/v1/Systems/2")
+    others = [
+        p
+        for p in asked
+        if p.startswith(tuple(f"/redfish/v1/{k}/{n}" for k in ("Systems", "Chassis") for n in "13"))
+    ]
+    assert others == []
+    assert [p for p in asked if p.startswith("/redfish/v1/Managers/")] == ["/redfish/v1/Managers/2"]
+    assert len(inv.cpus) == 2 and len(inv.gpus) == 4 and inv.system.bmc_version == "02.00.00"
+    assert len(inv.pcie) == len(_inventory(Style.supermicro).pcie)  # one node's devices, not three
+    assert "skipped /redfish/v1/Systems/1, /redfish/v1/Systems/3" in inv.gaps["systems"]
+    # Without bmc.system and several nodes, the first bootable one is the host, and only it is read.
+    asked.clear()
+    inv = collect_inventory(fetch)
+    assert not [p for p in asked if p.startswith(("/redfish/v1/Systems/2", "/redfish/v1/Systems/3"))]
+    assert inv.system.bmc_version == "01.04.08"

@@ -434,3 +434,57 @@ def test_pre_os_gaps_are_not_findings_but_mismatches_are() -> None:
     findings = Bundle().findings()
     pre = [f for f in findings if f.id.endswith("@redfish")]
     assert pre and all(f.verdict is not INC and not f.required for f in pre)
+
+
+def _no_storage(tree: dict[str, Any]) -> None:
+    tree["/redfish/v1/Systems/1"].pop("Storage")
+
+
+def _move_dimm_channel(tree: dict[str, Any]) -> None:
+    dimm = next(d for p, d in tree.items() if "/Memory/" in p and d.get("CapacityMiB"))
+    dimm["MemoryLocation"]["Channel"] = next(
+        d["MemoryLocation"]["Channel"] for p, d in tree.items() if "/Memory/" in p and d is not dimm
+        and d.get("CapacityMiB") and d["MemoryLocation"]["Socket"] == dimm["MemoryLocation"]["Socket"]
+    )  # fmt: skip
+
+
+def _renumber_sockets_from_0(tree: dict[str, Any]) -> None:
+    for p, d in tree.items():
+        if "/Memory/" in p and "MemoryLocation" in d:
+            d["MemoryLocation"]["Socket"] -= 1
+
+
+CHANNELS = "memory_channels_per_socket:node@redfish"
+PRE_OS_CASES: list[tuple[str, Any, str, Verdict, str]] = [
+    # Redfish numbers sockets from 1 (the mockup, as BMCs do), the OS from 0: both judged alike.
+    ("channels, sockets from 1", None, CHANNELS, P, "socket 1: 12, socket 2: 12"),
+    ("channels, sockets from 0", _renumber_sockets_from_0, CHANNELS, P,
+     "socket 0: 12, socket 1: 12"),
+    ("channels, two DIMMs on one channel", _move_dimm_channel, CHANNELS, F,
+     "socket 1: 11, socket 2: 12"),
+    ("boot drives seen", None, "boot_drive_count:node@redfish", P, "2"),
+    # A BMC that exposes no storage at all has not shown that the drives are missing.
+    ("no storage exposed", _no_storage, "boot_drive_count:node@redfish", INC, "(not reported)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "fid", "verdict", "observed"), PRE_OS_CASES, ids=[c[0] for c in PRE_OS_CASES]
+)
+def test_a_pre_os_inventory_is_judged_by_its_own_numbering_and_gaps(
+    name: str, edit: Any, fid: str, verdict: Verdict, observed: str
+) -> None:
+    import copy
+
+    from provision.mockup import Faults, Style, build_tree
+    from provision.redfish_inventory import collect_inventory
+    from provision.validation.spec import check_inventory
+
+    host = catalog().host("inferno-host-compute-1")
+    profile = catalog().profile_of(host)
+    tree = copy.deepcopy(build_tree(profile, host, Style.supermicro, Faults()))
+    if edit:
+        edit(tree)
+    inv = collect_inventory(lambda path: tree.get(path.rstrip("/")))
+    found = {f.id: f for f in check_inventory(profile, inv, host)}
+    assert (found[fid].verdict, found[fid].observed) == (verdict, observed), found[fid]

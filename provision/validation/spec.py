@@ -116,11 +116,26 @@ def _memory(profile: Profile, inv: HardwareInventory) -> list[Finding]:
         if spec.ranks:
             out.append(equal("dimm_rank", comp, spec.ranks, d.rank, source=src))
     if present:
-        channels = _channels(present)
-        want = {s: spec.populated_channels_per_socket for s in range(profile.cpu.sockets)}
-        got = {s: len(c) for s, c in sorted(channels.items())} if channels is not None else None
-        out.append(equal("memory_channels_per_socket", "node", want, got, source=src))
+        out.append(_channels_finding(profile, present, src))
     return out
+
+
+def _channels_finding(profile: Profile, present: list[Dimm], src: str) -> Finding:
+    """Sources number sockets differently (the OS from 0, Redfish BMCs often from 1): the distinct
+    sockets are counted and compared in order, and the observed value keeps the source's numbers."""
+    channels = _channels(present)
+    per_socket, sockets = profile.memory.populated_channels_per_socket, profile.cpu.sockets
+    expected = f"{per_socket} channels on each of {sockets} sockets"
+    if channels is None:
+        return finding("memory_channels_per_socket", "node", expected, None, Verdict.INCONCLUSIVE,
+                       source=src, suffix="" if src == "os" else f"@{src}")  # fmt: skip
+    counts = [len(c) for _, c in sorted(channels.items())]
+    observed = ", ".join(f"socket {s}: {len(c)}" for s, c in sorted(channels.items()))
+    verdict = Verdict.PASS if counts == [per_socket] * sockets else Verdict.FAIL
+    suffix = "" if src == "os" else f"@{src}"
+    return finding(
+        "memory_channels_per_socket", "node", expected, observed, verdict, source=src, suffix=suffix
+    )
 
 
 def _configured_speed(profile: Profile, d: Dimm, src: str) -> Finding:
@@ -180,7 +195,7 @@ def _gpus(profile: Profile, inv: HardwareInventory) -> list[Finding]:
 def _drives(cls: DriveClass, inv: HardwareInventory) -> list[Finding]:
     src = inv.source
     drives = drives_of(inv, cls)
-    count = len(drives) if "drives" not in inv.gaps else None
+    count = None if _storage_unseen(inv) else len(drives)
     out = [equal(f"{cls.role.value}_drive_count", "node", cls.count, count, source=src)]
     for d in drives:
         comp = drive_label(d)
@@ -190,6 +205,15 @@ def _drives(cls: DriveClass, inv: HardwareInventory) -> list[Finding]:
         if cls.pcie_width is not None:
             out.append(equal("drive_pcie_width", comp, cls.pcie_width, d.pcie_width, source=src))
     return out
+
+
+def _storage_unseen(inv: HardwareInventory) -> bool:
+    """The source could not list the drives (a BMC exposing no Storage, a failed lsblk): a count
+    of zero would be a guess."""
+    areas = {key.split(".")[0].split(":")[0] for key in inv.gaps}
+    return bool({"drives", "storage"} & set(inv.gaps)) or (
+        not inv.drives and bool({"drives", "storage"} & areas)
+    )
 
 
 def _nics(profile: Profile, inv: HardwareInventory, host: Host | None) -> list[Finding]:
