@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -149,20 +149,36 @@ def test_resume_after_ctrl_c_and_an_ssh_drop_during_burnin_starts_the_agent_once
             h.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env, cwd=REPO
         )
         notes: list[str] = []
+        # The link stays down until the controller has noticed (it connects once per poll), so
+        # the test does not depend on how fast this machine is; a watchdog brings it back anyway.
+        back = threading.Lock()
+        up = [False]
+
+        def bring_back() -> None:
+            with back:
+                if not up[0]:
+                    h.sshd.start()
+                    up[0] = True
+
+        watchdog = threading.Timer(60, bring_back)
+        down = False
         try:
             assert proc.stdout is not None
-            restarted = False
             for line in proc.stdout:
                 ev = json.loads(line)
                 if ev.get("event") == "note":
                     notes.append(str(ev["message"]))
-                if not restarted and ev.get("step") == "follow_burnin" and ev.get("event") == "note":
-                    h.sshd.stop()  # the link to the host goes away for a while, mid-burn-in
-                    time.sleep(3)
-                    h.sshd.start()
-                    restarted = True
+                if not down and ev.get("step") == "follow_burnin" and ev.get("event") == "note":
+                    h.sshd.stop()  # the link to the host goes away, mid-burn-in
+                    down = True
+                    watchdog.start()
+                elif down and notes and notes[-1].startswith("SSH dropped"):
+                    bring_back()
             proc.wait(timeout=60)
         finally:
+            watchdog.cancel()
+            if down:
+                bring_back()
             stop_pid(proc.pid)
         assert proc.returncode == 1
         assert any(n.startswith("SSH dropped") for n in notes), notes
