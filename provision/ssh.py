@@ -114,7 +114,9 @@ class RemoteAgent:
             raise SshError(f"{self.target.where()}: not connected")
         return self._client
 
-    def _exec(self, command: str, timeout_s: float = 120.0, stdin: bytes | None = None) -> tuple[int, str, str]:
+    def _exec(
+        self, command: str, timeout_s: float = 120.0, stdin: bytes | None = None
+    ) -> tuple[int, str, str]:
         """Run `command` on the host (as root: through `sudo -n sh -c` for a non-root user)."""
         if self.sudo:
             command = f"{self.sudo}sh -c {shlex.quote(command)}"
