@@ -30,8 +30,8 @@ def _match(
     bmc_gap: str | None = None,
 ) -> list[Finding]:
     if bmc_gap is not None and not any(key(p) for p in pre):
-        # The BMC does not expose these parts with an identity (no Storage, or SimpleStorage
-        # only): absence from Redfish proves nothing.
+        # The BMC does not expose these parts with an identity (no Memory members; no Storage,
+        # or SimpleStorage only): absence from Redfish proves nothing.
         return [
             finding(
                 f"{kind}_seen_by_bmc",
@@ -108,6 +108,7 @@ def crosscheck(pre: HardwareInventory, inos: HardwareInventory) -> list[Finding]
         [d for d in inos.dimms if d.present],
         lambda d: _norm(d.serial),
         lambda d: f"dimm:{d.locator} (serial {d.serial})",
+        pre.gaps.get("memory"),
     )
     out += _match(
         "gpu", pre.gpus, inos.gpus, lambda g: _norm(g.serial), lambda g: f"gpu:{g.index} (serial {g.serial})"
