@@ -481,3 +481,17 @@ def test_profile_not_required_checks_stop_blocking_but_still_show_and_still_fail
         update={"acceptance": base.acceptance.model_copy(update={"not_required": {"gpu_count": "waived"}})}
     )
     assert _verdict(b2.findings(profile=lab2)) is RunVerdict.rejected  # a failure is never waived
+
+
+def test_dimms_the_bmc_does_not_expose_are_inconclusive_not_failed() -> None:
+    b = Bundle()
+    assert b.pre is not None
+    b.pre["dimms"] = []
+    b.pre["gaps"] = {"memory": "/redfish/v1/Systems/1: no Memory members (DIMMs not exposed)"}
+    dimm = [f for f in b.findings() if f.source == "crosscheck" and f.check.startswith("dimm_")]
+    assert [(f.id, f.verdict, f.required) for f in dimm] == [("dimm_seen_by_bmc:node", INC, False)]
+    b2 = Bundle()  # without the gap, a DIMM the BMC does not list still fails
+    assert b2.pre is not None
+    b2.pre["dimms"] = b2.pre["dimms"][1:]
+    missing = [f for f in b2.findings() if f.check == "dimm_seen_by_bmc"]
+    assert len(missing) == 1 and missing[0].verdict is Verdict.FAIL and missing[0].required
