@@ -35,7 +35,7 @@ from provision.lab.ledger import load
 from provision.lab.spec import Firmware, LabNode, node
 from provision.power import PowerAction, set_power
 from provision.redfish import connect
-from provision.state import StateStore
+from provision.state import RunStatus, StateStore
 from tests.conftest import require_tool
 from tests.support.netns import in_netns
 
@@ -190,6 +190,8 @@ def _wait_installed(rig: Rig, n: LabNode, run_id: str) -> list[str]:
 
     events = _wait(f"{n.name}: installer callback", INSTALL_TIMEOUT_S, ended, rig)
     (rig.lab.netboot / f"{n.name}.url").unlink(missing_ok=True)
+    with StateStore.open(rig.state) as store:  # closed, so `provision host` later opens its own run
+        store.finish_run(run_id, RunStatus.succeeded)
     kinds = [e.kind for e in events]
     assert kinds == ["install.started", "install.finished"], [(e.kind, e.payload) for e in events]
     keys = [f"{k['type']} {k['key']}" for k in events[-1].payload["host_keys"]]
