@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
+from burnin.hardware import normalize_wwn
 from burnin.hostio import read
 
 SYS = Path("/sys")
@@ -30,12 +31,6 @@ IN_USE_SIGNATURES = {
     "isw_raid_member": "an Intel RAID member",
     "swap": "a swap area",
 }
-
-
-def _norm_wwn(text: Optional[str]) -> Optional[str]:
-    if not text:
-        return None
-    return re.sub(r"^(eui\.|naa\.|nvme\.|0x|wwn-0x)", "", text.strip().lower()) or None
 
 
 def identity(name: str) -> Dict[str, Optional[str]]:
@@ -59,7 +54,7 @@ def allow_rule(name: str, allow: List[Dict[str, Optional[str]]]) -> Optional[str
         serial, wwn = entry.get("serial"), entry.get("wwn")
         if serial and ident["serial"] and serial.strip() == ident["serial"]:
             return f"serial {serial}"
-        if wwn and _norm_wwn(wwn) == _norm_wwn(ident["wwn"]):
+        if wwn and normalize_wwn(wwn) == normalize_wwn(ident["wwn"]):
             return f"wwn {wwn}"
         path, backing = entry.get("path"), entry.get("backing_file")
         if (

@@ -22,7 +22,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from burnin.schema import Finding, Verdict
+from burnin.schema import Finding, Verdict, make_finding
 
 # Azure NHC's failing XIDs (reference/hardware.md section 4); any other XID is a warning.
 XID_FATAL = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
@@ -62,17 +62,8 @@ class GpuObservation:
 def _f(
     check: str, comp: str, expected: str, observed: str, verdict: Verdict, required: bool = True
 ) -> Finding:
-    return Finding(
-        id=f"{check}:{comp}",
-        check=check,
-        component=comp,
-        expected=expected,
-        observed=observed,
-        verdict=verdict,
-        evidence=["gpu.nvml"] if not check.startswith(("gpu_stress", "gpu_throughput")) else ["gpu.stress"],
-        required=required,
-        source="nvml",
-    )
+    evidence = ["gpu.stress"] if check.startswith(("gpu_stress", "gpu_throughput")) else ["gpu.nvml"]
+    return make_finding(check, comp, expected, observed, verdict, "nvml", evidence, required)
 
 
 def component(obs: GpuObservation) -> str:

@@ -8,8 +8,24 @@ Units are in the names. A field the source could not see is None, never a guess;
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
+
+# How the same drive identifier is written by its sources: udev by-id names ("wwn-0x5002..."),
+# lsblk and sysfs ("0x5002...", "eui.0025...", "nvme.144d-..."), hosts.yaml ("0x5002..." or
+# "naa.5002..."), Redfish DurableName ("5002...", no prefix) and some BMCs with colons.
+_WWN_PREFIX = re.compile(r"^(wwn-)?(0x|naa\.|eui\.|nguid\.|nvme\.)?")
+
+
+def normalize_wwn(text: Optional[str]) -> Optional[str]:
+    """A WWN/EUI-64/NGUID in one comparable form (lower case, no prefix, no colons); None when empty.
+
+    Two identifiers name the same drive exactly when their normalized forms are equal."""
+    if not text:
+        return None
+    value = _WWN_PREFIX.sub("", text.strip().lower(), count=1).replace(":", "")
+    return value or None
 
 
 @dataclass(frozen=True)

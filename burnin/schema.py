@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 SCHEMA_VERSION = 1
 
@@ -56,6 +56,32 @@ class Finding:
     evidence: List[str] = field(default_factory=list)  # Evidence ids
     required: bool = True  # an inconclusive required finding blocks acceptance
     source: str = ""  # "redfish", "os", "burnin", "nvml"
+
+
+def make_finding(
+    check: str,
+    component: str,
+    expected: str,
+    observed: str,
+    verdict: Verdict,
+    source: str,
+    evidence: Sequence[str] = (),
+    required: bool = True,
+    suffix: str = "",
+) -> Finding:
+    """A finding under the id every producer (agent, inspection, validation) gives it:
+    "<check>:<component>", plus `suffix` where one component has several of the same check."""
+    return Finding(
+        id=f"{check}:{component}{suffix}",
+        check=check,
+        component=component,
+        expected=expected,
+        observed=observed,
+        verdict=verdict,
+        evidence=list(evidence),
+        required=required,
+        source=source,
+    )
 
 
 @dataclass

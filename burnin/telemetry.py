@@ -3,6 +3,7 @@
 whatever the suites registered, and appends one compact JSON line to telemetry.jsonl:
 
     {"t": 12.0, "v": {"cpu.mhz_avg": 3712.5, "temp.k10temp.Tctl": 61.2, ...}}
+    {"t": 12.0, "v": {"temp.k10temp-0.Tctl": 61.2, "temp.k10temp-1.Tctl": 58.9, ...}}  (two sockets)
     {"t": 12.4, "phase": "cpu"}
 
 `t` is seconds since the run started. Sources that are absent are simply not in `v`.
@@ -18,45 +19,60 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from burnin.hostio import PROC, SYS, read
+
 Sampler = Callable[[], Dict[str, float]]
-SYS = Path("/sys")
-PROC = Path("/proc")
-
-
-def _read(path: Path) -> Optional[str]:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
 
 
 def cpu_clocks() -> Dict[str, float]:
     khz = []
     for f in glob.glob(str(SYS / "devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq")):
-        v = _read(Path(f))
+        v = read(Path(f))
         if v and v.isdigit():
             khz.append(int(v) / 1000)
     if not khz:  # no cpufreq driver (VMs): /proc/cpuinfo still reports a clock
-        text = _read(PROC / "cpuinfo") or ""
+        text = read(PROC / "cpuinfo") or ""
         khz = [float(ln.split(":")[1]) for ln in text.splitlines() if ln.startswith("cpu MHz")]
     if not khz:
         return {}
     return {"cpu.mhz_avg": round(sum(khz) / len(khz), 1), "cpu.mhz_min": min(khz), "cpu.mhz_max": max(khz)}
 
 
+def hwmon_devices() -> List[Tuple[str, Path]]:
+    """(series name, hwmon directory) of every hwmon device, each name unique.
+
+    A driver bound to several devices (k10temp or coretemp once per CPU socket) gets the device's
+    ordinal among them, in the order of their device paths (PCI 0000:00:18.3 before 0000:00:19.3,
+    coretemp.0 before coretemp.1): k10temp-0, k10temp-1. A driver seen once keeps its plain name.
+    hwmonN numbers are not used: they follow probe order, which can change between boots.
+    """
+    found: List[Tuple[str, str, Path]] = []
+    for hw in glob.glob(str(SYS / "class/hwmon/hwmon*")):
+        base = Path(hw)
+        name = read(base / "name") or base.name
+        device = os.path.realpath(base / "device") if (base / "device").exists() else str(base)
+        if name == "nvme":  # name the drive, not the driver: nvme0
+            dev = os.path.basename(device)
+            name = dev if dev.startswith("nvme") else name + "." + base.name
+        found.append((name, device, base))
+    found.sort(key=lambda f: (f[0], f[1], f[2].name))
+    out: List[Tuple[str, Path]] = []
+    for name, _, base in found:
+        same = [f for f in found if f[0] == name]
+        if len(same) > 1:
+            name = f"{name}-{[f[2] for f in same].index(base)}"
+        out.append((name, base))
+    return sorted(out, key=lambda f: f[1].name)
+
+
 def hwmon_temps() -> Dict[str, float]:
     out: Dict[str, float] = {}
-    for hw in sorted(glob.glob(str(SYS / "class/hwmon/hwmon*"))):
-        base = Path(hw)
-        name = _read(base / "name") or base.name
-        if name == "nvme":  # name the drive, not the driver: nvme0
-            dev = os.path.basename(os.path.realpath(base / "device"))
-            name = dev if dev.startswith("nvme") else name + "." + base.name
+    for name, base in hwmon_devices():
         for inp in sorted(base.glob("temp*_input")):
-            raw = _read(inp)
+            raw = read(inp)
             if raw is None or not raw.lstrip("-").isdigit():
                 continue
-            label = _read(base / inp.name.replace("_input", "_label")) or inp.name.split("_")[0]
+            label = read(base / inp.name.replace("_input", "_label")) or inp.name.split("_")[0]
             out[f"temp.{name}.{label}"] = int(raw) / 1000
     return out
 
@@ -72,10 +88,10 @@ class _Rapl:
         now = time.monotonic()
         for zone in glob.glob(str(SYS / "class/powercap/*rapl:[0-9]")):
             base = Path(zone)
-            raw = _read(base / "energy_uj")
+            raw = read(base / "energy_uj")
             if raw is None or not raw.isdigit():
                 continue
-            name = _read(base / "name") or base.name
+            name = read(base / "name") or base.name
             energy = int(raw)
             prev = self.last.get(zone)
             self.last[zone] = (now, energy)
@@ -83,7 +99,7 @@ class _Rapl:
                 continue
             delta = energy - prev[1]
             if delta < 0:  # the counter wrapped
-                delta += int(_read(base / "max_energy_range_uj") or 0)
+                delta += int(read(base / "max_energy_range_uj") or 0)
             out[f"power.{name}.{base.name}_w"] = round(delta / 1e6 / (now - prev[0]), 1)
         return out
 
@@ -95,7 +111,7 @@ class _CpuBusy:
         self.last: Optional[Tuple[int, int]] = None
 
     def __call__(self) -> Dict[str, float]:
-        line = (_read(PROC / "stat") or "").splitlines()[:1]
+        line = (read(PROC / "stat") or "").splitlines()[:1]
         if not line:
             return {}
         vals = [int(x) for x in line[0].split()[1:]]
@@ -112,8 +128,8 @@ def edac_counts() -> Dict[str, float]:
     if not mcs:
         return {}
     for mc in mcs:
-        ce += int(_read(Path(mc) / "ce_count") or 0)
-        ue += int(_read(Path(mc) / "ue_count") or 0)
+        ce += int(read(Path(mc) / "ce_count") or 0)
+        ue += int(read(Path(mc) / "ue_count") or 0)
     return {"edac.ce_total": ce, "edac.ue_total": ue}
 
 

@@ -22,6 +22,7 @@ EXCERPT_LINES = 12
 
 
 def sha256_file(path: Path) -> str:
+    """The digest every evidence file, agent copy and stored run file is named by (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

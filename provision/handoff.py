@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from burnin.hardware import normalize_wwn
 from provision.hosts import Host
 from provision.profile import DriveRole, GpuDriverMode, Profile, Taint, TaintEffect
 
@@ -178,7 +179,15 @@ class ZfsPlan:
 
 
 def _ident(d: dict[str, Any]) -> set[str]:
-    return {str(v).strip().upper() for v in (d.get("serial"), d.get("wwn")) if v}
+    """The drive's identities, comparable across hosts.yaml, lsblk and Redfish spellings."""
+    ids: set[str] = set()
+    serial = str(d.get("serial") or "").strip().upper()
+    if serial:
+        ids.add(f"serial:{serial}")
+    wwn = normalize_wwn(str(d["wwn"])) if d.get("wwn") else None
+    if wwn:
+        ids.add(f"wwn:{wwn}")
+    return ids
 
 
 def _by_id(d: dict[str, Any]) -> str:
@@ -223,9 +232,10 @@ def zfs_plan(profile: Profile, host: Host, record: dict[str, Any]) -> ZfsPlan:
             )
         if any(str(d.get("serial")) in c for c in failed if d.get("serial")):
             plan.refusals.append(f"{name}: a check failed on this drive in the accepted run")
-    for a in allowed:
+    for disk, a in zip(host.scratch_disks, allowed, strict=True):
         if not any(_ident(d) & a for d in drives):
-            plan.refusals.append(f"scratch_disks {sorted(a)}: not among the accepted run's drives")
+            listed = disk.model_dump(exclude_none=True)
+            plan.refusals.append(f"scratch_disks {listed}: not among the accepted run's drives")
     if len(drives) != cls.count:
         plan.refusals.append(
             f"{len(drives)} scratch NVMe drive(s) in the accepted run, the profile says {cls.count}"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from burnin.hardware import Drive, HardwareInventory
-from burnin.schema import Finding, Verdict
-from provision.hosts import Host
+from burnin.hardware import Drive, HardwareInventory, normalize_wwn
+from burnin.schema import Finding, Verdict, make_finding
+from provision.hosts import DiskId, Host
 from provision.profile import DriveClass, DriveInterface, Profile
 
 SOURCE = "redfish"
@@ -22,16 +22,9 @@ CAPACITY_TOLERANCE = 0.001  # drives of one model differ by a few MB between ven
 def finding(
     check: str, component: str, expected: object, observed: object, verdict: Verdict, required: bool = True
 ) -> Finding:
-    return Finding(
-        id=f"{check}:{component}",
-        check=check,
-        component=component,
-        expected=str(expected),
-        observed="not exposed by the BMC" if observed is None else str(observed),
-        verdict=verdict,
-        evidence=[EVIDENCE_ID],
-        required=required,
-        source=SOURCE,
+    observed_text = "not exposed by the BMC" if observed is None else str(observed)
+    return make_finding(
+        check, component, str(expected), observed_text, verdict, SOURCE, [EVIDENCE_ID], required
     )
 
 
@@ -172,11 +165,19 @@ def check_gpus(profile: Profile, inv: HardwareInventory) -> list[Finding]:
     return out
 
 
+def _same_drive(listed: DiskId, drive: Drive) -> bool:
+    """hosts.yaml names a drive by serial or WWN; the BMC writes the WWN its own way."""
+    if listed.serial and drive.serial and listed.serial.strip() == drive.serial.strip():
+        return True
+    wwn = normalize_wwn(listed.wwn)
+    return wwn is not None and wwn == normalize_wwn(drive.wwn)
+
+
 def _role_of(drive: Drive, cls: DriveClass, host: Host | None) -> bool:
     if host is not None:
         listed = host.boot_disks if cls.role.value == "boot" else host.scratch_disks
         if listed:
-            return any(d.serial == drive.serial or (d.wwn and d.wwn == drive.wwn) for d in listed)
+            return any(_same_drive(d, drive) for d in listed)
     want = "NVMe" if cls.interface is DriveInterface.nvme else "SATA"
     return (drive.protocol or "").casefold() == want.casefold()
 

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
-from burnin.hardware import Drive
+from burnin.hardware import Drive, normalize_wwn
 from kickstart.netboot import IpxeSpec
 from kickstart.spec import Callback, DriverMode, GpuDriver, InstallSpec, NetIface, Repo
 from provision.errors import BadInput
@@ -48,10 +48,9 @@ _HEX = re.compile(r"^[0-9a-f]{16}([0-9a-f]{16})?$")
 
 
 def _wwn(raw: str) -> str | None:
-    value = raw.strip().lower()
-    for prefix in ("wwn-", "naa.", "0x"):
-        value = value.removeprefix(prefix)
-    return value if _HEX.match(value) else None
+    """The WWN udev names a SCSI/SATA disk by (16 or 32 hex digits), or None."""
+    value = normalize_wwn(raw)
+    return value if value and _HEX.match(value) else None
 
 
 def by_id_name(disk: DiskId, interface: DriveInterface | None) -> str:
@@ -74,7 +73,10 @@ def by_id_name(disk: DiskId, interface: DriveInterface | None) -> str:
 
 
 def _same(a: DiskId, b: DiskId) -> bool:
-    return bool((a.wwn and b.wwn and _wwn(a.wwn) == _wwn(b.wwn)) or (a.serial and a.serial == b.serial))
+    return bool(
+        (a.wwn and b.wwn and normalize_wwn(a.wwn) == normalize_wwn(b.wwn))
+        or (a.serial and a.serial == b.serial)
+    )
 
 
 def boot_disks_from_inventory(profile: Profile, host: str, drives: Sequence[Drive]) -> tuple[DiskId, ...]:

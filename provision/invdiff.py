@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from burnin.hardware import HardwareInventory
+from burnin.hardware import HardwareInventory, normalize_wwn
 from provision.hosts import DiskId
 
 
@@ -126,7 +126,8 @@ def suites_to_weigh(changes: list[Change], after: HardwareInventory) -> list[str
 
 
 def _same(disk: DiskId, serial: Any, wwn: Any) -> bool:
-    return bool((disk.serial and disk.serial == serial) or (disk.wwn and disk.wwn == wwn))
+    same_wwn = disk.wwn is not None and normalize_wwn(disk.wwn) == normalize_wwn(wwn)
+    return bool((disk.serial and disk.serial == serial) or same_wwn)
 
 
 def retarget_boot_disks(

@@ -262,9 +262,10 @@ class Acceptance(Frozen):
     floors: tuple[Floor, ...] = ()
     counters: tuple[Counter, ...] = ()
     # Telemetry series (fnmatch patterns) the temperature and power checks read.
-    # The agent names CPU temperatures temp.k10temp.<label> (Tctl, Tccd1...) and RAPL power
+    # The agent names CPU temperatures temp.k10temp.<label> (Tctl, Tccd1...), or
+    # temp.k10temp-<socket>.<label> when there are several sockets, and RAPL power
     # power.package-<n>.<zone>_w; GPUs are gpu<i>.temp_c / gpu<i>.power_w.
-    cpu_temp_series: tuple[str, ...] = ("cpu*.temp_c", "temp.k10temp.*")
+    cpu_temp_series: tuple[str, ...] = ("cpu*.temp_c", "temp.k10temp.*", "temp.k10temp-*")
     gpu_temp_series: str = "gpu*.temp_c"
     node_power_series: str = "node.power_w"  # the BMC's whole-chassis reading, when sampled
     part_power_series: tuple[str, ...] = ("cpu*.power_w", "gpu*.power_w", "power.package-*_w")

@@ -9,7 +9,6 @@ Layout of a run directory (what the agent writes, plus what the controller adds)
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from burnin.hardware import HardwareInventory, inventory_from_dict
 from burnin.schema import SCHEMA_VERSION, RunResult, run_from_dict
+from burnin.tools import sha256_file
 from provision.errors import BadInput, NotFound
 from provision.golden import Golden, golden_from_dict
 from provision.report.record import RawEvidence
@@ -40,7 +40,6 @@ DERIVED = frozenset(
 GOLDEN_DIR = "golden"
 AGENT_DIR = "agent"
 RELATIVE_BEFORE_S = 1e9  # a time below this (2001) is seconds since the start, not an epoch
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -81,14 +80,6 @@ def parse_inventory(data: Any, where: str) -> HardwareInventory | None:
         return inventory_from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"{where}: expected a hardware inventory, got {exc!r}") from None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def digest_dir(directory: Path) -> list[RawEvidence]:

@@ -9,7 +9,7 @@ No paramiko object leaves this module; failures become SshError with the host an
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import shlex
 import socket
@@ -21,6 +21,7 @@ from typing import Any
 
 import paramiko
 
+from burnin.tools import sha256_file
 from provision.errors import SshError
 
 REMOTE_DIR = "/var/lib/inferno-burnin"
@@ -38,10 +39,6 @@ class SshTarget:
 
     def where(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class RemoteAgent:
@@ -101,11 +98,16 @@ class RemoteAgent:
             self._client = None
 
     def drop(self) -> None:
-        """Cut the transport without a goodbye, as a failing network would (tests use it)."""
+        """Cut the transport without a goodbye, as a failing network would (tests use it).
+
+        shutdown, not close: a closed descriptor's number is soon reused by the next connection's
+        socket, and paramiko's reader thread, still holding the old number, would then read from
+        (and break) that new connection. close() releases it once the thread has stopped."""
         if self._client is not None:
             transport = self._client.get_transport()
             if transport is not None and transport.sock is not None:
-                transport.sock.close()
+                with contextlib.suppress(OSError):  # already disconnected: nothing left to cut
+                    transport.sock.shutdown(socket.SHUT_RDWR)
 
     def _ssh(self) -> paramiko.SSHClient:
         if self._client is None:
@@ -141,7 +143,7 @@ class RemoteAgent:
     # -- the agent -------------------------------------------------------------------------------
     def ship(self, pyz: Path) -> None:
         """Copy the zipapp over SFTP unless the same bytes are there already; check its sha256."""
-        want = _sha256(pyz)
+        want = sha256_file(pyz)
         d = shlex.quote(self.remote_dir)
         _, out, _ = self._exec(
             f"mkdir -p {d}/runs {d}/plans && (sha256sum {shlex.quote(self.pyz)} 2>/dev/null || true)"
@@ -205,6 +207,48 @@ class RemoteAgent:
             raise SshError(f"{self.target.where()}: cannot collect run {run_id} (exit {rc}): {err.strip()}")
         return dict(json.loads(out))
 
+    def fetch(self, run_id: str, name: str) -> bytes | None:
+        """One file of the run's directory over SFTP (byte for byte), or None when it is not there."""
+        if not name or "/" in name or name.startswith("."):
+            raise SshError(f"{self.target.where()}: run file {name!r}: expected a plain file name")
+        path = f"{self.run_dir(run_id)}/{name}"
+        if self.sudo:  # root's files: read through sudo, raw bytes off the channel
+            q = shlex.quote(path)
+            cmd = f"{self.sudo}sh -c {shlex.quote(f'test -e {q} || exit 44; cat {q}')}"
+            _, stdout, stderr = self._ssh().exec_command(cmd, timeout=300)
+            blob = stdout.read()
+            rc = stdout.channel.recv_exit_status()
+            if rc == 44:
+                return None
+            if rc != 0:
+                err = stderr.read().decode(errors="replace").strip()
+                raise SshError(f"{self.target.where()}: cannot read {path} (exit {rc}): {err}")
+            return bytes(blob)
+        sftp = self._ssh().open_sftp()
+        try:
+            with sftp.open(path, "rb") as fh:
+                fh.prefetch()
+                return bytes(fh.read())
+        except FileNotFoundError:
+            return None
+        finally:
+            sftp.close()
+
+
+@dataclass
+class Collected:
+    """What run_remote brings back: the agent's result and the run files it names."""
+
+    result: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def run_files(result: dict[str, Any]) -> list[str]:
+    """The files of an agent run the controller keeps besides the result: the telemetry it names."""
+    telemetry = str(result.get("telemetry") or "")
+    # Only a plain name inside the run directory: the result comes from the host, not from us.
+    return [telemetry] if telemetry and "/" not in telemetry and not telemetry.startswith(".") else []
+
 
 def run_remote(
     target: SshTarget,
@@ -214,8 +258,9 @@ def run_remote(
     retries: int = 5,
     retry_wait_s: float = 2.0,
     agent_factory: Callable[[SshTarget], RemoteAgent] = RemoteAgent,
-) -> dict[str, Any]:
-    """Ship, start (or re-attach), follow to the end and collect; reconnect on a dropped link."""
+) -> Collected:
+    """Ship, start (or re-attach), follow to the end and collect the result and the telemetry;
+    reconnect on a dropped link."""
     seen = 0
     failures = 0
     while True:
@@ -227,7 +272,13 @@ def run_remote(
             on_event({"event": "attached" if state.get("attached") else "started", **state})
             seen = agent.follow(plan["run_id"], seen, on_event)
             if agent.status(plan["run_id"])["state"] == "finished":
-                return agent.collect(plan["run_id"])
+                result = agent.collect(plan["run_id"])
+                files: dict[str, bytes] = {}
+                for name in run_files(result):
+                    blob = agent.fetch(plan["run_id"], name)
+                    if blob is not None:  # absent telemetry: the report says so (inconclusive)
+                        files[name] = blob
+                return Collected(result, files)
             raise SshError(f"{target.where()}: the agent stopped before finishing run {plan['run_id']}")
         except NETWORK_ERRORS as exc:
             failures += 1

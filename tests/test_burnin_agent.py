@@ -3,6 +3,7 @@ zipapp; bad plans; and over SSH to a loopback sshd, including a dropped connecti
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -188,15 +189,21 @@ def test_ssh_run_survives_a_dropped_connection_and_reattaches(
             if event.get("event") == "suite_start" and len(agents) == 1:
                 agents[0].drop()  # and once more while following: run_remote must reconnect
 
-        result = run_remote(sshd["target"], pyz, plan, on_event, retry_wait_s=0.5, agent_factory=factory)
+        got = run_remote(sshd["target"], pyz, plan, on_event, retry_wait_s=0.5, agent_factory=factory)
+        result = got.result
         kinds = [e["event"] for e in events]
         assert kinds[0] == "attached" and events[0]["pid"] == pid  # not started twice
         assert "reconnecting" in kinds and len(agents) >= 2
         assert kinds.count("attached") >= 2 and "started" not in kinds
-        assert kinds.count("suite_start") == 1 and kinds[-1] == "run_end"  # resumed, no event twice
+        assert kinds.count("suite_start") == 1 and kinds[-1] == "run_end", [
+            e for e in events if e["event"] in ("reconnecting", "attached")
+        ]
         assert result["run_id"] == "ssh1" and result["suites"][0]["suite"] == "cpu"
         assert result["suites"][0]["verdict"] in ("pass", "warn", "inconclusive")
         assert (remote / "runs" / "ssh1" / "result.json").is_file()
+        # the telemetry comes back byte for byte, under the name the result gives it
+        assert result["telemetry"] == "telemetry.jsonl"
+        assert got.files == {"telemetry.jsonl": (remote / "runs" / "ssh1" / "telemetry.jsonl").read_bytes()}
     finally:
         stop_pid(pid)
 
@@ -254,8 +261,12 @@ def test_provision_burnin_host_over_ssh(sshd: dict[str, Any], profiles_copy: Pat
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"suites": [{"suite": "cpu", "duration_s": 2}]}))
     state = tmp_path / "state"
-    argv = [sys.executable, "-m", "provision.cli", "--profiles", str(profiles_copy), "--state", str(state)]
-    argv += ["burnin", "inferno-host-loopback", "--plan", str(plan), "--json"]
+    with StateStore.open(state) as store:  # an earlier `provision inspect` of the host
+        inspected = store.create_run("inferno-host-loopback", "inspect")
+        store.put_document(inspected.id, "inventory-redfish.json", {"source": "redfish", "collected_at": 1.0})
+        store.finish_run(inspected.id, RunStatus.succeeded)
+    cli = [sys.executable, "-m", "provision.cli", "--profiles", str(profiles_copy), "--state", str(state)]
+    argv = [*cli, "burnin", "inferno-host-loopback", "--plan", str(plan), "--json"]
     argv += [
         "--identity",
         str(t.key_file),
@@ -275,4 +286,30 @@ def test_provision_burnin_host_over_ssh(sshd: dict[str, Any], profiles_copy: Pat
     with StateStore.open(state) as store:
         run = store.latest_run("inferno-host-loopback", "burnin")
         assert run is not None and run.id == doc["run_id"] and run.status is RunStatus.failed
-    assert (tmp_path / "remote" / "runs" / doc["run_id"] / "result.json").is_file()
+        stored = {d.name: d for d in store.documents(run.id)}
+        pre_os = [e.payload for e in store.events("inferno-host-loopback") if e.kind == "pre_os_inventory"]
+    remote_run = tmp_path / "remote" / "runs" / doc["run_id"]
+    assert (remote_run / "result.json").is_file()
+    # The telemetry and both inventories are kept with the run, each with its digest.
+    assert {"result.json", "telemetry.jsonl", "inventory.json", "inventory-redfish.json"} <= set(stored)
+    telemetry = (remote_run / "telemetry.jsonl").read_bytes()
+    assert stored["telemetry.jsonl"].sha256 == hashlib.sha256(telemetry).hexdigest()
+    assert pre_os == [{"from_run": inspected.id}]
+    # ... so the report reads the run's telemetry, as it does for a local run.
+    r = subprocess.run(
+        [*cli, "report", "inferno-host-loopback", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert record["telemetry"]["file"] == "telemetry.jsonl"
+    samples = sum(1 for line in telemetry.splitlines() if b'"v"' in line)
+    assert record["telemetry"]["samples"] == samples > 0 and record["telemetry"]["bad_lines"] == 0
+    assert "cpu.mhz_avg" in {s["name"] for s in record["telemetry"]["series"]}
+    assert record["inventory"]["pre_os"]["source"] == "redfish"
+    raw = {x["path"]: x["sha256"] for x in record["raw"]}
+    assert raw["telemetry.jsonl"] == stored["telemetry.jsonl"].sha256

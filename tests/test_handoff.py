@@ -160,6 +160,16 @@ def test_zfs_stripe_on_the_compute_host_by_wwn() -> None:
     assert all("/dev/sd" not in c and "nvme0n1" not in c for c in plan.commands)
 
 
+def test_zfs_scratch_disks_match_whatever_way_the_wwn_is_written() -> None:
+    # hosts.yaml without the "eui." prefix and in upper case; lsblk with it, in lower case.
+    listed = tuple(DiskId(wwn=f"000000000000000100A07524{i:08X}") for i in range(4))
+    plan = plan_of(HOST, record(HOST), scratch_disks=listed)
+    assert plan.refusals == [] and len(plan.devices) == 4
+    boot = (DiskId(wwn="0x000000000000000100a0752400000002"),)
+    plan = plan_of(HOST, record(HOST), boot_disks=boot)
+    assert any("nvme2n1 (serial 2451E8A102): part of the boot mirror" in r for r in plan.refusals)
+
+
 def test_zfs_mirror_on_the_experimental_host_by_serial_without_wwn() -> None:
     drives = [{**nvme(i), "wwn": None, "model": "Micron 9550 PRO"} for i in range(2)]
     plan = plan_of("inferno-host-exper-1", record("inferno-host-exper-1", drives=drives))
@@ -198,7 +208,7 @@ HOST = "inferno-host-compute-1"
             "allow-listed drive missing",
             record(HOST),
             {"scratch_disks": (DiskId(wwn="eui.ffff"),)},
-            "scratch_disks ['EUI.FFFF']: not among the accepted run's drives",
+            "scratch_disks {'wwn': 'eui.ffff'}: not among the accepted run's drives",
         ),
         (
             "one drive short",

@@ -65,3 +65,16 @@ def test_reinstall_retargets_a_replaced_boot_ssd_by_its_new_serial() -> None:
     disks, moved = retarget_boot_disks(pinned, changes, after)
     assert disks == (DiskId(serial="SATA0"), DiskId(serial="SATA1-NEW", model="MZ7L3960"))
     assert moved == ["boot disk in bay Disk.Bay.1: SATA1 -> SATA1-NEW"]
+
+
+def test_reinstall_retargets_a_boot_ssd_pinned_by_wwn_in_another_spelling() -> None:
+    before = inventory()
+    before.drives[1] = replace(before.drives[1], serial=None, wwn="5002538E40C1A202")  # as a BMC shows it
+    after = inventory()
+    after.drives[1] = replace(after.drives[1], serial="SATA1-NEW", wwn="5002538e40c1a299")
+    changes = diff_inventories(before, after)
+    pinned = (DiskId(serial="SATA0"), DiskId(wwn="0x5002538e40c1a202"))  # as hosts.yaml writes it
+    disks, moved = retarget_boot_disks(pinned, changes, after)
+    assert disks[0] == DiskId(serial="SATA0")
+    assert disks[1].serial == "SATA1-NEW"
+    assert len(moved) == 1

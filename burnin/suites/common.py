@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import KernelLog, edac_deltas, edac_snapshot
 from burnin.parse_tools import scan_kernel_log
-from burnin.schema import Evidence, Finding, SuiteResult, Verdict
+from burnin.schema import Evidence, Finding, SuiteResult, Verdict, make_finding
 from burnin.tools import sha256_file
 
 
@@ -49,17 +49,7 @@ class Report:
         evidence: Optional[List[str]] = None,
         required: bool = True,
     ) -> Finding:
-        f = Finding(
-            id=f"{check}:{component}",
-            check=check,
-            component=component,
-            expected=expected,
-            observed=observed,
-            verdict=verdict,
-            evidence=list(evidence or []),
-            required=required,
-            source="burnin",
-        )
+        f = make_finding(check, component, expected, observed, verdict, "burnin", evidence or [], required)
         self.findings.append(f)
         return f
 

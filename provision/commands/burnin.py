@@ -19,6 +19,7 @@ from provision.app import App, emit
 from provision.errors import BadInput, NotFound, VerdictFailed
 from provision.plan import PLAN_NAMES, build_plan
 from provision.profile import Profile
+from provision.runfiles import PRE_OS_FILE, RESULT_FILE
 from provision.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
 from provision.state import RunStatus, StateStore
 
@@ -62,9 +63,14 @@ def _status(verdict: Verdict) -> RunStatus:
     return RunStatus.succeeded if verdict in (Verdict.PASS, Verdict.WARN) else RunStatus.failed
 
 
-def _finish(store: StateStore, run_id: str, result: RunResult, as_json: bool) -> None:
+def _finish(
+    store: StateStore, run_id: str, result: RunResult, as_json: bool, files: dict[str, bytes] | None = None
+) -> None:
+    """Keep the result with the raw files collected from the host (telemetry), then say the verdict."""
+    for name, blob in sorted((files or {}).items()):
+        store.put_document(run_id, name, blob)
     doc = to_dict(result)
-    ref = store.put_document(run_id, "result.json", doc)
+    ref = store.put_document(run_id, RESULT_FILE, doc)
     store.put_document(run_id, "inventory.json", dict(result.inventory))
     store.add_event(result.host, "burnin_verdict", {"verdict": result.verdict.value}, run_id=run_id)
     store.finish_run(run_id, _status(result.verdict))
@@ -73,6 +79,16 @@ def _finish(store: StateStore, run_id: str, result: RunResult, as_json: bool) ->
     emit(doc, as_json, summarize)
     if result.verdict is Verdict.FAIL:
         raise VerdictFailed(f"burn-in {run_id}: verdict fail")
+
+
+def _keep_pre_os(store: StateStore, host: str, run_id: str) -> None:
+    """Put the host's latest Redfish inventory (from `provision inspect`) with the run, so its report
+    cross-checks the BMC's view against the agent's; which inspection it was is kept as an event."""
+    for run in reversed(store.list_runs(host)):
+        if run.id != run_id and PRE_OS_FILE in {d.name for d in store.documents(run.id)}:
+            store.put_document(run_id, PRE_OS_FILE, store.get_document(run.id, PRE_OS_FILE))
+            store.add_event(host, "pre_os_inventory", {"from_run": run.id}, run_id=run_id)
+            return
 
 
 def _local(app: App, plan_src: str | dict[str, Any], profile: Profile | None, as_json: bool) -> None:
@@ -128,11 +144,12 @@ def _remote(
         plan = build_plan(run.id, host_name, plan_src, profile=profile, host=host)
         pyz = build_agent(app.state_dir / "agent" / "burnin-agent.pyz")
         try:
-            doc = run_remote(target, pyz, plan, progress, agent_factory=lambda t: RemoteAgent(t, agent_dir))
+            got = run_remote(target, pyz, plan, progress, agent_factory=lambda t: RemoteAgent(t, agent_dir))
         except BaseException:
             store.finish_run(run.id, RunStatus.interrupted)
             raise
-        _finish(store, run.id, run_from_dict(doc), as_json)
+        _keep_pre_os(store, host_name, run.id)
+        _finish(store, run.id, run_from_dict(got.result), as_json, got.files)
 
 
 @click.command()

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from burnin.schema import Finding, Verdict
+from burnin.schema import Finding, Verdict, make_finding
 
 MISSING = "(not reported)"
 
@@ -37,16 +37,9 @@ def finding(
     required: bool = True,
     suffix: str = "",
 ) -> Finding:
-    return Finding(
-        id=f"{check}:{component}{suffix}",
-        check=check,
-        component=component,
-        expected=str(expected),
-        observed=MISSING if observed is None else str(observed),
-        verdict=verdict,
-        evidence=list(evidence),
-        required=required,
-        source=source,
+    observed_text = MISSING if observed is None else str(observed)
+    return make_finding(
+        check, component, str(expected), observed_text, verdict, source, evidence, required, suffix
     )
 
 

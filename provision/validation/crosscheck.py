@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from burnin.hardware import HardwareInventory
+from burnin.hardware import HardwareInventory, normalize_wwn
 from burnin.schema import Finding, Verdict
 from provision.validation.common import finding
 
@@ -117,7 +117,7 @@ def crosscheck(pre: HardwareInventory, inos: HardwareInventory) -> list[Finding]
         "drive",
         pre.drives,
         inos.drives,
-        lambda d: _norm(d.serial) or _norm(d.wwn),
+        lambda d: _norm(d.serial) or normalize_wwn(d.wwn),
         lambda d: f"drive:{d.name} (serial {d.serial or d.wwn})",
         pre.gaps.get("storage"),
     )
