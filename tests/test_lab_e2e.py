@@ -221,7 +221,10 @@ def _ssh(
                 timeout=5,
                 banner_timeout=10,
             )
-        except (OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError):
+        except paramiko.BadHostKeyException:
+            raise  # a wrong key is an answer, not "still booting"
+        except (OSError, EOFError, paramiko.SSHException):
+            # sshd still starting on a loaded machine: refused, reset, or "No existing session"
             return None
         try:
             outs = []
