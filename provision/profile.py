@@ -270,6 +270,10 @@ class Acceptance(Frozen):
     node_power_series: str = "node.power_w"  # the BMC's whole-chassis reading, when sampled
     part_power_series: tuple[str, ...] = ("cpu*.power_w", "gpu*.power_w", "power.package-*_w")
     gpu_slowdown_measurement: str = "gpus.*.slowdown_c"  # in the gpu suite's measurements (NVML)
+    # Checks (Finding.check names) this node class cannot give evidence for, each with the reason
+    # (a VM has no temperature sensors or power meters). Their findings are still made and shown;
+    # inconclusive ones no longer hold the run back. A failure still fails.
+    not_required: dict[str, str] = {}
 
 
 class Timeouts(Frozen):

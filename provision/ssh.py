@@ -48,6 +48,10 @@ class RemoteAgent:
         self.target = target
         self.remote_dir = remote_dir.rstrip("/")
         self.pyz = f"{self.remote_dir}/burnin-agent.pyz"
+        # The agent needs root (raw disks, /dev/kmsg, its dir under /var/lib). A non-root admin
+        # (the kickstart's, with passwordless sudo) runs every command through `sudo -n`, which
+        # fails at once rather than waiting for a password nobody will type.
+        self.sudo = "" if target.user == "root" else "sudo -n "
         self._client: paramiko.SSHClient | None = None
 
     # -- connection ------------------------------------------------------------------------------
@@ -112,14 +116,29 @@ class RemoteAgent:
             raise SshError(f"{self.target.where()}: not connected")
         return self._client
 
-    def _exec(self, command: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
-        _, stdout, stderr = self._ssh().exec_command(command, timeout=timeout_s)
+    def _exec(
+        self, command: str, timeout_s: float = 120.0, stdin: bytes | None = None
+    ) -> tuple[int, str, str]:
+        """Run `command` on the host (as root: through `sudo -n sh -c` for a non-root user)."""
+        if self.sudo:
+            command = f"{self.sudo}sh -c {shlex.quote(command)}"
+        chan_in, stdout, stderr = self._ssh().exec_command(command, timeout=timeout_s)
+        if stdin is not None:
+            chan_in.write(stdin)
+            chan_in.channel.shutdown_write()
         out = stdout.read().decode(errors="replace")
         err = stderr.read().decode(errors="replace")
         return stdout.channel.recv_exit_status(), out, err
 
     def _agent(self, args: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
         return self._exec(f"python3 {shlex.quote(self.pyz)} {args}", timeout_s)
+
+    def _put(self, data: bytes, path: str) -> None:
+        """Write a file on the host atomically (temp name, then rename), as the agent's user."""
+        q, tmp = shlex.quote(path), shlex.quote(path + ".tmp")
+        rc, _, err = self._exec(f"cat > {tmp} && mv -f {tmp} {q}", 300, stdin=data)
+        if rc != 0:
+            raise SshError(f"{self.target.where()}: cannot write {path} (exit {rc}): {err.strip()}")
 
     # -- the agent -------------------------------------------------------------------------------
     def ship(self, pyz: Path) -> None:
@@ -131,12 +150,7 @@ class RemoteAgent:
         )
         if out.split()[:1] == [want]:
             return
-        sftp = self._ssh().open_sftp()
-        try:
-            sftp.put(str(pyz), self.pyz + ".tmp")
-            sftp.posix_rename(self.pyz + ".tmp", self.pyz)
-        finally:
-            sftp.close()
+        self._put(pyz.read_bytes(), self.pyz)
         rc, out, err = self._exec(f"sha256sum {shlex.quote(self.pyz)}")
         if rc != 0 or out.split()[:1] != [want]:
             raise SshError(
@@ -149,12 +163,7 @@ class RemoteAgent:
     def start(self, plan: dict[str, Any]) -> dict[str, Any]:
         """Start the run detached, or re-attach to it if it is already running or finished."""
         path = f"{self.remote_dir}/plans/{plan['run_id']}.json"
-        sftp = self._ssh().open_sftp()
-        try:
-            with sftp.open(path, "w") as fh:
-                fh.write(json.dumps(plan, indent=1))
-        finally:
-            sftp.close()
+        self._put(json.dumps(plan, indent=1).encode(), path)
         rc, out, err = self._agent(
             f"start {shlex.quote(path)} --runs {shlex.quote(self.remote_dir)}/runs", 60
         )
@@ -178,6 +187,8 @@ class RemoteAgent:
         cmd = f"python3 {shlex.quote(self.pyz)} follow --run-dir {run_dir} --skip {skip}"
         if timeout_s:
             cmd += f" --timeout {timeout_s}"
+        if self.sudo:
+            cmd = f"{self.sudo}{cmd}"
         _, stdout, _ = self._ssh().exec_command(cmd)
         seen = skip
         for line in stdout:
@@ -200,9 +211,22 @@ class RemoteAgent:
         """One file of the run's directory over SFTP (byte for byte), or None when it is not there."""
         if not name or "/" in name or name.startswith("."):
             raise SshError(f"{self.target.where()}: run file {name!r}: expected a plain file name")
+        path = f"{self.run_dir(run_id)}/{name}"
+        if self.sudo:  # root's files: read through sudo, raw bytes off the channel
+            q = shlex.quote(path)
+            cmd = f"{self.sudo}sh -c {shlex.quote(f'test -e {q} || exit 44; cat {q}')}"
+            _, stdout, stderr = self._ssh().exec_command(cmd, timeout=300)
+            blob = stdout.read()
+            rc = stdout.channel.recv_exit_status()
+            if rc == 44:
+                return None
+            if rc != 0:
+                err = stderr.read().decode(errors="replace").strip()
+                raise SshError(f"{self.target.where()}: cannot read {path} (exit {rc}): {err}")
+            return bytes(blob)
         sftp = self._ssh().open_sftp()
         try:
-            with sftp.open(f"{self.run_dir(run_id)}/{name}", "rb") as fh:
+            with sftp.open(path, "rb") as fh:
                 fh.prefetch()
                 return bytes(fh.read())
         except FileNotFoundError:

@@ -13,6 +13,7 @@ from provision.catalog import load_catalog
 from provision.errors import BadInput
 from provision.hosts import DiskId
 from provision.plan import build_plan, expect_from_profile, peak_bandwidth_gbs
+from provision.profile import DriveRole
 from provision.state import RunStatus, StateStore
 from tests.conftest import PROFILES, REPO, require_tool
 
@@ -130,3 +131,13 @@ def test_burnin_local_with_a_plan_file_against_a_profile(tmp_path: Path) -> None
         run = store.latest_run("local", "burnin")
         assert run is not None and run.id == doc["run_id"] and run.status is RunStatus.failed
         assert {d.name for d in store.documents(run.id)} == {"result.json", "inventory.json"}
+
+
+def test_boot_disks_under_the_os_are_the_mirror_members_or_the_one_disk_without_a_mirror() -> None:
+    seed = CATALOG.profiles["circle-2-lust"]
+    seed_boot = seed.drives(DriveRole.boot)
+    assert seed_boot is not None and seed_boot.raid == "raid1"
+    assert expect_from_profile(seed)["boot_disks"]["count"] == seed_boot.count == 2
+    lab = load_catalog(REPO / "profiles-lab").profiles["lab-vm"]
+    boot = expect_from_profile(lab)["boot_disks"]
+    assert (boot["count"], boot["raid"]) == (1, None)  # the stand-in writes one disk, mirrors none

@@ -436,6 +436,67 @@ def test_pre_os_gaps_are_not_findings_but_mismatches_are() -> None:
     assert pre and all(f.verdict is not INC and not f.required for f in pre)
 
 
+@pytest.mark.parametrize("listed", ["none", "without_serials"])
+def test_drives_the_bmc_cannot_expose_are_inconclusive_not_failed(listed: str) -> None:
+    b = Bundle()
+    assert b.pre is not None
+    if listed == "none":
+        b.pre["drives"] = []
+        b.pre["gaps"] = {"storage": "/redfish/v1/Systems/1: neither Storage nor SimpleStorage is exposed"}
+    else:
+        b.pre["drives"] = [{**d, "serial": None, "wwn": None} for d in b.pre["drives"]]
+        b.pre["gaps"] = {"storage": "only SimpleStorage is exposed: no drive protocol, serial or WWN"}
+    findings = b.findings()
+    crosschecks = [f for f in findings if f.source == "crosscheck" and f.check.startswith("drive_")]
+    assert [(f.id, f.verdict, f.required) for f in crosschecks] == [("drive_seen_by_bmc:node", INC, False)]
+    assert b.pre["gaps"]["storage"] in crosschecks[0].observed
+    if listed == "none":  # (SimpleStorage's missing protocols are the inspection's own matter)
+        assert _verdict(findings) is RunVerdict.accepted
+
+
+def test_drives_missing_from_a_bmc_that_exposes_storage_still_fail() -> None:
+    b = Bundle()
+    assert b.pre is not None
+    b.pre["drives"] = b.pre["drives"][1:]
+    missing = [f for f in b.findings() if f.check == "drive_seen_by_bmc"]
+    assert missing and all(f.verdict is Verdict.FAIL and f.required for f in missing)
+
+
+def test_profile_not_required_checks_stop_blocking_but_still_show_and_still_fail() -> None:
+    b = Bundle()
+    b.telemetry = [line for line in b.telemetry or [] if "temp" not in line and "power" not in line]
+    base = catalog().profile_of(catalog().host(HOST))
+    assert _verdict(b.findings(profile=base)) is RunVerdict.inconclusive
+    waived = {"cpu_temperature": "no sensor in a VM", "peak_power": "no meter in a VM"}
+    lab = base.model_copy(update={"acceptance": base.acceptance.model_copy(update={"not_required": waived})})
+    findings = b.findings(profile=lab)
+    for check, why in waived.items():
+        shown = [f for f in findings if f.check == check]
+        assert shown and all(not f.required and why in f.expected for f in shown), shown
+    still = [f for f in findings if f.verdict is INC and f.required]
+    assert _verdict(findings) is (RunVerdict.inconclusive if still else RunVerdict.accepted), still
+    b2 = Bundle()
+    b2.inos["gpus"].pop()
+    lab2 = base.model_copy(
+        update={"acceptance": base.acceptance.model_copy(update={"not_required": {"gpu_count": "waived"}})}
+    )
+    assert _verdict(b2.findings(profile=lab2)) is RunVerdict.rejected  # a failure is never waived
+
+
+def test_dimms_the_bmc_does_not_expose_are_inconclusive_not_failed() -> None:
+    b = Bundle()
+    assert b.pre is not None
+    b.pre["dimms"] = []
+    b.pre["gaps"] = {"memory": "/redfish/v1/Systems/1: no Memory members (DIMMs not exposed)"}
+    dimm = [f for f in b.findings() if f.source == "crosscheck" and f.check.startswith("dimm_")]
+    assert [(f.id, f.verdict, f.required) for f in dimm] == [("dimm_seen_by_bmc:node", INC, False)]
+    b2 = Bundle()  # without the gap, a DIMM the BMC does not list still fails
+    assert b2.pre is not None
+    b2.pre["dimms"] = b2.pre["dimms"][1:]
+    missing = [f for f in b2.findings() if f.check == "dimm_seen_by_bmc"]
+    assert len(missing) == 1 and missing[0].verdict is Verdict.FAIL and missing[0].required
+
+
 def _no_storage(tree: dict[str, Any]) -> None:
     tree["/redfish/v1/Systems/1"].pop("Storage")
 

@@ -42,27 +42,22 @@ key="$state/lab/$lab_id/ssh/id_ed25519"
 stamp "== provision inspect lab-node-1 (Redfish through the lab's BMC)"
 provision --state "$state" lab exec --id "$lab_id" -- provision inspect lab-node-1 || true
 
-# The kickstart's admin (inferno) is not root: the agent goes where that user can write.
-if provision host --help | grep -q -- "--identity"; then
-  stamp "== provision host lab-node-1 (Redfish -> UEFI PXE -> kickstart -> install -> SSH -> burn-in -> report)"
-  set +e
-  provision --state "$state" lab exec --id "$lab_id" -- \
-    provision host lab-node-1 --plan quick --identity "$key" --agent-dir /home/inferno/inferno-burnin
-  rc=$?
-  set -e
-  stamp "== the report"
-  provision --state "$state" lab exec --id "$lab_id" -- provision status lab-node-1 || true
-  find "$state" -name '*.html' | sed 's/^/report: /'
-else
-  # INTERIM: `provision host` (the flow) is not in this build yet. Show the same chain up to SSH on
-  # the pinned host key with the project's own modules: the lab's end-to-end test.
-  stamp "== provision host is not in this build yet: the lab's end-to-end check instead"
-  lab_up=0
-  provision --state "$state" lab down --id "$lab_id" >/dev/null
-  set +e
-  python -m pytest -q -x -p no:cacheprovider tests/test_lab_e2e.py -k "bios_and_uefi or override_disk"
-  rc=$?
-  set -e
+stamp "== provision host lab-node-1 (Redfish -> UEFI PXE -> kickstart -> install -> SSH -> burn-in -> report)"
+set +e
+provision --state "$state" lab exec --id "$lab_id" -- \
+  provision host lab-node-1 --plan quick --identity "$key"
+rc=$?
+set -e
+stamp "== the verdict and the report"
+provision --state "$state" lab exec --id "$lab_id" -- provision status lab-node-1 || true
+report=$(find "$state/runs" -name report.html 2>/dev/null | sort | tail -1)
+verdict=unknown
+if [ -n "$report" ]; then
+  verdict=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' \
+    "$(dirname "$report")/acceptance.json" 2>/dev/null || echo unknown)
 fi
+echo "report: ${report:-none written}"
+echo "verdict: $verdict (provision host exit $rc)"
+[ "$verdict" = accepted ] || { [ "$rc" -ne 0 ] || rc=1; }
 stamp "== done (exit $rc); state kept in $state"
 exit "$rc"

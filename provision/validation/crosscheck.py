@@ -27,7 +27,22 @@ def _match(
     inos: Sequence[T],
     key: Callable[[T], str | None],
     label: Callable[[T], str],
+    bmc_gap: str | None = None,
 ) -> list[Finding]:
+    if bmc_gap is not None and not any(key(p) for p in pre):
+        # The BMC does not expose these parts with an identity (no Memory members; no Storage,
+        # or SimpleStorage only): absence from Redfish proves nothing.
+        return [
+            finding(
+                f"{kind}_seen_by_bmc",
+                "node",
+                f"the BMC lists the {len(inos)} {kind}(s) the OS sees",
+                f"{len(pre)} listed without identity; {bmc_gap}",
+                Verdict.INCONCLUSIVE,
+                source="crosscheck",
+                required=False,
+            )
+        ]
     pre_keys = {k: p for p in pre if (k := key(p))}
     os_keys = {k: p for p in inos if (k := key(p))}
     out: list[Finding] = []
@@ -93,6 +108,7 @@ def crosscheck(pre: HardwareInventory, inos: HardwareInventory) -> list[Finding]
         [d for d in inos.dimms if d.present],
         lambda d: _norm(d.serial),
         lambda d: f"dimm:{d.locator} (serial {d.serial})",
+        pre.gaps.get("memory"),
     )
     out += _match(
         "gpu", pre.gpus, inos.gpus, lambda g: _norm(g.serial), lambda g: f"gpu:{g.index} (serial {g.serial})"
@@ -103,6 +119,7 @@ def crosscheck(pre: HardwareInventory, inos: HardwareInventory) -> list[Finding]
         inos.drives,
         lambda d: _norm(d.serial) or normalize_wwn(d.wwn),
         lambda d: f"drive:{d.name} (serial {d.serial or d.wwn})",
+        pre.gaps.get("storage"),
     )
     out += _match("nic", pre.nics, inos.nics, lambda n: _norm(n.mac), lambda n: f"nic:{n.name} ({n.mac})")
     # CPUs expose no serial either side can read: sockets and models only.
