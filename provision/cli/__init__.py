@@ -1,0 +1,1 @@
+"""The `provision` command line: the click app, the progress views and one module per command."""

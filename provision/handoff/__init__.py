@@ -1,0 +1,2 @@
+"""Handing an accepted host to OpenShift: manifests, the ZFS plan, textfile metrics, and the
+Kubernetes apply."""
