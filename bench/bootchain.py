@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from provision.bootserver import BootServer
-from provision.catalog import default_profiles_dir, load_catalog
-from provision.kickstarts import kickstart_for
-from provision.state import StateStore
+from provision.install.bootserver import BootServer
+from provision.install.render import kickstart_for
+from provision.model.catalog import default_profiles_dir, load_catalog
+from provision.store.state import StateStore
 
 RENDERS = 200
 REQUESTS = 400

@@ -113,10 +113,10 @@ class Installers(threading.Thread):
 CONTROLLER = """
 import sys
 from pathlib import Path
-from provision.app import App
-from provision.flowsteps import build_steps
-from provision.launch import LaunchOptions, launch
-from provision.workflow import StepName, StepResult
+from provision.cli.app import App
+from provision.flow.steps import build_steps
+from provision.cli.launch import LaunchOptions, launch
+from provision.flow.engine import StepName, StepResult
 
 STAND_IN = ("wait_ssh", "start_burnin", "follow_burnin", "collect", "validate", "report", "handoff")
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from provision import yamlfile
-from provision.catalog import default_profiles_dir, load_catalog
-from provision.lint import lint_catalog
-from provision.state import StateStore
+from provision.lint.catalog import lint_catalog
+from provision.model import yamlfile
+from provision.model.catalog import default_profiles_dir, load_catalog
+from provision.store.state import StateStore
 
 EVENTS = 2000
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import sushy
 from sushy import exceptions as sx
 
-from provision.catalog import load_catalog
-from provision.credentials import Credentials
-from provision.errors import BmcError
-from provision.hosts import Bmc
-from provision.mockup import Style, build_tree, write_tree
-from provision.redfish import connect
-from provision.redfish_inventory import collect_inventory
+from provision.bmc.credentials import Credentials
+from provision.bmc.inventory import collect_inventory
+from provision.bmc.redfish import connect
+from provision.model.catalog import load_catalog
+from provision.model.errors import BmcError
+from provision.model.hosts import Bmc
+from tests.support.mockup import Style, build_tree, write_tree
 from tests.support.procs import free_port
 from tests.support.redfish_rig import static
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 
 def main() -> None:
-    from provision.app import App
-    from provision.catalog import default_profiles_dir
-    from provision.commands.report import accept_files, power_sums, render
-    from provision.runfiles import load_run_dir
+    from provision.acceptance.runfiles import load_run_dir
+    from provision.cli.app import App
+    from provision.cli.commands.report import accept_files, power_sums, render
+    from provision.model.catalog import default_profiles_dir
     from tests.support.longrun import write_long_run
 
     hours = int(sys.argv[1]) if len(sys.argv) > 1 else 72

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from provision import cli
-from provision.catalog import load_catalog
-from provision.errors import BadInput
+from provision.cli import main as cli
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
 from tests.conftest import REPO
 
 LUST = "circle-2-lust.yaml"

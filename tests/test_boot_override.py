@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from provision.boot_override import BootDevice, BootMode, BootRequest, Readback, judge_readback
-from provision.redfish import BootState
+from provision.bmc.boot_override import BootDevice, BootMode, BootRequest, Readback, judge_readback
+from provision.bmc.redfish import BootState
 
 PXE_ONCE = BootRequest(BootDevice.pxe)
 PXE_KEEP = BootRequest(BootDevice.pxe, persistent=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from pykickstart.constants import KS_SCRIPT_PRE
 
-from provision.bootserver import BootServer, parse_host_keys
-from provision.catalog import Catalog, load_catalog
-from provision.hosts import DiskId
-from provision.kickstarts import dnsmasq_for, kickstart_for
-from provision.state import HostState, RunStatus, StateStore
+from provision.install.bootserver import BootServer, parse_host_keys
+from provision.install.render import dnsmasq_for, kickstart_for
+from provision.model.catalog import Catalog, load_catalog
+from provision.model.hosts import DiskId
+from provision.store.state import HostState, RunStatus, StateStore
 from tests.conftest import PROFILES, require_tool
 from tests.support.procs import free_port
 from tests.test_kickstart import _drop_boot_disks, parse
@@ -103,7 +103,7 @@ def test_ipxe_and_kickstart_only_with_the_runs_token(server: BootServer, store: 
 def test_missing_wrong_expired_and_other_hosts_tokens_get_403_and_nothing(
     server: BootServer, store: StateStore, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="provision.bootserver")
+    caplog.set_level(logging.INFO, logger="provision.install.bootserver")
     _, compute_token = start_install(store, COMPUTE)
     _, master_token = start_install(store, MASTER)
     _, expired = start_install(store, COMPUTE, ttl_s=0.05)

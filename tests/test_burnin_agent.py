@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from burnin.build import build
-from provision.errors import SshError
-from provision.ssh import RemoteAgent, SshTarget, run_remote
+from provision.agent.ssh import RemoteAgent, SshTarget, run_remote
+from provision.model.errors import SshError
 from tests.conftest import REPO, require_tool
 from tests.support.procs import free_port, running, stop_pid
 
@@ -246,7 +246,7 @@ def test_zipapp_runs_every_suite_on_python_3_9(tmp_path: Path, pyz: Path) -> Non
 def test_provision_burnin_host_over_ssh(sshd: dict[str, Any], profiles_copy: Path, tmp_path: Path) -> None:
     """The command end to end: catalog host -> plan with the profile's expectations -> zipapp over
     SFTP -> detached run -> result in the state store."""
-    from provision.state import RunStatus, StateStore
+    from provision.store.state import RunStatus, StateStore
 
     require_tool("stress-ng")
     t: SshTarget = sshd["target"]
@@ -265,7 +265,7 @@ def test_provision_burnin_host_over_ssh(sshd: dict[str, Any], profiles_copy: Pat
         inspected = store.create_run("inferno-host-loopback", "inspect")
         store.put_document(inspected.id, "inventory-redfish.json", {"source": "redfish", "collected_at": 1.0})
         store.finish_run(inspected.id, RunStatus.succeeded)
-    cli = [sys.executable, "-m", "provision.cli", "--profiles", str(profiles_copy), "--state", str(state)]
+    cli = [sys.executable, "-m", "provision", "--profiles", str(profiles_copy), "--state", str(state)]
     argv = [*cli, "burnin", "inferno-host-loopback", "--plan", str(plan), "--json"]
     argv += [
         "--identity",

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from provision.catalog import load_catalog
-from provision.errors import BadInput
-from provision.hosts import DiskId
-from provision.plan import build_plan, expect_from_profile, peak_bandwidth_gbs
-from provision.profile import DriveRole
-from provision.state import RunStatus, StateStore
+from provision.agent.plan import build_plan, expect_from_profile, peak_bandwidth_gbs
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
+from provision.model.hosts import DiskId
+from provision.model.profile import DriveRole
+from provision.store.state import RunStatus, StateStore
 from tests.conftest import PROFILES, REPO, require_tool
 
 CATALOG = load_catalog(PROFILES)
@@ -72,7 +72,7 @@ def test_plan_document_and_bad_names() -> None:
 
 
 def provision(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "provision.cli", "--state", str(tmp_path / "state"), *args]
+    argv = [sys.executable, "-m", "provision", "--state", str(tmp_path / "state"), *args]
     return subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
 
 

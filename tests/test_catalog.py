@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from provision.catalog import load_catalog
+from provision.model.catalog import load_catalog
 from tests.conftest import PROFILES
 
 

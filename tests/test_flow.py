@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provision.lifecycle import HostState
-from provision.state import StateStore
-from provision.workflow import STEP_NAMES
+from provision.flow.engine import STEP_NAMES
+from provision.store.lifecycle import HostState
+from provision.store.state import StateStore
 from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
 from tests.support.flowhost import REPO, FlowHost, flow_host
 from tests.support.flowrig import swap_parts, write_profiles
@@ -288,7 +288,7 @@ def fleet(
             ]
             stack.enter_context(running(installer, log=tmp_path / f"installer-{s.name}.log", cwd=REPO))
         yield [
-            *(sys.executable, "-m", "provision.cli", "--profiles", str(profiles), "--state", str(state)),
+            *(sys.executable, "-m", "provision", "--profiles", str(profiles), "--state", str(state)),
             *("host", "--json", "--plan", "quick", "--log-dir", str(tmp_path / "logs")),
             *("--identity", str(ssh.client_key), "--agent-dir", str(tmp_path / "agent-on-host")),
         ]

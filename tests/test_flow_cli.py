@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from provision.catalog import load_catalog
-from provision.cli import main
-from provision.errors import BadInput
-from provision.fleet import FleetRow, select_hosts, summary_table
-from provision.launch import apply_timeouts
-from provision.profile import Timeouts
+from provision.cli.launch import apply_timeouts
+from provision.cli.main import main
+from provision.flow.fleet import FleetRow, select_hosts, summary_table
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
+from provision.model.profile import Timeouts
 from tests.conftest import PROFILES
 
 

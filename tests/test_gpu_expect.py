@@ -9,8 +9,8 @@ import pytest
 
 from burnin.schema import Verdict
 from burnin.suites import gpu as gpu_suite
-from provision.catalog import load_catalog
-from provision.gpu_expect import gpu_expect
+from provision.agent.gpu_expect import gpu_expect
+from provision.model.catalog import load_catalog
 from tests.conftest import PROFILES
 from tests.support.fake_nvml import FakeGpu, FakeNvml, FakeStressor, healthy_result
 from tests.test_gpu_suite import Harness, find

@@ -14,9 +14,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from provision.cli import cli
-from provision.errors import ProvisionError
-from provision.handoff import (
+from provision.cli.main import cli
+from provision.handoff.manifests import (
     QUARANTINE_TAINT,
     manifests,
     render_manifests,
@@ -24,7 +23,8 @@ from provision.handoff import (
     textfile_metrics,
     zfs_plan,
 )
-from provision.hosts import DiskId
+from provision.model.errors import ProvisionError
+from provision.model.hosts import DiskId
 from tests.conftest import PROFILES
 from tests.support.bundle import FIXTURES, catalog
 from tests.support.procs import free_port, running
@@ -263,7 +263,7 @@ def test_textfile_metrics_are_prometheus_text() -> None:
 
 
 def test_driver_mode_is_stated() -> None:
-    from provision.handoff import driver_mode
+    from provision.handoff.manifests import driver_mode
 
     keep = driver_mode(catalog().profile_of(catalog().host(HOST)), record(HOST))
     remove = driver_mode(
@@ -298,7 +298,7 @@ def provision(*args: str, state: Path) -> Ran:
 
 
 def store_run(state: Path, tmp: Path, broken: bool = False) -> None:
-    from provision.state import StateStore
+    from provision.store.state import StateStore
 
     result = json.loads((FIXTURES / "lust-result.json").read_text())
     if broken:
@@ -368,7 +368,7 @@ def kube(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
 
 
 def test_apply_labels_taints_and_reserves_then_checks_ready_and_gpus(tmp_path: Path, kube: Kube) -> None:
-    from provision.state import HostState, StateStore
+    from provision.store.state import HostState, StateStore
 
     state = tmp_path / "state"
     store_run(state, tmp_path)
@@ -500,7 +500,7 @@ def test_unreadable_kubeconfig_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_handoff_without_any_run_is_not_found(tmp_path: Path) -> None:
-    from provision.state import StateStore
+    from provision.store.state import StateStore
 
     with StateStore.open(tmp_path / "state"):
         pass

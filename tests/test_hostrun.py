@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from provision.errors import BadInput
-from provision.hostrun import RunRequest, run_host
-from provision.lifecycle import HostState, Run, RunStatus
-from provision.progress import PlainProgress
-from provision.state import StateStore
-from provision.workflow import STEPS, StepCall, StepFn, StepName, StepResult
+from provision.cli.progress import PlainProgress
+from provision.flow.engine import STEPS, StepCall, StepFn, StepName, StepResult
+from provision.flow.hostrun import RunRequest, run_host
+from provision.model.errors import BadInput
+from provision.store.lifecycle import HostState, Run, RunStatus
+from provision.store.state import StateStore
 
 HOST = "inferno-host-exper-1"
 

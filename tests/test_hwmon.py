@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from burnin import telemetry
-from provision.profile import Acceptance
-from provision.telemetry import parse_telemetry
+from provision.acceptance.timeseries import parse_telemetry
+from provision.model.profile import Acceptance
 
 
 def _hwmon(sys: Path, index: int, device: str, name: str, temps: dict[str, int]) -> None:

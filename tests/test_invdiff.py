@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from burnin.hardware import Dimm, Drive, Firmware, Gpu, HardwareInventory, Nic, SystemInfo
-from provision.hosts import DiskId
-from provision.invdiff import ChangeKind, diff_inventories, retarget_boot_disks, suites_to_weigh
+from provision.acceptance.inventory_diff import (
+    ChangeKind,
+    diff_inventories,
+    retarget_boot_disks,
+    suites_to_weigh,
+)
+from provision.model.hosts import DiskId
 
 
 def inventory() -> HardwareInventory:

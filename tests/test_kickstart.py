@@ -11,10 +11,10 @@ import pytest
 from pykickstart.parser import KickstartParser
 from pykickstart.version import RHEL9, makeVersion
 
-from provision.catalog import load_catalog
-from provision.cli import main
-from provision.errors import BadInput
-from provision.kickstarts import kickstart_for
+from provision.cli.main import main
+from provision.install.render import kickstart_for
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
 from tests.conftest import PROFILES
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -5,7 +5,7 @@ the Debian image, all in namespaces this test creates. Every process the lab sta
 PID, and the module checks none is left, even when a test fails.
 
 The first tests play the flow's part with its own modules (the run and its token, the iPXE URL
-published for the DHCP side, PXE and power through provision.redfish, the install callbacks), so
+published for the DHCP side, PXE and power through provision.bmc.redfish, the install callbacks), so
 each boot-chain fact is asserted on its own; `test_provision_host_killed_mid_install_resumes_to_accepted`
 then runs `provision host lab-node-1` itself, through every step to an accepted verdict.
 """
@@ -26,16 +26,16 @@ import paramiko
 import pytest
 import requests
 
-from provision.boot_override import BootDevice, BootMode, BootRequest, set_boot
-from provision.catalog import load_catalog
+from provision.bmc.boot_override import BootDevice, BootMode, BootRequest, set_boot
+from provision.bmc.power import PowerAction, set_power
+from provision.bmc.redfish import connect
 from provision.lab import libvirtd, system
 from provision.lab.artifacts import default_cache_dir
 from provision.lab.lab import Lab, down, nodes_of, open_lab, up
 from provision.lab.ledger import load
 from provision.lab.spec import Firmware, LabNode, node
-from provision.power import PowerAction, set_power
-from provision.redfish import connect
-from provision.state import RunStatus, StateStore
+from provision.model.catalog import load_catalog
+from provision.store.state import RunStatus, StateStore
 from tests.conftest import require_tool
 from tests.support.netns import in_netns
 
@@ -410,7 +410,7 @@ def test_reinstall_after_the_lab_swaps_a_dimm_and_an_nvme(rig: Rig) -> None:
     env = dict(os.environ, PROVISION_STATE=str(rig.state))
     for part, serial in (("dimm", "LABDIMM1SWAP"), ("nvme", "LABNVME1SWAP")):
         out = subprocess.run(
-            [sys.executable, "-m", "provision.cli", "lab", "swap", "--id", LAB_ID, n.name, part, serial],
+            [sys.executable, "-m", "provision", "lab", "swap", "--id", LAB_ID, n.name, part, serial],
             capture_output=True,
             text=True,
             env=env,

@@ -20,8 +20,6 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from provision.catalog import load_catalog
-from provision.errors import BadInput
 from provision.lab import system
 from provision.lab.dhcp import published
 from provision.lab.domain import node_paths, render_domain
@@ -29,7 +27,9 @@ from provision.lab.ledger import Ledger, Proc, load
 from provision.lab.netconf import render_dnsmasq, script_urls
 from provision.lab.spec import GIB, NODES, Firmware, LabNet, check_lab_id, node, swapped
 from provision.lab.tls import BMC_USER, make_bmc_secrets
-from provision.profile import DriveRole
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
+from provision.model.profile import DriveRole
 
 REPO = Path(__file__).resolve().parent.parent
 LAB_PROFILES = REPO / "profiles-lab"
@@ -238,7 +238,7 @@ def test_bmc_secrets_are_a_real_chain_and_bcrypt(tmp_path: Path) -> None:
 
 def _cli(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "provision.cli", "--state", str(state), "lab", *args],
+        [sys.executable, "-m", "provision", "--state", str(state), "lab", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from provision import cli
-from provision.catalog import load_catalog
-from provision.lint import LintFinding, Severity, lint_catalog
-from provision.taxonomy import SINS, parse_rack, rack_problem
+from provision.cli import main as cli
+from provision.lint.catalog import LintFinding, Severity, lint_catalog
+from provision.model.catalog import load_catalog
+from provision.model.taxonomy import SINS, parse_rack, rack_problem
 from tests.conftest import PROFILES
 
 FIXTURE = Path(__file__).parent / "data" / "profiles"  # frozen: the rule table names its lines

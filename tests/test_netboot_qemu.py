@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from provision.catalog import load_catalog
-from provision.kickstarts import dnsmasq_for
-from provision.state import HostState, StateStore
+from provision.install.render import dnsmasq_for
+from provision.model.catalog import load_catalog
+from provision.store.state import HostState, StateStore
 from tests.conftest import require_tool
 from tests.support.netboot import Lab, Unavailable, build_initrd, debian_kernel, lab_network, wait_for_line
 from tests.support.procs import running
@@ -159,7 +159,7 @@ def test_bios_and_uefi_pxe_fetch_script_kernel_initrd_kickstart_and_call_back(
         )  # fmt: skip
         server = stack.enter_context(
             running(
-                [*in_srv, sys.executable, "-m", "provision.cli", "--profiles", str(profiles),
+                [*in_srv, sys.executable, "-m", "provision", "--profiles", str(profiles),
                  "--state", str(state), "serve", "--listen", f"{lab.server_ip}:8080", "--url", url,
                  "--images", str(images)],
                 log=http_log,

@@ -15,11 +15,11 @@ from burnin.hardware import Drive, HardwareInventory
 from kickstart.netboot import IpxeSpec, render_ipxe, render_ipxe_local
 from kickstart.render import RenderError, render_kickstart
 from kickstart.spec import InstallSpec
-from provision.catalog import load_catalog
-from provision.cli import main
-from provision.errors import BadInput
-from provision.installspec import boot_disks_from_inventory, build_install_spec
-from provision.kickstarts import dnsmasq_for, kickstart_for
+from provision.cli.main import main
+from provision.install.render import dnsmasq_for, kickstart_for
+from provision.install.spec import boot_disks_from_inventory, build_install_spec
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
 from tests.conftest import PROFILES
 from tests.support.procs import free_port
 from tests.test_kickstart import GOLDEN, SERVER, TOKEN, _drop_boot_disks, parse

@@ -7,8 +7,8 @@ import json
 
 from rich.console import Console
 
-from provision.burnsteps import known_hosts_line, live_view
-from provision.progress import JsonProgress, PlainProgress, RichProgress
+from provision.cli.progress import JsonProgress, PlainProgress, RichProgress
+from provision.flow.burnin_steps import known_hosts_line, live_view
 
 
 def test_plain_progress_is_one_timestamped_line_per_event() -> None:

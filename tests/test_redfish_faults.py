@@ -14,12 +14,12 @@ import pytest
 import requests
 from sushy import exceptions as sx
 
-from provision.catalog import load_catalog
-from provision.hosts import Bmc
-from provision.mockup import build_tree, write_tree
-from provision.power import CONFLICT_RETRY_S, PowerAction, PowerClock, set_power
-from provision.redfish import Credentials, connect, is_transient
+from provision.bmc.power import CONFLICT_RETRY_S, PowerAction, PowerClock, set_power
+from provision.bmc.redfish import Credentials, connect, is_transient
+from provision.model.catalog import load_catalog
+from provision.model.hosts import Bmc
 from tests.support.faultproxy import FaultPlan, Reply, fault_proxy, redfish_error
+from tests.support.mockup import build_tree, write_tree
 from tests.support.procs import free_port
 from tests.support.redfish_rig import SYSTEM_PATH, cli, emulator, set_bmc, static
 

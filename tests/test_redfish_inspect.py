@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from provision.catalog import load_catalog
-from provision.mockup import Faults, Style, build_tree, write_tree
-from provision.state import HostState, RunStatus, StateStore
+from provision.model.catalog import load_catalog
+from provision.store.state import HostState, RunStatus, StateStore
 from tests.conftest import PROFILES
+from tests.support.mockup import Faults, Style, build_tree, write_tree
 from tests.support.redfish_rig import cli, set_bmc, static
 
 CATALOG = load_catalog(PROFILES)

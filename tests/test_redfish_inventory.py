@@ -10,14 +10,14 @@ import pytest
 
 from burnin.hardware import inventory_from_dict
 from burnin.schema import Verdict
-from provision.bmc import BmcBadDocument, RetryPolicy
-from provision.catalog import load_catalog
-from provision.credentials import Credentials, read_credentials
-from provision.errors import BadInput
-from provision.inspection import check_drives, check_gpus, check_memory, inspect_findings
-from provision.mockup import Faults, Style, build_tree
-from provision.redfish_inventory import collect_inventory
+from provision.acceptance.inspection import check_drives, check_gpus, check_memory, inspect_findings
+from provision.bmc.credentials import Credentials, read_credentials
+from provision.bmc.inventory import collect_inventory
+from provision.bmc.types import BmcBadDocument, RetryPolicy
+from provision.model.catalog import load_catalog
+from provision.model.errors import BadInput
 from tests.conftest import PROFILES
+from tests.support.mockup import Faults, Style, build_tree
 
 CATALOG = load_catalog(PROFILES)
 HOST = CATALOG.host("inferno-host-compute-1")
@@ -172,7 +172,7 @@ def test_no_gpu_is_a_failure_only_where_the_bmc_shows_its_pcie_devices() -> None
 
 
 def test_a_500_on_one_resource_is_a_gap_and_the_rest_is_read() -> None:
-    from provision.redfish import BmcHttpError
+    from provision.bmc.redfish import BmcHttpError
 
     tree = build_tree(PROFILE, HOST)
 
@@ -196,7 +196,7 @@ def test_a_500_on_one_resource_is_a_gap_and_the_rest_is_read() -> None:
 
 
 def test_a_dead_bmc_mid_walk_is_an_error_not_a_gap() -> None:
-    from provision.redfish import BmcHttpError
+    from provision.bmc.redfish import BmcHttpError
 
     tree = build_tree(PROFILE, HOST)
 

@@ -23,17 +23,19 @@ from tests.conftest import PROFILES, REPO
 from tests.support.chromium import png_size, render
 
 PLAN = Path(__file__).resolve().parent / "fixtures" / "local-short-plan.json"
-SCHEMA = json.loads(files("provision").joinpath("schemas/acceptance-report-v1.json").read_text())
+SCHEMA = json.loads(
+    (files("provision.acceptance.report") / "schemas" / "acceptance-report-v1.json").read_text()
+)
 
 
 def provision(state: Path, *args: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "provision.cli", "--profiles", str(PROFILES), "--state", str(state), *args]
+    argv = [sys.executable, "-m", "provision", "--profiles", str(PROFILES), "--state", str(state), *args]
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False)
 
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if importlib.util.find_spec("provision.commands.burnin") is None:
+    if importlib.util.find_spec("provision.cli.commands.burnin") is None:
         pytest.skip("the agent's 'provision burnin --local' is not in this tree yet")
     state = tmp_path_factory.mktemp("local") / "state"
     ran = provision(state, "burnin", "--local", "--plan", str(PLAN), "--json")

@@ -16,13 +16,15 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from provision.cli import cli
+from provision.cli.main import cli
 from tests.conftest import PROFILES
 from tests.support.bundle import FIXTURES
 from tests.support.chromium import png_size, render
 from tests.support.longrun import write_long_run
 
-SCHEMA = json.loads(files("provision").joinpath("schemas/acceptance-report-v1.json").read_text())
+SCHEMA = json.loads(
+    (files("provision.acceptance.report") / "schemas" / "acceptance-report-v1.json").read_text()
+)
 
 
 def run_dir(tmp: Path, edit: Any = None) -> Path:
@@ -225,7 +227,7 @@ def test_diff_of_a_run_with_itself_says_nothing_changed(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    from provision.cli import main
+    from provision.cli.main import main
 
     with pytest.raises(SystemExit) as exit_:
         import contextlib
@@ -241,8 +243,8 @@ def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) ->
 
 def test_result_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     d = run_dir(tmp_path, lambda r: r.update(schema_version=9))
-    from provision.errors import BadInput
-    from provision.runfiles import load_run_dir
+    from provision.acceptance.runfiles import load_run_dir
+    from provision.model.errors import BadInput
 
     with pytest.raises(BadInput, match=r"result.json: schema_version: expected 1, got 9"):
         load_run_dir(d)
@@ -257,7 +259,7 @@ def test_unparsable_telemetry_lines_are_counted_not_fatal(tmp_path: Path) -> Non
 
 
 def stored_run(state: Path, edit: Any = None) -> str:
-    from provision.state import StateStore
+    from provision.store.state import StateStore
 
     src = run_dir(state.parent / f"src-{len(list(state.parent.glob('src-*')))}", edit)
     with StateStore.open(state) as store:
@@ -268,7 +270,7 @@ def stored_run(state: Path, edit: Any = None) -> str:
 
 
 def test_report_from_the_state_store_keeps_the_record_and_the_host_state(tmp_path: Path) -> None:
-    from provision.state import HostState, StateStore
+    from provision.store.state import HostState, StateStore
 
     state = tmp_path / "state"
     first = stored_run(state)
@@ -288,7 +290,7 @@ def test_report_from_the_state_store_keeps_the_record_and_the_host_state(tmp_pat
 
 
 def test_evidence_changed_after_collection_is_refused(tmp_path: Path) -> None:
-    from provision.cli import main
+    from provision.cli.main import main
 
     state = tmp_path / "state"
     run = stored_run(state)
@@ -302,7 +304,7 @@ def test_evidence_changed_after_collection_is_refused(tmp_path: Path) -> None:
 def test_report_local_reads_the_last_local_run_as_burnin_local_stores_it(tmp_path: Path) -> None:
     """What `provision burnin --local` leaves: a run of host "local" in the store with result.json,
     and the agent's own directory (runs/<id>/agent/) holding telemetry.jsonl in seconds since start."""
-    from provision.state import StateStore
+    from provision.store.state import StateStore
 
     state = tmp_path / "state"
     result = json.loads((FIXTURES / "lust-result.json").read_text())
@@ -362,7 +364,7 @@ def test_bad_run_files_are_one_line(edit: Any, args: list[str], message: str, tm
     import contextlib
     import io
 
-    from provision.cli import main
+    from provision.cli.main import main
 
     d = run_dir(tmp_path)
     edit(d)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from provision import cli
-from provision.catalog import load_catalog
-from provision.state import HostState, RunStatus, StateStore, StepOutcome
+from provision.cli import main as cli
+from provision.model.catalog import load_catalog
+from provision.store.state import HostState, RunStatus, StateStore, StepOutcome
 from tests.conftest import PROFILES, REPO
 
 PROVISION = Path(sys.executable).parent / "provision"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from provision import statedb
-from provision.errors import BadInput, HostLocked, NotFound, StateError
-from provision.state import HostState, RunStatus, StateStore, StepOutcome
+from provision.model.errors import BadInput, HostLocked, NotFound, StateError
+from provision.store import db as statedb
+from provision.store.state import HostState, RunStatus, StateStore, StepOutcome
 from tests.conftest import REPO
 from tests.support.procs import stop_pid
 
@@ -321,7 +321,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from provision.state import StateStore
+from provision.store.state import StateStore
 with StateStore.open(Path(sys.argv[1])) as store:
     for i in range(int(sys.argv[2])):
         run = store.create_run("inferno-host-compute-1", sys.argv[3])

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from burnin.schema import Finding, Verdict
-from provision.errors import BadInput
-from provision.golden import Golden, capture, golden_from_dict
-from provision.profile import Counter, Profile, Suite
-from provision.validation import RunVerdict, run_verdict
+from provision.acceptance.golden import Golden, capture, golden_from_dict
+from provision.acceptance.validation import RunVerdict, run_verdict
+from provision.model.errors import BadInput
+from provision.model.profile import Counter, Profile, Suite
 from tests.support.bundle import HOST, Bundle, by_id, catalog
 
 P, F, W, INC = Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.INCONCLUSIVE
@@ -537,9 +537,9 @@ def test_a_pre_os_inventory_is_judged_by_its_own_numbering_and_gaps(
 ) -> None:
     import copy
 
-    from provision.mockup import Faults, Style, build_tree
-    from provision.redfish_inventory import collect_inventory
-    from provision.validation.spec import check_inventory
+    from provision.acceptance.validation.spec import check_inventory
+    from provision.bmc.inventory import collect_inventory
+    from tests.support.mockup import Faults, Style, build_tree
 
     host = catalog().host("inferno-host-compute-1")
     profile = catalog().profile_of(host)

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from provision.errors import BadInput, BmcError
-from provision.progress import JsonProgress, PlainProgress
-from provision.state import StateStore, StepOutcome
-from provision.workflow import (
+from provision.cli.progress import JsonProgress, PlainProgress
+from provision.flow.engine import (
     STEP_NAMES,
     STEPS,
     Cancel,
@@ -29,6 +27,8 @@ from provision.workflow import (
     plan,
     repeats_destructive,
 )
+from provision.model.errors import BadInput, BmcError
+from provision.store.state import StateStore, StepOutcome
 
 HOST = "inferno-host-compute-1"
 

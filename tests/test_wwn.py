@@ -7,10 +7,10 @@ import pytest
 
 from burnin.hardware import Drive, HardwareInventory, normalize_wwn
 from burnin.schema import Verdict
-from provision.hosts import DiskId
-from provision.inspection import check_drives
-from provision.installspec import by_id_name
-from provision.validation.crosscheck import crosscheck
+from provision.acceptance.inspection import check_drives
+from provision.acceptance.validation.crosscheck import crosscheck
+from provision.install.spec import by_id_name
+from provision.model.hosts import DiskId
 from tests.support.bundle import catalog
 
 HOST = "inferno-host-compute-1"  # hosts.yaml names its boot pair by "0x..." WWN

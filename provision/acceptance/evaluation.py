@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from burnin.schema import Finding
-from provision.golden import Golden
-from provision.hosts import Host
-from provision.profile import Profile
-from provision.report.record import build_record
-from provision.runfiles import RunFiles
-from provision.validation import RunVerdict, run_verdict, validate
+from provision.acceptance.golden import Golden
+from provision.acceptance.report.record import build_record
+from provision.acceptance.runfiles import RunFiles
+from provision.acceptance.validation import RunVerdict, run_verdict, validate
+from provision.model.hosts import Host
+from provision.model.profile import Profile
 
 
 @dataclass(frozen=True)

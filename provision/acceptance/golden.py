@@ -14,7 +14,7 @@ from fnmatch import fnmatch
 from typing import Any
 
 from burnin.schema import SuiteResult, Verdict
-from provision.errors import BadInput
+from provision.model.errors import BadInput
 
 GOLDEN_VERSION = 1
 

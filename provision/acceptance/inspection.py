@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from burnin.hardware import Drive, HardwareInventory, normalize_wwn
 from burnin.schema import Finding, Verdict, make_finding
-from provision.hosts import DiskId, Host
-from provision.profile import DriveClass, DriveInterface, Profile
+from provision.model.hosts import DiskId, Host
+from provision.model.profile import DriveClass, DriveInterface, Profile
 
 SOURCE = "redfish"
 EVIDENCE_ID = "redfish.inventory"  # the Evidence every pre-OS finding rests on: the inventory read

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from burnin.hardware import HardwareInventory, normalize_wwn
-from provision.hosts import DiskId
+from provision.model.hosts import DiskId
 
 
 class ChangeKind(StrEnum):

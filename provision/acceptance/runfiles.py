@@ -18,10 +18,10 @@ from typing import Any
 from burnin.hardware import HardwareInventory, inventory_from_dict
 from burnin.schema import SCHEMA_VERSION, RunResult, run_from_dict
 from burnin.tools import sha256_file
-from provision.errors import BadInput, NotFound
-from provision.golden import Golden, golden_from_dict
-from provision.report.record import RawEvidence
-from provision.telemetry import DEFAULT_SUMS, Telemetry, parse_telemetry
+from provision.acceptance.golden import Golden, golden_from_dict
+from provision.acceptance.report.record import RawEvidence
+from provision.acceptance.timeseries import DEFAULT_SUMS, Telemetry, parse_telemetry
+from provision.model.errors import BadInput, NotFound
 
 RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"

@@ -1,7 +1,7 @@
 """Adapter: find a host's burn-in runs in the state store and read them as run files, and keep the
 acceptance record and the host's state there.
 
-A run's documents live in one directory (state_dir/runs/<run_id>/), named as provision.runfiles
+A run's documents live in one directory (state_dir/runs/<run_id>/), named as provision.acceptance.runfiles
 says: result.json (the agent's RunResult), inventory-redfish.json, telemetry.jsonl, and
 acceptance.json (the record this module stores). Every file is checked against the digest the
 store recorded, so a report never signs evidence that changed after collection.
@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from provision.acceptance import Acceptance
-from provision.errors import BadInput, NotFound, StateError
-from provision.runfiles import RECORD_FILE, RESULT_FILE, RunFiles, load_run_dir
-from provision.state import HostState, Run, StateStore
-from provision.telemetry import DEFAULT_SUMS
-from provision.validation import RunVerdict
+from provision.acceptance.evaluation import Acceptance
+from provision.acceptance.runfiles import RECORD_FILE, RESULT_FILE, RunFiles, load_run_dir
+from provision.acceptance.timeseries import DEFAULT_SUMS
+from provision.acceptance.validation import RunVerdict
+from provision.model.errors import BadInput, NotFound, StateError
+from provision.store.state import HostState, Run, StateStore
 
 
 def open_store(state_dir: Path) -> StateStore:

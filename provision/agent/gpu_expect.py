@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.profile import Profile
+from provision.model.profile import Profile
 
 
 def gpu_expect(profile: Profile) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.errors import BadInput
-from provision.gpu_expect import gpu_expect
-from provision.hosts import Host
-from provision.profile import DriveInterface, DriveRole, Profile
+from provision.agent.gpu_expect import gpu_expect
+from provision.model.errors import BadInput
+from provision.model.hosts import Host
+from provision.model.profile import DriveInterface, DriveRole, Profile
 
 PLAN_NAMES = ("quick", "acceptance")
 

@@ -22,7 +22,7 @@ from typing import Any
 import paramiko
 
 from burnin.tools import sha256_file
-from provision.errors import SshError
+from provision.model.errors import SshError
 
 REMOTE_DIR = "/var/lib/inferno-burnin"
 NETWORK_ERRORS = (paramiko.SSHException, EOFError, OSError, socket.timeout)

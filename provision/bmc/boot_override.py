@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from provision.bmc import BmcHttpError, BootState, MediaSlot
-from provision.errors import BadInput, BmcError
+from provision.bmc.types import BmcHttpError, BootState, MediaSlot
+from provision.model.errors import BadInput, BmcError
 
 
 class BootDevice(StrEnum):

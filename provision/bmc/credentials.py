@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import BadInput
+from provision.model.errors import BadInput
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from burnin.hardware import (
     SystemInfo,
     Volume,
 )
-from provision.redfish_reader import (
+from provision.bmc.reader import (
     ChassisReader,
     Doc,
     Fetch,

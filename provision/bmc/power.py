@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from provision.bmc import BmcHttpError
-from provision.errors import BmcError
+from provision.bmc.types import BmcHttpError
+from provision.model.errors import BmcError
 
 
 class PowerAction(StrEnum):

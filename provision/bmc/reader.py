@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from burnin.hardware import Firmware, HardwareInventory, PowerReading, SystemInfo, Temperature
-from provision.bmc import BmcBadDocument, BmcHttpError
+from provision.bmc.types import BmcBadDocument, BmcHttpError
 
 Doc = dict[str, Any]
 Fetch = Callable[[str], Doc | None]

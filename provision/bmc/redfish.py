@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import sushy
 from sushy import exceptions as sx
 
-from provision.bmc import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
-from provision.credentials import Credentials, read_credentials
-from provision.errors import BadInput, BmcError
-from provision.hosts import Bmc, BmcAuth
+from provision.bmc.credentials import Credentials, read_credentials
+from provision.bmc.types import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
+from provision.model.errors import BadInput, BmcError
+from provision.model.hosts import Bmc, BmcAuth
 
 __all__ = [
     "BmcClient",

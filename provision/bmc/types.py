@@ -1,6 +1,6 @@
 """The BMC vocabulary shared by the Redfish adapter and the power/boot policies. Pure types.
 
-Kept apart from `provision.redfish` so the policies (and their tests) speak in these terms without
+Kept apart from `provision.bmc.redfish` so the policies (and their tests) speak in these terms without
 importing sushy.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from provision.errors import BmcError
+from provision.model.errors import BmcError
 
 
 @dataclass(frozen=True)

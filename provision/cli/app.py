@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.catalog import Catalog, default_profiles_dir, load_catalog
+from provision.model.catalog import Catalog, default_profiles_dir, load_catalog
 
 
 def default_state_dir() -> Path:

@@ -21,15 +21,15 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from provision.app import App
-from provision.bootserver import BootServer
-from provision.errors import BadInput, ProvisionError, VerdictFailed
-from provision.fleet import FleetRow, run_fleet, summary_table
-from provision.hostrun import RunRequest, run_host
-from provision.profile import Timeouts
-from provision.progress import JsonProgress, PlainProgress, RichProgress
-from provision.state import StateStore
-from provision.workflow import Cancel, Progress, StepFn, StepName, Summary, parse_step
+from provision.cli.app import App
+from provision.cli.progress import JsonProgress, PlainProgress, RichProgress
+from provision.flow.engine import Cancel, Progress, StepFn, StepName, Summary, parse_step
+from provision.flow.fleet import FleetRow, run_fleet, summary_table
+from provision.flow.hostrun import RunRequest, run_host
+from provision.install.bootserver import BootServer
+from provision.model.errors import BadInput, ProvisionError, VerdictFailed
+from provision.model.profile import Timeouts
+from provision.store.state import StateStore
 
 StepsBuilder = Callable[..., dict[StepName, StepFn]]
 

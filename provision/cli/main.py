@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from provision.app import App, default_state_dir
-from provision.catalog import default_profiles_dir
-from provision.commands import register
-from provision.errors import ProvisionError
+from provision.cli.app import App, default_state_dir
+from provision.cli.commands import register
+from provision.model.catalog import default_profiles_dir
+from provision.model.errors import ProvisionError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,7 +63,3 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("provision: interrupted", err=True)
         sys.exit(130)
     sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Where `provision host` says what it is doing: a live terminal view, plain log lines, or JSON lines.
 
-All three take the same calls from the workflow engine (provision.workflow.Progress). During the
+All three take the same calls from the workflow engine (provision.flow.engine.Progress). During the
 burn-in, `note(..., data={"suite":..., "temps_c":..., "power_w":...})` carries the live telemetry.
 Adapter: writes to a stream; the rich view owns the terminal while it is live.
 """

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from burnin.schema import to_dict
-from provision.acceptance import Acceptance, evaluate
-from provision.errors import VerdictFailed
-from provision.handoff import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, zfs_plan
-from provision.hostenv import StepsBase
-from provision.lifecycle import HostState
-from provision.report.html import render_html
-from provision.report.junit import render_junit
-from provision.runfiles import RECORD_FILE, RunFiles, load_run_dir, read_golden
-from provision.workflow import StepCall, StepResult
+from provision.acceptance.evaluation import Acceptance, evaluate
+from provision.acceptance.report.html import render_html
+from provision.acceptance.report.junit import render_junit
+from provision.acceptance.runfiles import RECORD_FILE, RunFiles, load_run_dir, read_golden
+from provision.flow.engine import StepCall, StepResult
+from provision.flow.hostenv import StepsBase
+from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, zfs_plan
+from provision.model.errors import VerdictFailed
+from provision.store.lifecycle import HostState
 
 
 def reinstall_section(info: dict[str, Any]) -> str:
@@ -139,7 +139,7 @@ class AcceptSteps(StepsBase):
                 evidence=evidence,
                 facts={"handed_off": False},
             )
-        from provision import kube  # the Kubernetes client loads only when a cluster is named
+        from provision.handoff import kube  # the Kubernetes client loads only when a cluster is named
 
         api = kube.connect(Path(kubeconfig))
         ours = {t.key for t in profile.platform.taints} | {QUARANTINE_TAINT.key}

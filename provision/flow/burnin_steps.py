@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from burnin.build import build as build_agent
-from provision.errors import SshError
-from provision.hostenv import StepsBase
-from provision.lifecycle import HostState
-from provision.plan import build_plan
-from provision.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
-from provision.workflow import StepCall, StepResult
+from provision.agent.plan import build_plan
+from provision.agent.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
+from provision.flow.engine import StepCall, StepResult
+from provision.flow.hostenv import StepsBase
+from provision.model.errors import SshError
+from provision.store.lifecycle import HostState
 
 # Series names the live view shows (the agent's telemetry keys: temp.<chip>.<label>, power.*).
 _TEMP_PREFIXES = ("temp.", "gpu")

@@ -11,7 +11,7 @@ here, in one place:
   `started` callback before it would power-cycle a host that is already installing).
 - `--restart-from STEP` runs STEP and everything after it again. When that would repeat a completed
   destructive step (the install, the destructive disk tests), the caller must confirm (`--yes`).
-- Every wait goes through `provision.waits.Waiter.wait_for` (a timeout that names what it waits
+- Every wait goes through `provision.flow.waits.Waiter.wait_for` (a timeout that names what it waits
   for; an immediate stop when the run is cancelled).
 """
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from provision.errors import BadInput, ProvisionError
-from provision.waits import Cancel, FlowInterrupted, Progress, StepTimeout, Waiter
+from provision.flow.waits import Cancel, FlowInterrupted, Progress, StepTimeout, Waiter
+from provision.model.errors import BadInput, ProvisionError
 
 
 class StepName(StrEnum):
@@ -46,7 +46,7 @@ class StepName(StrEnum):
 
 
 class Outcome(StrEnum):
-    """The journal's step outcomes (the same values as provision.lifecycle.StepOutcome).
+    """The journal's step outcomes (the same values as provision.store.lifecycle.StepOutcome).
 
     An interrupted step is journaled as failed with a message saying so; the run's status says
     interrupted.
@@ -120,7 +120,7 @@ class StepResult:
 
 
 class Journal(Protocol):
-    """The part of the state store the engine needs (provision.state.StateStore satisfies it)."""
+    """The part of the state store the engine needs (provision.store.state.StateStore satisfies it)."""
 
     def step_started(self, run_id: str, step: str) -> None: ...
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provision.catalog import Catalog
-from provision.errors import BadInput, ProvisionError
-from provision.hosts import Host
-from provision.progress import PlainProgress
-from provision.workflow import Cancel, Progress, Summary
+from provision.cli.progress import PlainProgress
+from provision.flow.engine import Cancel, Progress, Summary
+from provision.model.catalog import Catalog
+from provision.model.errors import BadInput, ProvisionError
+from provision.model.hosts import Host
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.boot_override import BootMode
-from provision.catalog import Catalog
-from provision.hosts import Host
-from provision.lifecycle import HostState, Run
-from provision.profile import Profile, Timeouts
-from provision.state import StateStore
-from provision.workflow import Progress, StepCall
+from provision.bmc.boot_override import BootMode
+from provision.flow.engine import Progress, StepCall
+from provision.model.catalog import Catalog
+from provision.model.hosts import Host
+from provision.model.profile import Profile, Timeouts
+from provision.store.lifecycle import HostState, Run
+from provision.store.state import StateStore
 
 
 @dataclass

@@ -14,10 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provision.errors import BadInput
-from provision.lifecycle import HostState, Run, RunStatus
-from provision.state import StateStore
-from provision.workflow import (
+from provision.flow.engine import (
     Cancel,
     Engine,
     Progress,
@@ -29,6 +26,9 @@ from provision.workflow import (
     plan,
     repeats_destructive,
 )
+from provision.model.errors import BadInput
+from provision.store.lifecycle import HostState, Run, RunStatus
+from provision.store.state import StateStore
 
 RUN_KINDS = ("provision", "reinstall")
 PROTECTED = (HostState.accepted, HostState.handed_off)

@@ -19,25 +19,25 @@ from typing import Any
 
 from burnin.hardware import HardwareInventory, inventory_from_dict
 from burnin.schema import Verdict, to_dict
-from provision.acceptsteps import AcceptSteps
-from provision.boot_override import BootDevice, BootRequest, set_boot
-from provision.burnsteps import BurninSteps
-from provision.catalog import Catalog
-from provision.errors import ExternalError, NotFound, VerdictFailed
-from provision.hostenv import HostEnv
-from provision.hostrun import RUN_KINDS
-from provision.hosts import DiskId, Host
-from provision.inspection import inspect_findings
-from provision.installspec import NO_RUN_TOKEN
-from provision.invdiff import diff_inventories, retarget_boot_disks, suites_to_weigh
-from provision.kickstarts import kickstart_for
-from provision.lifecycle import EventRow, HostState, Run, RunStatus
-from provision.power import PowerAction, set_power
-from provision.profile import DriveInterface, DriveRole, Profile, Timeouts
-from provision.redfish import connect
-from provision.redfish_inventory import collect_inventory
-from provision.state import StateStore
-from provision.workflow import Progress, StepCall, StepFn, StepName, StepResult
+from provision.acceptance.inspection import inspect_findings
+from provision.acceptance.inventory_diff import diff_inventories, retarget_boot_disks, suites_to_weigh
+from provision.bmc.boot_override import BootDevice, BootRequest, set_boot
+from provision.bmc.inventory import collect_inventory
+from provision.bmc.power import PowerAction, set_power
+from provision.bmc.redfish import connect
+from provision.flow.accept_steps import AcceptSteps
+from provision.flow.burnin_steps import BurninSteps
+from provision.flow.engine import Progress, StepCall, StepFn, StepName, StepResult
+from provision.flow.hostenv import HostEnv
+from provision.flow.hostrun import RUN_KINDS
+from provision.install.render import kickstart_for
+from provision.install.spec import NO_RUN_TOKEN
+from provision.model.catalog import Catalog
+from provision.model.errors import ExternalError, NotFound, VerdictFailed
+from provision.model.hosts import DiskId, Host
+from provision.model.profile import DriveInterface, DriveRole, Profile, Timeouts
+from provision.store.lifecycle import EventRow, HostState, Run, RunStatus
+from provision.store.state import StateStore
 
 # The boot server records the installer's callbacks as events of these kinds.
 INSTALL_STARTED = "install.started"
@@ -68,7 +68,7 @@ class HostSteps(BurninSteps, AcceptSteps):
             self._state(HostState.maintenance, "reinstall: out of the pool until accepted again")
             kubeconfig = self.env.extras.get("kubeconfig")
             if kubeconfig:
-                from provision import kube  # the Kubernetes client loads only when a cluster is named
+                from provision.handoff import kube  # the Kubernetes client loads only when a cluster is named
 
                 kube.quarantine(kube.connect(Path(kubeconfig)), self.name)
                 self._note(call, f"node {self.name} tainted (quarantine) until it is accepted again")

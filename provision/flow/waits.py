@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from provision.errors import ExternalError, ProvisionError
+from provision.model.errors import ExternalError, ProvisionError
 
 T = TypeVar("T")
 

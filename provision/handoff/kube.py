@@ -21,8 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
-from provision.errors import BadInput, ExternalError
-from provision.handoff import QUARANTINE_TAINT
+from provision.handoff.manifests import QUARANTINE_TAINT
+from provision.model.errors import BadInput, ExternalError
 
 # The client's generated models are typed per kind; the manifests here are plain dicts (which the
 # client accepts), so the adapter talks to it untyped rather than casting at every call.

@@ -3,7 +3,7 @@ reservations (KubeletConfig for the pool's MachineConfigPool), the namespace, th
 StorageClass; the ZFS pool's exact commands on the scratch NVMe (by WWN/serial, never the boot
 mirror) with its refusals; the GPU driver mode; the node-exporter textfile.
 
-Pure. `provision.kube` applies the manifests; the ZFS commands run on the host over SSH.
+Pure. `provision.handoff.kube` applies the manifests; the ZFS commands run on the host over SSH.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from burnin.hardware import normalize_wwn
-from provision.hosts import Host
-from provision.profile import DriveRole, GpuDriverMode, Profile, Taint, TaintEffect
+from provision.model.hosts import Host
+from provision.model.profile import DriveRole, GpuDriverMode, Profile, Taint, TaintEffect
 
 LABEL_PREFIX = "inferno.io"
 # Ours while a host is not accepted: nothing schedules there by accident.

@@ -27,13 +27,13 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from kickstart.netboot import render_ipxe_local
-from provision.catalog import Catalog
-from provision.errors import ExternalError, ProvisionError
-from provision.hosts import DiskId
-from provision.kickstarts import ipxe_for, kickstart_for
-from provision.state import HostState, Run, StateStore
+from provision.install.render import ipxe_for, kickstart_for
+from provision.model.catalog import Catalog
+from provision.model.errors import ExternalError, ProvisionError
+from provision.model.hosts import DiskId
+from provision.store.state import HostState, Run, StateStore
 
-log = logging.getLogger("provision.bootserver")
+log = logging.getLogger("provision.install.bootserver")
 
 # Past these the install is done: PXE must not start it again.
 INSTALLED_STATES = frozenset(

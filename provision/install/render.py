@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from kickstart.netboot import DhcpHost, DnsmasqSpec, render_dnsmasq, render_ipxe
 from kickstart.render import RenderError, render_kickstart
-from provision.catalog import HOSTS_FILE, Catalog
-from provision.errors import BadInput
-from provision.hosts import DiskId, Host
-from provision.installspec import build_install_spec, build_ipxe_spec, resolve_boot_disks
+from provision.install.spec import build_install_spec, build_ipxe_spec, resolve_boot_disks
+from provision.model.catalog import HOSTS_FILE, Catalog
+from provision.model.errors import BadInput
+from provision.model.hosts import DiskId, Host
 
 
 def host_where(catalog: Catalog, host: Host, field: str = "boot_disks") -> str:

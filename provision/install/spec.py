@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from burnin.hardware import Drive, normalize_wwn
 from kickstart.netboot import IpxeSpec
 from kickstart.spec import Callback, DriverMode, GpuDriver, InstallSpec, NetIface, Repo
-from provision.errors import BadInput
-from provision.hosts import DiskId, Host, Interface
-from provision.profile import DriveInterface, DriveRole, NicRole, Profile
-from provision.site import Site
+from provision.model.errors import BadInput
+from provision.model.hosts import DiskId, Host, Interface
+from provision.model.profile import DriveInterface, DriveRole, NicRole, Profile
+from provision.model.site import Site
 
 # What the burn-in agent and its probes run on the installed host (reference/hardware.md).
 BURNIN_PACKAGES = (

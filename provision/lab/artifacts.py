@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import ToolError
 from provision.lab import system
+from provision.model.errors import ToolError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 IMAGE = "debian-lab.img.zst"

@@ -19,13 +19,13 @@ from typing import Any
 
 import yaml
 
-from provision.errors import BadInput, ProvisionError, ToolError
 from provision.lab import artifacts, libvirtd, system
 from provision.lab.domain import OVMF_CODE, node_paths, render_domain
 from provision.lab.ledger import LEDGER, Ledger, Proc, load
 from provision.lab.netconf import render_sushy_conf
 from provision.lab.spec import NODES, LabNet, LabNode, check_lab_id, swapped
 from provision.lab.tls import BmcSecrets, make_bmc_secrets
+from provision.model.errors import BadInput, ProvisionError, ToolError
 
 BMC_IP = "127.0.0.1"  # inside <srv>: the lab hosts themselves cannot reach their BMCs
 BMC_PORT = 8443

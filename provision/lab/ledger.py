@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.errors import BadInput
+from provision.model.errors import BadInput
 
 LEDGER = "lab.json"
 

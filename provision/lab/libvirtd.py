@@ -13,9 +13,9 @@ import shlex
 import time
 from pathlib import Path
 
-from provision.errors import ToolError
 from provision.lab import system
 from provision.lab.netconf import render_qemu_conf
+from provision.model.errors import ToolError
 
 BINDS = ("/etc/libvirt", "/run/libvirt", "/var/lib/libvirt", "/var/log/libvirt", "/var/cache/libvirt")
 

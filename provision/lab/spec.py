@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from provision.errors import BadInput
+from provision.model.errors import BadInput
 
 LAB_ID_RE = re.compile(r"^[a-z0-9]{1,8}$")
 MIB = 1024 * 1024

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from provision.errors import ToolError
+from provision.model.errors import ToolError
 
 
 def run(

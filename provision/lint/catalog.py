@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from provision import lint_hosts, lint_profile
-from provision.catalog import HOSTS_FILE, Catalog
-from provision.lintfinding import Findings, LintFinding, Severity
+from provision.lint import hosts as lint_hosts
+from provision.lint import profile as lint_profile
+from provision.lint.finding import Findings, LintFinding, Severity
+from provision.model.catalog import HOSTS_FILE, Catalog
 
 __all__ = ["LintFinding", "Severity", "counts", "lint_catalog"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from provision.yamlfile import Document, dotted
+from provision.model.yamlfile import Document, dotted
 
 
 class Severity(StrEnum):

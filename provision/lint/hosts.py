@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from provision import taxonomy as tx
-from provision.catalog import Catalog
-from provision.hosts import Host
-from provision.lintfinding import Findings
-from provision.yamlfile import Document
+from provision.lint.finding import Findings
+from provision.model import taxonomy as tx
+from provision.model.catalog import Catalog
+from provision.model.hosts import Host
+from provision.model.yamlfile import Document
 
 
 def check(catalog: Catalog, doc: Document, out: Findings) -> None:

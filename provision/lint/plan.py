@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from provision.lintfinding import Findings
-from provision.profile import BurninPlan, DriveInterface, DriveRole, Profile, Suite
-from provision.yamlfile import Document
+from provision.lint.finding import Findings
+from provision.model.profile import BurninPlan, DriveInterface, DriveRole, Profile, Suite
+from provision.model.yamlfile import Document
 
 
 def check(p: Profile, doc: Document, out: Findings) -> None:

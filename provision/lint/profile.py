@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from provision import lint_plan
-from provision import taxonomy as tx
-from provision.lintfinding import Findings
-from provision.profile import Profile
-from provision.yamlfile import Document
+from provision.lint import plan as lint_plan
+from provision.lint.finding import Findings
+from provision.model import taxonomy as tx
+from provision.model.profile import Profile
+from provision.model.yamlfile import Document
 
 # What each receptacle is rated for (A). C19/C20 is 16 A under IEC (20 A under UL; take the lower).
 RECEPTACLE_AMPS: dict[str, int] = {

@@ -9,11 +9,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.errors import BadInput, NotFound
-from provision.hosts import Host, Inventory
-from provision.profile import Profile
-from provision.site import Site
-from provision.yamlfile import Document, build, read_yaml
+from provision.model.errors import BadInput, NotFound
+from provision.model.hosts import Host, Inventory
+from provision.model.profile import Profile
+from provision.model.site import Site
+from provision.model.yamlfile import Document, build, read_yaml
 
 HOSTS_FILE = "hosts.yaml"
 SITE_FILE = "site.yaml"
@@ -23,7 +23,7 @@ def default_profiles_dir() -> Path:
     env = os.environ.get("PROVISION_PROFILES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "profiles"
+    return Path(__file__).resolve().parents[2] / "profiles"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
-from provision.profile import Frozen
+from provision.model.profile import Frozen
 
 MAC_RE = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
 _TLS_WORDS = {"yes", "no", "on", "off", "true", "false", "y", "n", ""}

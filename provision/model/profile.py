@@ -1,6 +1,6 @@
 """Hardware profiles: what a node class is (from the seed) and what its parts really report.
 
-Pure: typed, frozen models only. Loading lives in `provision.catalog`.
+Pure: typed, frozen models only. Loading lives in `provision.model.catalog`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Site settings (`profiles/site.yaml`): what every install at this site shares.
 
 Mirror and driver repositories, the operators' SSH keys, the root password policy, time. Pure
-models; `provision.catalog` loads the file. A secret never lives here in clear: root is locked or
+models; `provision.model.catalog` loads the file. A secret never lives here in clear: root is locked or
 carries a SHA-512 crypt hash.
 """
 
@@ -11,7 +11,7 @@ import re
 
 from pydantic import field_validator
 
-from provision.profile import Frozen
+from provision.model.profile import Frozen
 
 _URL = re.compile(r"^https?://[^\s\"'`$\\]+$")
 _SSH_KEY = re.compile(

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from provision.errors import BadInput
+from provision.model.errors import BadInput
 
 Path_ = tuple[str | int, ...]
 # libyaml composes ~20x faster; the pure-Python loader, where libyaml is missing, gives the same nodes.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from provision.errors import StateError
+from provision.model.errors import StateError
 
 DB_FILE = "state.sqlite3"
 BUSY_TIMEOUT_MS = 15_000

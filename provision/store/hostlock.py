@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from provision.errors import BadInput, HostLocked, StateError
+from provision.model.errors import BadInput, HostLocked, StateError
 
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HOLDER_READ_TRIES = 40  # x 50 ms: the winner writes its pid just after taking the lock

@@ -1,6 +1,6 @@
 """The lifecycle of a host and the records of its runs: pure models, no I/O.
 
-`provision.state` stores and returns them; every command shows them through `to_dict`.
+`provision.store.state` stores and returns them; every command shows them through `to_dict`.
 """
 
 from __future__ import annotations

@@ -24,9 +24,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from provision import hostlock, statedb
-from provision.errors import BadInput, NotFound, StateError
-from provision.lifecycle import (
+from provision.model.errors import BadInput, NotFound, StateError
+from provision.store import db as statedb
+from provision.store import hostlock
+from provision.store.lifecycle import (
     DocumentRef,
     EventRow,
     HostRow,

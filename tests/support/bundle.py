@@ -12,11 +12,11 @@ from typing import Any
 
 from burnin.hardware import inventory_from_dict
 from burnin.schema import Finding, run_from_dict
-from provision.catalog import Catalog, load_catalog
-from provision.golden import Golden
-from provision.profile import Profile
-from provision.telemetry import parse_telemetry
-from provision.validation import validate
+from provision.acceptance.golden import Golden
+from provision.acceptance.timeseries import parse_telemetry
+from provision.acceptance.validation import validate
+from provision.model.catalog import Catalog, load_catalog
+from provision.model.profile import Profile
 from tests.conftest import PROFILES
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

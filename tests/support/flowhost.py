@@ -89,7 +89,7 @@ class FlowHost:
         return [
             sys.executable,
             "-m",
-            "provision.cli",
+            "provision",
             "--profiles",
             str(self.profiles),
             "--state",

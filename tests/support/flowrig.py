@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from provision.catalog import load_catalog
-from provision.mockup import build_tree
+from provision.model.catalog import load_catalog
 from tests.conftest import PROFILES
 from tests.support.bmcrig import Emulator
+from tests.support.mockup import build_tree
 
 PROFILE = "flow-loopback"
 COMPUTE = "flow-compute"
@@ -114,7 +114,7 @@ def write_profiles(
 
 
 def write_tree(profiles: Path, host: str, dest: Path) -> Path:
-    """The host's Redfish mockup tree (provision.mockup, Supermicro style) as one JSON file."""
+    """The host's Redfish mockup tree (tests.support.mockup, Supermicro style) as one JSON file."""
     catalog = load_catalog(profiles)
     entry = catalog.host(host)
     tree = build_tree(catalog.profile_of(entry), entry)

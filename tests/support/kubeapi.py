@@ -1,4 +1,4 @@
-"""A small real Kubernetes API server for the handoff tests: the few endpoints `provision.kube` uses
+"""A small real Kubernetes API server for the handoff tests: the few endpoints `provision.handoff.kube` uses
 (nodes, namespaces, MachineConfigPools, KubeletConfigs, StorageClasses), bearer-token auth, JSON
 Patch with `test`, resourceVersion bumps, Status objects on errors. Every request is logged to a
 JSON-lines file so a test can assert what was called.

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from provision.errors import HostLocked
-from provision.state import StateStore
+from provision.model.errors import HostLocked
+from provision.store.state import StateStore
 
 WAIT_S = 60.0
 

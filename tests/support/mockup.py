@@ -23,9 +23,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.hosts import Host
-from provision.mockup_parts import ROOT, Doc, ServiceBuilder, Style, coll, ok, ref
-from provision.profile import DriveInterface, Profile
+from provision.model.hosts import Host
+from provision.model.profile import DriveInterface, Profile
+from tests.support.mockup_parts import ROOT, Doc, ServiceBuilder, Style, coll, ok, ref
 
 __all__ = ["Faults", "Style", "build_tree", "write_tree"]
 

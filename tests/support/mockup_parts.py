@@ -1,4 +1,4 @@
-"""Pieces of the mockup builder (`provision.mockup`): document helpers, the vendor styles, the NICs,
+"""Pieces of the mockup builder (`tests.support.mockup`): document helpers, the vendor styles, the NICs,
 and the chassis- and service-level resources (power, thermal, managers, firmware, service root). Pure."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from provision.hosts import Host
-from provision.profile import Profile
+from provision.model.hosts import Host
+from provision.model.profile import Profile
 
 ROOT = "/redfish/v1"
 Doc = dict[str, Any]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provision.cli import main
+from provision.cli.main import main
 from tests.support.procs import free_port, running
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """sushy-emulator (fake driver, real power and boot state) whose hardware is a Redfish mockup tree.
 
 The fake driver keeps power state and the boot override but exposes no DIMMs, GPUs or drives. Here
-every GET the mockup tree (provision.mockup, written as one JSON file {path: document}) can answer
+every GET the mockup tree (tests.support.mockup, written as one JSON file {path: document}) can answer
 is answered from it, the system's own document merges the mockup's inventory fields into the
 emulator's live one, and everything else (power actions, boot PATCHes) is the emulator's. The tree
 file is read on every request, so a test swaps a part by rewriting it.

@@ -2,7 +2,7 @@
 between slots, firmware, performance, and findings whose verdict changed. For the
 reinstall-after-swap case: read it before signing the new run.
 
-Pure: compares two acceptance records (provision.report.record).
+Pure: compares two acceptance records (provision.acceptance.report.record).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from provision.golden import flatten
+from provision.acceptance.golden import flatten
 
 PERF_NOISE_PCT = 1.0  # smaller relative changes are run-to-run noise, not news
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from provision.report.svg import plot, timeline
-from provision.telemetry import Phase, Telemetry, downsample, kind_of
+from provision.acceptance.report.svg import plot, timeline
+from provision.acceptance.timeseries import Phase, Telemetry, downsample, kind_of
 
 PLOT_BUCKETS = 400
 _SERIAL = re.compile(r"serial ([^)\s]+)")

@@ -1,6 +1,6 @@
 """The acceptance record: everything a person signs and an asset system files, as one JSON-ready
-document (schema: provision/schemas/acceptance-report-v1.json). The HTML, JUnit and diff renderers
-all read this record, so the three can never disagree.
+document (schema: `schemas/acceptance-report-v1.json` beside this module). The HTML, JUnit and diff
+renderers all read this record, so the three can never disagree.
 
 Pure.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 from burnin.hardware import HardwareInventory
 from burnin.schema import Finding, RunResult, Verdict, to_dict
-from provision.telemetry import Telemetry
-from provision.validation import RunVerdict, run_verdict
+from provision.acceptance.timeseries import Telemetry
+from provision.acceptance.validation import RunVerdict, run_verdict
 
 REPORT_SCHEMA_ID = "https://inferno.example/schemas/acceptance-report-v1.json"
 REPORT_SCHEMA_VERSION = 1

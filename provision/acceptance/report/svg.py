@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from provision.telemetry import Envelope, Phase
+from provision.acceptance.timeseries import Envelope, Phase
 
 PALETTE = (
     "#1f77b4",

@@ -12,15 +12,15 @@ from enum import StrEnum
 
 from burnin.hardware import HardwareInventory
 from burnin.schema import Finding, SuiteResult, Verdict
-from provision.golden import Golden
-from provision.hosts import Host
-from provision.profile import Profile
-from provision.telemetry import Telemetry
-from provision.validation.common import finding
-from provision.validation.crosscheck import crosscheck
-from provision.validation.spec import check_firmware, check_inventory, check_pre_os
-from provision.validation.suites import check_suites
-from provision.validation.thermal import check_telemetry
+from provision.acceptance.golden import Golden
+from provision.acceptance.timeseries import Telemetry
+from provision.acceptance.validation.common import finding
+from provision.acceptance.validation.crosscheck import crosscheck
+from provision.acceptance.validation.spec import check_firmware, check_inventory, check_pre_os
+from provision.acceptance.validation.suites import check_suites
+from provision.acceptance.validation.thermal import check_telemetry
+from provision.model.hosts import Host
+from provision.model.profile import Profile
 
 
 class RunVerdict(StrEnum):

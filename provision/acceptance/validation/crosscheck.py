@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from burnin.hardware import HardwareInventory, normalize_wwn
 from burnin.schema import Finding, Verdict
-from provision.validation.common import finding
+from provision.acceptance.validation.common import finding
 
 T = TypeVar("T")
 

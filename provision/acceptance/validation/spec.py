@@ -1,6 +1,6 @@
 """The in-OS inventory held to the profile: counts, models, sizes in exact units, configured speeds,
 PCIe links, NIC speeds; firmware minimums over both views; the pre-OS view through the Redfish
-inspection's checks (provision.inspection).
+inspection's checks (provision.acceptance.inspection).
 
 Pure. In-OS findings are required; pre-OS ones are not (the BMC legitimately cannot see some
 fields), but a pre-OS mismatch still fails.
@@ -14,10 +14,10 @@ from dataclasses import replace
 
 from burnin.hardware import Dimm, Drive, HardwareInventory
 from burnin.schema import Finding, Verdict
-from provision.hosts import Host
-from provision.inspection import inspect_findings
-from provision.profile import DriveClass, DriveInterface, Profile
-from provision.validation.common import equal, finding, version_key
+from provision.acceptance.inspection import inspect_findings
+from provision.acceptance.validation.common import equal, finding, version_key
+from provision.model.hosts import Host
+from provision.model.profile import DriveClass, DriveInterface, Profile
 
 MIB_PER_GIB = 1024
 _LOCATOR = re.compile(r"P(?P<socket>\d+)\s+CHANNEL\s+(?P<channel>[A-Z])", re.IGNORECASE)

@@ -8,9 +8,9 @@ Pure.
 from __future__ import annotations
 
 from burnin.schema import Finding, SuiteResult, Verdict
-from provision.golden import Golden
-from provision.profile import Counter, Floor, PeakOf, Profile
-from provision.validation.common import Part, finding, fmt, median, number, select
+from provision.acceptance.golden import Golden
+from provision.acceptance.validation.common import Part, finding, fmt, median, number, select
+from provision.model.profile import Counter, Floor, PeakOf, Profile
 
 MEMORY_BYTES_PER_TRANSFER = 8
 

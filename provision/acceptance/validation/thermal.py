@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 from burnin.schema import Finding, SuiteResult, Verdict
-from provision.profile import Profile
-from provision.telemetry import Telemetry
-from provision.validation.common import finding, fmt, number, select
+from provision.acceptance.timeseries import Telemetry
+from provision.acceptance.validation.common import finding, fmt, number, select
+from provision.model.profile import Profile
 
 _GPU_INDEX = re.compile(r"gpu(\d+)\.")
 

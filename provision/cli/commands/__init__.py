@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import click
 
-from provision.commands.boot import boot
-from provision.commands.burnin import burnin
-from provision.commands.handoff import handoff
-from provision.commands.host import host
-from provision.commands.inspect import inspect
-from provision.commands.kickstart import kickstart
-from provision.commands.lab import lab
-from provision.commands.lint import lint
-from provision.commands.power import power
-from provision.commands.profile import profile
-from provision.commands.reinstall import reinstall
-from provision.commands.report import report
-from provision.commands.serve import serve
-from provision.commands.show import show
-from provision.commands.status import status
+from provision.cli.commands.boot import boot
+from provision.cli.commands.burnin import burnin
+from provision.cli.commands.handoff import handoff
+from provision.cli.commands.host import host
+from provision.cli.commands.inspect import inspect
+from provision.cli.commands.kickstart import kickstart
+from provision.cli.commands.lab import lab
+from provision.cli.commands.lint import lint
+from provision.cli.commands.power import power
+from provision.cli.commands.profile import profile
+from provision.cli.commands.reinstall import reinstall
+from provision.cli.commands.report import report
+from provision.cli.commands.serve import serve
+from provision.cli.commands.show import show
+from provision.cli.commands.status import status
 
 
 def register(group: click.Group) -> None:

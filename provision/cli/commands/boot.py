@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.boot_override import (
+from provision.bmc.boot_override import (
     BootDevice,
     BootMode,
     BootRequest,
@@ -16,8 +15,9 @@ from provision.boot_override import (
     eject_all,
     set_boot,
 )
-from provision.power import PowerAction, set_power
-from provision.redfish import connect
+from provision.bmc.power import PowerAction, set_power
+from provision.bmc.redfish import connect
+from provision.cli.app import App, emit
 
 
 def _human(data: dict[str, Any]) -> str:

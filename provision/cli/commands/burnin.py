@@ -15,13 +15,13 @@ from burnin.build import build as build_agent
 from burnin.planfile import PlanError, check_plan
 from burnin.runner import Runner
 from burnin.schema import RunResult, Verdict, run_from_dict, to_dict
-from provision.app import App, emit
-from provision.errors import BadInput, NotFound, VerdictFailed
-from provision.plan import PLAN_NAMES, build_plan
-from provision.profile import Profile
-from provision.runfiles import PRE_OS_FILE, RESULT_FILE
-from provision.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
-from provision.state import RunStatus, StateStore
+from provision.acceptance.runfiles import PRE_OS_FILE, RESULT_FILE
+from provision.agent.plan import PLAN_NAMES, build_plan
+from provision.agent.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
+from provision.cli.app import App, emit
+from provision.model.errors import BadInput, NotFound, VerdictFailed
+from provision.model.profile import Profile
+from provision.store.state import RunStatus, StateStore
 
 LOCAL_HOST = "local"  # the host name `burnin --local` runs are stored under (`report --local` reads it)
 KIND = "burnin"

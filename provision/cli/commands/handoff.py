@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.commands.report import accept_files, power_sums
-from provision.errors import VerdictFailed
-from provision.handoff import (
+from provision.acceptance.runfiles import RECORD_FILE, load_run_dir
+from provision.acceptance.runs import find_run, open_store, stored_record
+from provision.cli.app import App, emit
+from provision.cli.commands.report import accept_files, power_sums
+from provision.handoff.manifests import (
     QUARANTINE_TAINT,
     driver_mode,
     manifests,
@@ -21,11 +22,10 @@ from provision.handoff import (
     textfile_metrics,
     zfs_plan,
 )
-from provision.hosts import Host
-from provision.profile import Profile
-from provision.runfiles import RECORD_FILE, load_run_dir
-from provision.runs import find_run, open_store, stored_record
-from provision.state import HostState
+from provision.model.errors import VerdictFailed
+from provision.model.hosts import Host
+from provision.model.profile import Profile
+from provision.store.state import HostState
 
 TEXTFILE = "inferno_acceptance.prom"
 
@@ -115,7 +115,7 @@ def handoff(
     p = plan(profile, h, record, state)
     if not p["accepted"]:
         if kubeconfig is not None and not dry_run:
-            from provision import kube
+            from provision.handoff import kube
 
             kube.quarantine(kube.connect(kubeconfig), h.name)
         q = QUARANTINE_TAINT
@@ -137,7 +137,7 @@ def handoff(
     (out / TEXTFILE).write_text(p["textfile"])
     result: dict[str, Any] = {"host": host, "files": str(out), "gpu_driver": p["gpu_driver"]["statement"]}
     if kubeconfig is not None:
-        from provision import kube
+        from provision.handoff import kube
 
         api = kube.connect(kubeconfig)
         ours = {t.key for t in profile.platform.taints} | {QUARANTINE_TAINT.key}

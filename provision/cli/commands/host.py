@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from provision.app import App
-from provision.errors import BadInput
-from provision.fleet import select_hosts
-from provision.flowsteps import build_steps
-from provision.launch import LaunchOptions, launch
-from provision.workflow import STEP_NAMES
+from provision.cli.app import App
+from provision.cli.launch import LaunchOptions, launch
+from provision.flow.engine import STEP_NAMES
+from provision.flow.fleet import select_hosts
+from provision.flow.steps import build_steps
+from provision.model.errors import BadInput
 
 
 def flow_options(f: click.decorators.FC) -> click.decorators.FC:

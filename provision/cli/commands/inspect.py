@@ -8,12 +8,12 @@ from typing import Any
 import click
 
 from burnin.schema import Evidence, Verdict, to_dict
-from provision.app import App, emit
-from provision.errors import VerdictFailed
-from provision.inspection import EVIDENCE_ID, inspect_findings, overall
-from provision.redfish import connect
-from provision.redfish_inventory import collect_inventory
-from provision.state import HostState, RunStatus, StateStore
+from provision.acceptance.inspection import EVIDENCE_ID, inspect_findings, overall
+from provision.bmc.inventory import collect_inventory
+from provision.bmc.redfish import connect
+from provision.cli.app import App, emit
+from provision.model.errors import VerdictFailed
+from provision.store.state import HostState, RunStatus, StateStore
 
 # An inspection may move a host to `inspected` only from these; a host further along keeps its
 # state (re-inspecting an accepted host must not undo its acceptance), and the run records it.

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from burnin.hardware import inventory_from_dict
-from provision.app import App
-from provision.errors import BadInput
-from provision.hosts import DiskId
-from provision.installspec import NO_RUN_TOKEN, boot_disks_from_inventory
-from provision.kickstarts import ipxe_for, kickstart_for
-from provision.profile import Profile
+from provision.cli.app import App
+from provision.install.render import ipxe_for, kickstart_for
+from provision.install.spec import NO_RUN_TOKEN, boot_disks_from_inventory
+from provision.model.errors import BadInput
+from provision.model.hosts import DiskId
+from provision.model.profile import Profile
 
 
 @click.command()

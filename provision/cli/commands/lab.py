@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.errors import BadInput
+from provision.cli.app import App, emit
 from provision.lab import artifacts
 from provision.lab import lab as lablib
 from provision.lab.spec import node
+from provision.model.errors import BadInput
 
 LAB_ID_HELP = "Lab name (1-8 lowercase letters/digits) [env PROVISION_LAB_ID; default: lab]."
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.errors import BadInput
-from provision.lint import counts, lint_catalog
+from provision.cli.app import App, emit
+from provision.lint.catalog import counts, lint_catalog
+from provision.model.errors import BadInput
 
 
 def _human(data: dict[str, Any]) -> str:

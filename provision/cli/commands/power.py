@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.power import PowerAction, set_power
-from provision.redfish import connect
+from provision.bmc.power import PowerAction, set_power
+from provision.bmc.redfish import connect
+from provision.cli.app import App, emit
 
 
 def _human(data: dict[str, Any]) -> str:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from provision.app import App, emit
-from provision.commands.report import accept_files, power_sums
-from provision.errors import VerdictFailed
-from provision.golden import capture as capture_golden
-from provision.runfiles import RECORD_FILE, RunFiles, golden_path, load_run_dir, write_golden
-from provision.runs import find_run, load_run, open_store, stored_record
+from provision.acceptance.golden import capture as capture_golden
+from provision.acceptance.runfiles import RECORD_FILE, RunFiles, golden_path, load_run_dir, write_golden
+from provision.acceptance.runs import find_run, load_run, open_store, stored_record
+from provision.cli.app import App, emit
+from provision.cli.commands.report import accept_files, power_sums
+from provision.model.errors import VerdictFailed
 
 
 @click.group()

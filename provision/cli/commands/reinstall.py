@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from provision.app import App
-from provision.commands.host import flow_options
-from provision.flowsteps import build_steps
-from provision.launch import LaunchOptions, launch
+from provision.cli.app import App
+from provision.cli.commands.host import flow_options
+from provision.cli.launch import LaunchOptions, launch
+from provision.flow.steps import build_steps
 
 
 @click.command()

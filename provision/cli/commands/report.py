@@ -12,15 +12,15 @@ from typing import Any
 
 import click
 
-from provision.acceptance import Acceptance, evaluate
-from provision.app import App
-from provision.errors import BadInput
-from provision.profile import Profile
-from provision.report.diff import diff_records, render_diff
-from provision.report.html import render_html
-from provision.report.junit import render_junit
-from provision.runfiles import RunFiles, load_run_dir, read_golden
-from provision.runs import find_run, keep_acceptance, load_run, open_store, stored_record
+from provision.acceptance.evaluation import Acceptance, evaluate
+from provision.acceptance.report.diff import diff_records, render_diff
+from provision.acceptance.report.html import render_html
+from provision.acceptance.report.junit import render_junit
+from provision.acceptance.runfiles import RunFiles, load_run_dir, read_golden
+from provision.acceptance.runs import find_run, keep_acceptance, load_run, open_store, stored_record
+from provision.cli.app import App
+from provision.model.errors import BadInput
+from provision.model.profile import Profile
 
 LOCAL_HOST = "local"  # the host name `provision burnin --local` keeps its runs under
 

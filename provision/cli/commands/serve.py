@@ -10,10 +10,10 @@ from types import FrameType
 
 import click
 
-from provision.app import App
-from provision.bootserver import BootServer
-from provision.errors import BadInput
-from provision.state import StateStore
+from provision.cli.app import App
+from provision.install.bootserver import BootServer
+from provision.model.errors import BadInput
+from provision.store.state import StateStore
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

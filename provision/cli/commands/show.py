@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.hosts import Host
-from provision.lifecycle import HostState
-from provision.profile import DriveRole, Profile
-from provision.state import StateStore
+from provision.cli.app import App, emit
+from provision.model.hosts import Host
+from provision.model.profile import DriveRole, Profile
+from provision.store.lifecycle import HostState
+from provision.store.state import StateStore
 
 
 def derived(profile: Profile) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from provision.app import App, emit
-from provision.lifecycle import HostState
-from provision.state import StateStore
+from provision.cli.app import App, emit
+from provision.store.lifecycle import HostState
+from provision.store.state import StateStore
 
 RECENT_RUNS = 5
 
