@@ -7,6 +7,7 @@ database from version i to version i + 1. A database newer than this code is ref
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,13 +114,29 @@ def connect(path: Path) -> sqlite3.Connection:
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # WAL: readers never block the writer, several processes share one file safely.
-        db.execute("PRAGMA journal_mode = WAL")
+        _use_wal(db)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
         raise StateError(f"{path}: expected a usable SQLite state database, got {exc}") from None
     return db
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """WAL: readers never block the writer, several processes share one file safely.
+
+    Switching a new file to WAL needs an exclusive lock, and when two processes create the store at
+    the same moment SQLite answers "database is locked" at once instead of calling its busy handler:
+    wait for the other one here, as long as the busy timeout would have."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _rollback(db: sqlite3.Connection) -> None:
