@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from provision.cli.progress import PlainProgress
 from provision.flow.engine import STEPS, StepCall, StepFn, StepName, StepResult
 from provision.flow.hostrun import RunRequest, run_host
+from provision.flow.logprogress import PlainProgress
 from provision.model.errors import BadInput
 from provision.store.lifecycle import HostState, Run, RunStatus
 from provision.store.state import StateStore

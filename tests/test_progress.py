@@ -7,8 +7,9 @@ import json
 
 from rich.console import Console
 
-from provision.cli.progress import JsonProgress, PlainProgress, RichProgress
+from provision.cli.progress import JsonProgress, RichProgress
 from provision.flow.burnin_steps import known_hosts_line, live_view
+from provision.flow.logprogress import PlainProgress
 
 
 def test_plain_progress_is_one_timestamped_line_per_event() -> None:

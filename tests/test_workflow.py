@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.cli.progress import JsonProgress, PlainProgress
+from provision.cli.progress import JsonProgress
 from provision.flow.engine import (
     STEP_NAMES,
     STEPS,
@@ -27,6 +27,7 @@ from provision.flow.engine import (
     plan,
     repeats_destructive,
 )
+from provision.flow.logprogress import PlainProgress
 from provision.model.errors import BadInput, BmcError
 from provision.store.state import StateStore, StepOutcome
 

@@ -8,6 +8,7 @@ interruption and its host keeps the state it had. A second Ctrl-C stops at once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 import sys
 import time
@@ -19,13 +20,15 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 from pydantic import ValidationError
 
 from provision.cli.app import App
-from provision.cli.progress import JsonProgress, PlainProgress, RichProgress
-from provision.flow.engine import Cancel, Progress, StepFn, StepName, Summary, parse_step
+from provision.cli.progress import JsonProgress, RichProgress
+from provision.flow.engine import STEP_NAMES, Cancel, Progress, StepFn, StepName, Summary, parse_step
 from provision.flow.fleet import FleetRow, run_fleet, summary_table
 from provision.flow.hostrun import RunRequest, run_host
+from provision.flow.logprogress import PlainProgress
 from provision.install.bootserver import BootServer
 from provision.model.errors import BadInput, ProvisionError, VerdictFailed
 from provision.model.profile import Timeouts
@@ -55,6 +58,95 @@ class LaunchOptions:
     listen: str | None = None  # the embedded boot server's address; default: the site's boot_server_url
     serve: bool = True  # False: a `provision serve` elsewhere answers the installers
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def flow_options(kind: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options `host` and `reinstall` share, handed to the command as one `opts: LaunchOptions`
+    of this kind (the command adds its own: --yes, and a fleet's --parallel and --log-dir)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def with_options(
+            *args: Any,
+            as_json: bool,
+            restart_from: str | None,
+            timeouts: tuple[str, ...],
+            plan: str,
+            kubeconfig: str | None,
+            identity: str | None,
+            agent_dir: str,
+            listen: str | None,
+            no_serve: bool,
+            **kwargs: Any,
+        ) -> None:
+            opts = LaunchOptions(
+                kind=kind,
+                restart_from=restart_from,
+                timeouts=timeouts,
+                plan=plan,
+                as_json=as_json,
+                listen=listen,
+                serve=not no_serve,
+                extras={"kubeconfig": kubeconfig, "ssh_key": identity, "agent_dir": agent_dir},
+            )
+            command(*args, opts=opts, **kwargs)
+
+        return _add_flow_options(with_options)
+
+    return decorate
+
+
+def _add_flow_options(f: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            click.option("--json", "as_json", is_flag=True, help="Print JSON progress and result."),
+            click.option(
+                "--restart-from",
+                metavar="STEP",
+                help=f"Run STEP and every later step again ({', '.join(STEP_NAMES)}).",
+            ),
+            click.option(
+                "--timeout",
+                "timeouts",
+                multiple=True,
+                metavar="NAME=SECONDS",
+                help="Override one of the profile's timeouts (power_s, install_start_s, install_s, ssh_s, "
+                "burnin_margin_s, collect_s, poll_s). Repeatable.",
+            ),
+            click.option(
+                "--plan",
+                type=click.Choice(["quick", "acceptance"]),
+                default="acceptance",
+                show_default=True,
+                help="The profile's burn-in plan to run.",
+            ),
+            click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Hand off to this cluster."),
+            click.option(
+                "--identity",
+                type=click.Path(dir_okay=False),
+                help="SSH private key for the installed hosts [default: the user's keys and agent].",
+            ),
+            click.option(
+                "--agent-dir",
+                metavar="DIR",
+                default="/var/lib/inferno-burnin",
+                show_default=True,
+                help="Where the burn-in agent and its runs live on the installed host.",
+            ),
+            click.option(
+                "--listen",
+                metavar="ADDRESS:PORT",
+                help="Where the embedded boot server listens [default: the site's boot_server_url].",
+            ),
+            click.option(
+                "--no-serve",
+                is_flag=True,
+                help="Do not embed the boot server (a `provision serve` answers the installers).",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
 
 
 def listen_address(listen: str) -> tuple[str, int]:

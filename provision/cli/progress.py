@@ -1,4 +1,5 @@
-"""Where `provision host` says what it is doing: a live terminal view, plain log lines, or JSON lines.
+"""Where `provision host` says what it is doing: a live terminal view or JSON lines (plain log lines
+are provision.flow.logprogress).
 
 All three take the same calls from the workflow engine (provision.flow.engine.Progress). During the
 burn-in, `note(..., data={"suite":..., "temps_c":..., "power_w":...})` carries the live telemetry.
@@ -11,62 +12,13 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _telemetry(data: dict[str, Any] | None) -> str:
-    if not data:
-        return ""
-    parts = []
-    if data.get("suite"):
-        parts.append(f"suite {data['suite']}")
-    temps = data.get("temps_c") or {}
-    if temps:
-        parts.append("temps " + ", ".join(f"{k} {v:.0f}°C" for k, v in sorted(temps.items())))
-    if data.get("power_w") is not None:
-        parts.append(f"power {data['power_w']:.0f} W")
-    return "; ".join(parts)
-
-
-class PlainProgress:
-    """One timestamped line per event: for logs, pipes and the per-host files of a fleet."""
-
-    def __init__(self, out: IO[str], prefix_host: bool = True) -> None:
-        self.out = out
-        self.prefix_host = prefix_host
-        self._lock = threading.Lock()
-
-    def _line(self, host: str, text: str) -> None:
-        who = f"{host}: " if self.prefix_host else ""
-        with self._lock:
-            self.out.write(f"{_stamp()} {who}{text}\n")
-            self.out.flush()
-
-    def step_started(self, host: str, step: str, does: str) -> None:
-        self._line(host, f"{step}: started ({does})")
-
-    def step_skipped(self, host: str, step: str, why: str) -> None:
-        self._line(host, f"{step}: skipped ({why})")
-
-    def step_finished(self, host: str, step: str, outcome: str, elapsed_s: float, message: str) -> None:
-        tail = f": {message}" if message else ""
-        self._line(host, f"{step}: {outcome} after {elapsed_s:.1f} s{tail}")
-
-    def waiting(self, host: str, step: str, what: str, elapsed_s: float, timeout_s: float) -> None:
-        self._line(host, f"{step}: waiting for {what} ({elapsed_s:.0f} s of {timeout_s:.0f} s)")
-
-    def note(self, host: str, step: str, message: str, data: dict[str, Any] | None = None) -> None:
-        extra = _telemetry(data)
-        self._line(host, f"{step}: {message}" + (f" [{extra}]" if extra else ""))
+from provision.flow.logprogress import stamp, telemetry_text
 
 
 class JsonProgress:
@@ -77,7 +29,7 @@ class JsonProgress:
         self._lock = threading.Lock()
 
     def emit(self, event: str, **fields: Any) -> None:
-        record = {"event": event, "at": _stamp(), **fields}
+        record = {"event": event, "at": stamp(), **fields}
         with self._lock:
             self.out.write(json.dumps(record, default=str) + "\n")
             self.out.flush()
@@ -165,4 +117,4 @@ class RichProgress:
         self._update(host, status=f"waiting for {what}", detail=f"timeout {timeout_s:.0f} s")
 
     def note(self, host: str, step: str, message: str, data: dict[str, Any] | None = None) -> None:
-        self._update(host, status=message, detail=_telemetry(data))
+        self._update(host, status=message, detail=telemetry_text(data))

@@ -16,8 +16,8 @@ from typing import Any
 from burnin.build import build as build_agent
 from provision.agent.plan import build_plan
 from provision.agent.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
-from provision.flow.engine import StepCall, StepResult
-from provision.flow.hostenv import StepsBase
+from provision.flow.engine import StepCall, StepFn, StepName, StepResult
+from provision.flow.hostenv import StepContext
 from provision.model.errors import SshError
 from provision.store.lifecycle import HostState
 
@@ -59,23 +59,34 @@ def live_view(sample_line: str) -> dict[str, Any]:
     return {"temps_c": hottest, "power_w": sum(power) if power else None}
 
 
-class BurninSteps(StepsBase):
-    """Mixed into HostSteps."""
+class BurninSteps:
+    """SSH with the pinned host key and the burn-in agent: wait_ssh, start_burnin, follow_burnin, collect."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+
+    def steps(self) -> dict[StepName, StepFn]:
+        return {
+            StepName.wait_ssh: self.wait_ssh,
+            StepName.start_burnin: self.start_burnin,
+            StepName.follow_burnin: self.follow_burnin,
+            StepName.collect: self.collect,
+        }
 
     def _agent(self, target: SshTarget) -> FlowAgent:
-        return FlowAgent(target, remote_dir=str(self.env.extras.get("agent_dir") or REMOTE_DIR))
+        return FlowAgent(target, remote_dir=str(self.ctx.env.extras.get("agent_dir") or REMOTE_DIR))
 
     # -- SSH -----------------------------------------------------------------------------------
     def _target(self, call: StepCall) -> SshTarget:
-        host = self.env.host
+        host = self.ctx.env.host
         address = host.ssh_address
         if address is None:
-            raise SshError(f"{self.name}: hosts.yaml gives no address to reach the installed OS")
-        path = Path(self.store.state_dir) / "known_hosts" / self.name
+            raise SshError(f"{self.ctx.name}: hosts.yaml gives no address to reach the installed OS")
+        path = Path(self.ctx.store.state_dir) / "known_hosts" / self.ctx.name
         keys = call.facts.get("host_keys") or []
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(known_hosts_line(address, host.ssh_port, k) + "\n" for k in keys))
-        key_file = self.env.extras.get("ssh_key")
+        key_file = self.ctx.env.extras.get("ssh_key")
         return SshTarget(
             address, host.ssh_port, host.ssh_user, Path(key_file) if key_file else None, path, 10.0
         )
@@ -97,7 +108,7 @@ class BurninSteps(StepsBase):
                 agent.close()
             return True
 
-        t = self.env.timeouts
+        t = self.ctx.env.timeouts
         call.waiter.wait_for(
             f"SSH on {target.where()} with the pinned host key",
             answers,
@@ -109,8 +120,10 @@ class BurninSteps(StepsBase):
 
     # -- the burn-in ---------------------------------------------------------------------------
     def _plan(self, call: StepCall) -> dict[str, Any]:
-        agent_run = f"{self.name}-{self.run.id}"
-        plan = build_plan(agent_run, self.name, self.env.plan_name, self.env.profile, self.env.host)
+        agent_run = f"{self.ctx.name}-{self.ctx.run.id}"
+        plan = build_plan(
+            agent_run, self.ctx.name, self.ctx.env.plan_name, self.ctx.env.profile, self.ctx.env.host
+        )
         weigh = set(call.facts.get("weigh_suites") or [])
         if weigh:
             # After a part swap the suites that exercise the new parts run twice as long.
@@ -123,8 +136,8 @@ class BurninSteps(StepsBase):
     def start_burnin(self, call: StepCall) -> StepResult:
         target = self._target(call)
         plan = self._plan(call)
-        pyz = build_agent(Path(self.store.state_dir) / "agent" / "burnin-agent.pyz")
-        self._state(HostState.burning_in, f"burn-in plan {self.env.plan_name}")
+        pyz = build_agent(Path(self.ctx.store.state_dir) / "agent" / "burnin-agent.pyz")
+        self.ctx.state(HostState.burning_in, f"burn-in plan {self.ctx.env.plan_name}")
         agent = self._agent(target)
         try:
             agent.connect()
@@ -132,7 +145,7 @@ class BurninSteps(StepsBase):
             state = agent.start(plan)
         finally:
             agent.close()
-        self.store.put_document(self.run.id, "plan.json", plan)
+        self.ctx.store.put_document(self.ctx.run.id, "plan.json", plan)
         how = "re-attached to" if state.get("attached") else "started"
         total_s = sum(int(s.get("duration_s", 0)) for s in plan["suites"])
         return StepResult(
@@ -144,7 +157,7 @@ class BurninSteps(StepsBase):
     def follow_burnin(self, call: StepCall) -> StepResult:
         target = self._target(call)
         run_id = str(call.facts["agent_run"])
-        t = self.env.timeouts
+        t = self.ctx.env.timeouts
         deadline = time.monotonic() + float(call.facts.get("planned_s", 0)) + t.burnin_margin_s
         seen, drops, suite = 0, 0, ["-"]
 
@@ -152,9 +165,9 @@ class BurninSteps(StepsBase):
             kind = event.get("event", "")
             if kind == "suite_start":
                 suite[0] = str(event.get("suite"))
-                self._note(call, f"suite {suite[0]} running", {"suite": suite[0]})
+                self.ctx.note(call, f"suite {suite[0]} running", {"suite": suite[0]})
             elif kind == "suite_end":
-                self._note(
+                self.ctx.note(
                     call, f"suite {event.get('suite')}: {event.get('verdict')}", {"suite": event.get("suite")}
                 )
 
@@ -162,7 +175,7 @@ class BurninSteps(StepsBase):
             call.waiter.cancel.check()
             if time.monotonic() > deadline:
                 raise SshError(
-                    f"{self.name}: follow_burnin: timed out waiting for agent run {run_id} to end "
+                    f"{self.ctx.name}: follow_burnin: timed out waiting for agent run {run_id} to end "
                     f"(planned {call.facts.get('planned_s')} s + margin {t.burnin_margin_s} s)"
                 )
             agent = self._agent(target)
@@ -172,13 +185,13 @@ class BurninSteps(StepsBase):
                 seen = agent.follow(run_id, seen, on_event, timeout_s=max(1.0, min(10.0, t.poll_s * 2)))
                 tail = agent.read_run_file(run_id, "telemetry.jsonl", tail_lines=1)
                 if tail.strip():
-                    self._note(call, f"suite {suite[0]}", {"suite": suite[0], **live_view(tail.strip())})
+                    self.ctx.note(call, f"suite {suite[0]}", {"suite": suite[0], **live_view(tail.strip())})
                 state = agent.status(run_id).get("state")
             except (*NETWORK_ERRORS, SshError) as exc:
                 if isinstance(exc, SshError) and "cannot connect" not in str(exc):
                     raise
                 drops += 1
-                self._note(call, f"SSH dropped ({exc}); the agent runs on; reconnecting")
+                self.ctx.note(call, f"SSH dropped ({exc}); the agent runs on; reconnecting")
                 call.waiter.cancel.sleep(t.poll_s)
                 continue
             finally:
@@ -186,7 +199,7 @@ class BurninSteps(StepsBase):
             if state == "finished":
                 return StepResult(message=f"agent run {run_id} finished ({drops} SSH drop(s) survived)")
             if state in ("dead", "absent"):
-                raise SshError(f"{self.name}: the agent of run {run_id} is {state} on the host")
+                raise SshError(f"{self.ctx.name}: the agent of run {run_id} is {state} on the host")
 
     def collect(self, call: StepCall) -> StepResult:
         target = self._target(call)
@@ -206,7 +219,7 @@ class BurninSteps(StepsBase):
             finally:
                 agent.close()
 
-        t = self.env.timeouts
+        t = self.ctx.env.timeouts
         result, telemetry = call.waiter.wait_for(
             f"the results of agent run {run_id} over SSH",
             fetch,
@@ -214,8 +227,8 @@ class BurninSteps(StepsBase):
             interval_s=t.poll_s,
             status=lambda: last[0],
         )
-        self.store.put_document(self.run.id, "result.json", result)
-        self.store.put_document(self.run.id, "telemetry.jsonl", telemetry.encode())
+        self.ctx.store.put_document(self.ctx.run.id, "result.json", result)
+        self.ctx.store.put_document(self.ctx.run.id, "telemetry.jsonl", telemetry.encode())
         return StepResult(
             message=f"result and {len(telemetry.splitlines())} telemetry lines collected",
             evidence=("result.json", "telemetry.jsonl"),

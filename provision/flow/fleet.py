@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provision.cli.progress import PlainProgress
 from provision.flow.engine import Cancel, Progress, Summary
+from provision.flow.logprogress import PlainProgress
 from provision.model.catalog import Catalog
 from provision.model.errors import BadInput, ProvisionError
 from provision.model.hosts import Host

@@ -34,17 +34,24 @@ class HostEnv:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class StepsBase:
-    """The run's shared state; the step mixins read it."""
+@dataclass
+class StepContext:
+    """What every group of steps of one run holds: the host's environment and the run, and the two
+    things they all do (move the host's state, say what is happening)."""
 
-    def __init__(self, env: HostEnv, run: Run) -> None:
-        self.env = env
-        self.run = run
-        self.store: StateStore = env.store
-        self.name: str = env.host.name
+    env: HostEnv
+    run: Run
 
-    def _state(self, state: HostState, reason: str) -> None:
+    @property
+    def store(self) -> StateStore:
+        return self.env.store
+
+    @property
+    def name(self) -> str:
+        return self.env.host.name
+
+    def state(self, state: HostState, reason: str) -> None:
         self.store.set_host_state(self.name, state, reason=f"run {self.run.id}: {reason}")
 
-    def _note(self, call: StepCall, message: str, data: dict[str, Any] | None = None) -> None:
+    def note(self, call: StepCall, message: str, data: dict[str, Any] | None = None) -> None:
         self.env.progress.note(self.name, call.step.value, message, data)

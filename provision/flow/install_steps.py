@@ -1,5 +1,5 @@
-"""The code of each workflow step for one host: calls into the Redfish, kickstart/boot server,
-burn-in (SSH), validation, report and handoff modules, and records what it learnt.
+"""The steps of one host up to its install: the pre-OS inspection (and, for a reinstall, what changed),
+the kickstart, the boot server run, the PXE boot and the wait for the installer, the boot from disk.
 
 Each step is safe to run again after a partial attempt (the controller may die anywhere):
 - pxe_boot never power-cycles a host whose installer already called back `started`;
@@ -25,19 +25,15 @@ from provision.bmc.boot_override import BootDevice, BootRequest, set_boot
 from provision.bmc.inventory import collect_inventory
 from provision.bmc.power import PowerAction, set_power
 from provision.bmc.redfish import connect
-from provision.flow.accept_steps import AcceptSteps
-from provision.flow.burnin_steps import BurninSteps
-from provision.flow.engine import Progress, StepCall, StepFn, StepName, StepResult
-from provision.flow.hostenv import HostEnv
+from provision.flow.engine import StepCall, StepFn, StepName, StepResult
+from provision.flow.hostenv import StepContext
 from provision.flow.hostrun import RUN_KINDS
 from provision.install.render import kickstart_for
 from provision.install.spec import NO_RUN_TOKEN
-from provision.model.catalog import Catalog
 from provision.model.errors import ExternalError, NotFound, VerdictFailed
-from provision.model.hosts import DiskId, Host
-from provision.model.profile import DriveInterface, DriveRole, Profile, Timeouts
+from provision.model.hosts import DiskId
+from provision.model.profile import DriveInterface, DriveRole
 from provision.store.lifecycle import EventRow, HostState, Run, RunStatus
-from provision.store.state import StateStore
 
 # The boot server records the installer's callbacks as events of these kinds.
 INSTALL_STARTED = "install.started"
@@ -51,48 +47,66 @@ class InstallFailed(ExternalError):
     """The installer called back `failed`; the message carries its log tail."""
 
 
-class HostSteps(BurninSteps, AcceptSteps):
+class InstallSteps:
+    """Up to an installed host: inspect (gate 1), render_kickstart, open_run, pxe_boot, wait_install,
+    boot_disk."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+
+    def steps(self) -> dict[StepName, StepFn]:
+        return {
+            StepName.inspect: self.inspect,
+            StepName.render_kickstart: self.render_kickstart,
+            StepName.open_run: self.open_run,
+            StepName.pxe_boot: self.pxe_boot,
+            StepName.wait_install: self.wait_install,
+            StepName.boot_disk: self.boot_disk,
+        }
+
     def _install_events(self, after_id: int) -> list[EventRow]:
         return [
-            e for e in self.store.events(run_id=self.run.id) if e.kind in INSTALL_KINDS and e.id > after_id
+            e
+            for e in self.ctx.store.events(run_id=self.ctx.run.id)
+            if e.kind in INSTALL_KINDS and e.id > after_id
         ]
 
     def _last_event_id(self) -> int:
-        rows = self.store.events(host=self.name)
+        rows = self.ctx.store.events(host=self.ctx.name)
         return rows[-1].id if rows else 0
 
     # -- inspection ----------------------------------------------------------------------------
     def inspect(self, call: StepCall) -> StepResult:
-        host = self.env.host
-        if self.env.kind == "reinstall":
-            self._state(HostState.maintenance, "reinstall: out of the pool until accepted again")
-            kubeconfig = self.env.extras.get("kubeconfig")
+        host = self.ctx.env.host
+        if self.ctx.env.kind == "reinstall":
+            self.ctx.state(HostState.maintenance, "reinstall: out of the pool until accepted again")
+            kubeconfig = self.ctx.env.extras.get("kubeconfig")
             if kubeconfig:
                 from provision.handoff import kube  # the Kubernetes client loads only when a cluster is named
 
-                kube.quarantine(kube.connect(Path(kubeconfig)), self.name)
-                self._note(call, f"node {self.name} tainted (quarantine) until it is accepted again")
+                kube.quarantine(kube.connect(Path(kubeconfig)), self.ctx.name)
+                self.ctx.note(call, f"node {self.ctx.name} tainted (quarantine) until it is accepted again")
         with connect(host.bmc) as bmc:
             inv = collect_inventory(bmc.try_json, host.bmc.system)
-        findings = inspect_findings(self.env.profile, inv, host)  # what `provision inspect` judges
-        self.store.put_document(self.run.id, PREOS_INVENTORY, to_dict(inv))
-        self.store.put_document(
-            self.run.id, "findings-redfish.json", {"findings": [to_dict(f) for f in findings]}
+        findings = inspect_findings(self.ctx.env.profile, inv, host)  # what `provision inspect` judges
+        self.ctx.store.put_document(self.ctx.run.id, PREOS_INVENTORY, to_dict(inv))
+        self.ctx.store.put_document(
+            self.ctx.run.id, "findings-redfish.json", {"findings": [to_dict(f) for f in findings]}
         )
         failed = [f for f in findings if f.verdict is Verdict.FAIL]
         facts: dict[str, Any] = {"preos_inventory": PREOS_INVENTORY}
         evidence = [PREOS_INVENTORY, "findings-redfish.json"]
-        if self.env.kind == "reinstall":
+        if self.ctx.env.kind == "reinstall":
             facts.update(self._diff(call, inv))
             evidence.append("changes.json")
         if failed:
-            self._state(HostState.rejected, f"pre-OS findings failed: {len(failed)}")
+            self.ctx.state(HostState.rejected, f"pre-OS findings failed: {len(failed)}")
             shown = "; ".join(
                 f"{f.component}: {f.check} expected {f.expected}, got {f.observed}" for f in failed[:5]
             )
-            raise VerdictFailed(f"{self.name}: pre-OS gate: {len(failed)} finding(s) failed: {shown}")
-        if self.env.kind != "reinstall":
-            self._state(HostState.inspected, f"{len(findings)} pre-OS findings, none failed")
+            raise VerdictFailed(f"{self.ctx.name}: pre-OS gate: {len(failed)} finding(s) failed: {shown}")
+        if self.ctx.env.kind != "reinstall":
+            self.ctx.state(HostState.inspected, f"{len(findings)} pre-OS findings, none failed")
         gaps = f", {len(inv.gaps)} gap(s)" if inv.gaps else ""
         return StepResult(
             message=f"{len(findings)} pre-OS findings, none failed{gaps}",
@@ -105,16 +119,20 @@ class HostSteps(BurninSteps, AcceptSteps):
         (a host that was never accepted) the latest earlier run that ran to its end. With its pre-OS
         inventory and its verdict."""
         fallback: tuple[Run, HardwareInventory, str | None] | None = None
-        for run in reversed(self.store.list_runs(self.name)):
-            if run.id == self.run.id or run.status is not RunStatus.succeeded or run.kind not in RUN_KINDS:
+        for run in reversed(self.ctx.store.list_runs(self.ctx.name)):
+            if (
+                run.id == self.ctx.run.id
+                or run.status is not RunStatus.succeeded
+                or run.kind not in RUN_KINDS
+            ):
                 continue
             verdicts = [
                 (r.evidence or {}).get("facts", {}).get("verdict")
-                for r in self.store.steps(run.id)
+                for r in self.ctx.store.steps(run.id)
                 if r.step == "validate"
             ]
             try:
-                inv = inventory_from_dict(json.loads(self.store.get_document(run.id, PREOS_INVENTORY)))
+                inv = inventory_from_dict(json.loads(self.ctx.store.get_document(run.id, PREOS_INVENTORY)))
             except NotFound:
                 continue
             verdict = verdicts[-1] if verdicts else None
@@ -126,19 +144,21 @@ class HostSteps(BurninSteps, AcceptSteps):
     def _diff(self, call: StepCall, now: HardwareInventory) -> dict[str, Any]:
         base = self._baseline()
         if base is None:
-            self._note(call, "no earlier run to compare with: every part is treated as new")
-            self.store.put_document(self.run.id, "changes.json", {"previous_run": None, "changes": []})
+            self.ctx.note(call, "no earlier run to compare with: every part is treated as new")
+            self.ctx.store.put_document(
+                self.ctx.run.id, "changes.json", {"previous_run": None, "changes": []}
+            )
             return {"previous_run": None, "changes": [], "weigh_suites": []}
         run, before, verdict = base
         if verdict != "accepted":
-            self._note(
-                call, f"{self.name} was never accepted: comparing with its last run {run.id} ({verdict})"
+            self.ctx.note(
+                call, f"{self.ctx.name} was never accepted: comparing with its last run {run.id} ({verdict})"
             )
         changes = diff_inventories(before, now)
         for c in changes:
-            self._note(call, f"changed: {c.describe()}")
+            self.ctx.note(call, f"changed: {c.describe()}")
         if not changes:
-            self._note(call, f"no hardware change since run {run.id}")
+            self.ctx.note(call, f"no hardware change since run {run.id}")
         weigh = suites_to_weigh(changes, now)
         doc = {
             "previous_run": run.id,
@@ -146,7 +166,7 @@ class HostSteps(BurninSteps, AcceptSteps):
             "changes": [c.to_dict() for c in changes],
             "weigh_suites": weigh,
         }
-        self.store.put_document(self.run.id, "changes.json", doc)
+        self.ctx.store.put_document(self.ctx.run.id, "changes.json", doc)
         return {
             "previous_run": run.id,
             "previous_verdict": verdict,
@@ -156,11 +176,13 @@ class HostSteps(BurninSteps, AcceptSteps):
 
     # -- kickstart and the boot server run -----------------------------------------------------
     def _boot_disks(self, call: StepCall) -> tuple[tuple[DiskId, ...], list[str]]:
-        host, profile = self.env.host, self.env.profile
-        raw = self.store.get_document(self.run.id, str(call.facts.get("preos_inventory", PREOS_INVENTORY)))
+        host, profile = self.ctx.env.host, self.ctx.env.profile
+        raw = self.ctx.store.get_document(
+            self.ctx.run.id, str(call.facts.get("preos_inventory", PREOS_INVENTORY))
+        )
         inv = inventory_from_dict(json.loads(raw))
         pinned = tuple(host.boot_disks)
-        if pinned and self.env.kind == "reinstall" and call.facts.get("previous_run"):
+        if pinned and self.ctx.env.kind == "reinstall" and call.facts.get("previous_run"):
             base = self._baseline()
             if base is not None:
                 return retarget_boot_disks(pinned, diff_inventories(base[1], inv), inv)
@@ -180,12 +202,12 @@ class HostSteps(BurninSteps, AcceptSteps):
     def render_kickstart(self, call: StepCall) -> StepResult:
         disks, notes = self._boot_disks(call)
         for n in notes:
-            self._note(call, n)
-        host = self.env.host.model_copy(update={"boot_disks": disks}) if disks else self.env.host
+            self.ctx.note(call, n)
+        host = self.ctx.env.host.model_copy(update={"boot_disks": disks}) if disks else self.ctx.env.host
         # The copy stored with the run carries a placeholder token: the real one is never written.
-        text = kickstart_for(self.env.catalog, host, NO_RUN_TOKEN, self.env.boot_url)
-        self.env.catalog.hosts[self.name] = host  # what the boot server renders for this host now
-        self.store.put_document(self.run.id, "ks.cfg", text.encode())
+        text = kickstart_for(self.ctx.env.catalog, host, NO_RUN_TOKEN, self.ctx.env.boot_url)
+        self.ctx.env.catalog.hosts[self.ctx.name] = host  # what the boot server renders for this host now
+        self.ctx.store.put_document(self.ctx.run.id, "ks.cfg", text.encode())
         pins = [d.model_dump(exclude_none=True) for d in host.boot_disks]
         return StepResult(
             message=f"kickstart rendered ({len(text.splitlines())} lines); boot disks {pins}",
@@ -194,23 +216,25 @@ class HostSteps(BurninSteps, AcceptSteps):
         )
 
     def _publish_path(self) -> Path:
-        return self.env.netboot_dir / f"{self.name}.url"
+        return self.ctx.env.netboot_dir / f"{self.ctx.name}.url"
 
     def pin_boot_disks(self, facts: dict[str, Any]) -> None:
         """Serve the kickstart with the disks render_kickstart chose (a restarted controller's boot
         server starts from hosts.yaml again)."""
         if facts.get("boot_disks"):
             pins = tuple(DiskId(**d) for d in facts["boot_disks"])
-            self.env.catalog.hosts[self.name] = self.env.host.model_copy(update={"boot_disks": pins})
+            self.ctx.env.catalog.hosts[self.ctx.name] = self.ctx.env.host.model_copy(
+                update={"boot_disks": pins}
+            )
 
     def _open_boot_run(self) -> int:
         """A fresh token for this run, published for the DHCP side; earlier tokens are revoked (the
         boot server also revokes one once its install has called back)."""
-        t = self.env.timeouts
-        self.store.revoke_tokens(self.run.id)
+        t = self.ctx.env.timeouts
+        self.ctx.store.revoke_tokens(self.ctx.run.id)
         ttl_s = t.install_start_s + t.install_s + t.ssh_s
-        token = self.store.issue_token(self.run.id, self.name, ttl_s)
-        url = f"{self.env.boot_url}/ipxe/{self.name}?token={token}"
+        token = self.ctx.store.issue_token(self.ctx.run.id, self.ctx.name, ttl_s)
+        url = f"{self.ctx.env.boot_url}/ipxe/{self.ctx.name}?token={token}"
         # dnsmasq's per-host script URL is made from this file; the token lives only here, 0600.
         path = self._publish_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,8 +247,8 @@ class HostSteps(BurninSteps, AcceptSteps):
     def open_run(self, call: StepCall) -> StepResult:
         ttl_s = self._open_boot_run()
         return StepResult(
-            message=f"boot server run open at {self.env.boot_url} (token valid {ttl_s} s)",
-            facts={"boot_url": self.env.boot_url},
+            message=f"boot server run open at {self.ctx.env.boot_url} (token valid {ttl_s} s)",
+            facts={"boot_url": self.ctx.env.boot_url},
         )
 
     # -- boot and install ----------------------------------------------------------------------
@@ -232,7 +256,7 @@ class HostSteps(BurninSteps, AcceptSteps):
         after = int(call.facts.get("install_events_after", 0))
         if call.after_cut:
             # Callbacks since the cut attempt began: only that attempt's power cycle can explain them.
-            cut = [r for r in self.store.steps(self.run.id) if r.step == call.step.value][-2:-1]
+            cut = [r for r in self.ctx.store.steps(self.ctx.run.id) if r.step == call.step.value][-2:-1]
             seen = [e for e in self._install_events(after) if cut and e.at >= cut[0].started_at]
             if seen:
                 # The power cycle of the interrupted attempt worked: the installer is running. A
@@ -245,12 +269,12 @@ class HostSteps(BurninSteps, AcceptSteps):
         if call.attempt > 1:
             self._open_boot_run()  # the token of the earlier attempt may be spent or revoked
         mark = self._last_event_id()
-        self._state(HostState.provisioning, "one-time PXE boot and power cycle")
-        with connect(self.env.host.bmc) as bmc:
-            boot = set_boot(bmc, BootRequest(BootDevice.pxe, mode=self.env.boot_mode))
-            power = set_power(bmc, PowerAction.cycle, self.env.timeouts.power_s)
+        self.ctx.state(HostState.provisioning, "one-time PXE boot and power cycle")
+        with connect(self.ctx.env.host.bmc) as bmc:
+            boot = set_boot(bmc, BootRequest(BootDevice.pxe, mode=self.ctx.env.boot_mode))
+            power = set_power(bmc, PowerAction.cycle, self.ctx.env.timeouts.power_s)
         doc = {"boot": boot.to_dict(), "power": power.to_dict()}
-        self.store.put_document(self.run.id, "pxe_boot.json", doc)
+        self.ctx.store.put_document(self.ctx.run.id, "pxe_boot.json", doc)
         return StepResult(
             message=f"next boot {boot.target} ({boot.enabled}); power {power.state} after "
             f"{' -> '.join(power.steps) or 'no change'}",
@@ -260,7 +284,7 @@ class HostSteps(BurninSteps, AcceptSteps):
 
     def wait_install(self, call: StepCall) -> StepResult:
         after = int(call.facts.get("install_events_after", 0))
-        t = self.env.timeouts
+        t = self.ctx.env.timeouts
 
         def latest() -> EventRow | None:
             seen = self._install_events(after)
@@ -278,7 +302,7 @@ class HostSteps(BurninSteps, AcceptSteps):
             status=status,
         )
         if first.kind == INSTALL_STARTED:
-            self.env.progress.note(self.name, call.step.value, "installer started")
+            self.ctx.env.progress.note(self.ctx.name, call.step.value, "installer started")
 
             def ended() -> EventRow | None:
                 e = latest()
@@ -290,71 +314,21 @@ class HostSteps(BurninSteps, AcceptSteps):
         if first.kind == INSTALL_FAILED:
             tail = str(first.payload.get("log_tail") or first.payload.get("tail") or "(no log tail sent)")
             raise InstallFailed(
-                f"{self.name}: the installer reported failure; log tail:\n{tail}\n"
+                f"{self.ctx.name}: the installer reported failure; log tail:\n{tail}\n"
                 f"fix the cause, then rerun with --restart-from pxe_boot to install again"
             )
         keys = first.payload.get("host_keys") or first.payload.get("ssh_host_keys") or []
         if not keys:
             raise InstallFailed(
-                f"{self.name}: the installer's 'finished' callback carried no SSH host key to pin; "
+                f"{self.ctx.name}: the installer's 'finished' callback carried no SSH host key to pin; "
                 "refusing to trust the host's first SSH answer"
             )
-        self._state(HostState.installed, "installer finished")
+        self.ctx.state(HostState.installed, "installer finished")
         self._publish_path().unlink(missing_ok=True)
         return StepResult(message=f"installed; {len(keys)} host key(s) pinned", facts={"host_keys": keys})
 
     def boot_disk(self, call: StepCall) -> StepResult:
-        with connect(self.env.host.bmc) as bmc:
-            boot = set_boot(bmc, BootRequest(BootDevice.disk, mode=self.env.boot_mode))
-        self.store.put_document(self.run.id, "boot_disk.json", {"boot": boot.to_dict()})
+        with connect(self.ctx.env.host.bmc) as bmc:
+            boot = set_boot(bmc, BootRequest(BootDevice.disk, mode=self.ctx.env.boot_mode))
+        self.ctx.store.put_document(self.ctx.run.id, "boot_disk.json", {"boot": boot.to_dict()})
         return StepResult(message=f"next boot {boot.target} ({boot.enabled})", evidence=("boot_disk.json",))
-
-    def steps(self) -> dict[StepName, StepFn]:
-        return {
-            StepName.inspect: self.inspect,
-            StepName.render_kickstart: self.render_kickstart,
-            StepName.open_run: self.open_run,
-            StepName.pxe_boot: self.pxe_boot,
-            StepName.wait_install: self.wait_install,
-            StepName.boot_disk: self.boot_disk,
-            StepName.wait_ssh: self.wait_ssh,
-            StepName.start_burnin: self.start_burnin,
-            StepName.follow_burnin: self.follow_burnin,
-            StepName.collect: self.collect,
-            StepName.validate: self.validate,
-            StepName.report: self.report,
-            StepName.handoff: self.handoff,
-        }
-
-
-def build_steps(
-    store: StateStore,
-    host: Host,
-    profile: Profile,
-    timeouts: Timeouts,
-    progress: Progress,
-    run: Run,
-    opts: Any,
-    catalog: Catalog,
-    boot_url: str,
-    netboot_dir: Path,
-    facts: dict[str, Any],
-) -> dict[StepName, StepFn]:
-    """The step code of one host's run (the signature launch.StepsBuilder calls)."""
-    env = HostEnv(
-        store=store,
-        host=host,
-        profile=profile,
-        timeouts=timeouts,
-        progress=progress,
-        catalog=catalog,
-        boot_url=boot_url,
-        netboot_dir=netboot_dir,
-        profiles_dir=catalog.directory,
-        kind=opts.kind,
-        plan_name=opts.plan,
-        extras=dict(opts.extras),
-    )
-    steps = HostSteps(env, run)
-    steps.pin_boot_disks(facts)
-    return steps.steps()

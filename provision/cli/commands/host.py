@@ -2,69 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
 from provision.cli.app import App
-from provision.cli.launch import LaunchOptions, launch
-from provision.flow.engine import STEP_NAMES
+from provision.cli.launch import LaunchOptions, flow_options, launch
 from provision.flow.fleet import select_hosts
 from provision.flow.steps import build_steps
 from provision.model.errors import BadInput
-
-
-def flow_options(f: click.decorators.FC) -> click.decorators.FC:
-    """The options `host` and `reinstall` share."""
-    for option in reversed(
-        [
-            click.option(
-                "--restart-from",
-                metavar="STEP",
-                help=f"Run STEP and every later step again ({', '.join(STEP_NAMES)}).",
-            ),
-            click.option(
-                "--timeout",
-                "timeouts",
-                multiple=True,
-                metavar="NAME=SECONDS",
-                help="Override one of the profile's timeouts (power_s, install_start_s, install_s, ssh_s, "
-                "burnin_margin_s, collect_s, poll_s). Repeatable.",
-            ),
-            click.option(
-                "--plan",
-                type=click.Choice(["quick", "acceptance"]),
-                default="acceptance",
-                show_default=True,
-                help="The profile's burn-in plan to run.",
-            ),
-            click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Hand off to this cluster."),
-            click.option(
-                "--identity",
-                type=click.Path(dir_okay=False),
-                help="SSH private key for the installed hosts [default: the user's keys and agent].",
-            ),
-            click.option(
-                "--agent-dir",
-                metavar="DIR",
-                default="/var/lib/inferno-burnin",
-                show_default=True,
-                help="Where the burn-in agent and its runs live on the installed host.",
-            ),
-            click.option(
-                "--listen",
-                metavar="ADDRESS:PORT",
-                help="Where the embedded boot server listens [default: the site's boot_server_url].",
-            ),
-            click.option(
-                "--no-serve",
-                is_flag=True,
-                help="Do not embed the boot server (a `provision serve` answers the installers).",
-            ),
-        ]
-    ):
-        f = option(f)
-    return f
 
 
 @click.command()
@@ -73,8 +20,7 @@ def flow_options(f: click.decorators.FC) -> click.decorators.FC:
 @click.option("--rack", help="Every host in rack R.")
 @click.option("--circle", type=int, help="Every host in circle N.")
 @click.option("--yes", is_flag=True, help="Allow destructive steps on an accepted or handed-off host.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON progress and result.")
-@flow_options
+@flow_options("provision")
 @click.option("--parallel", type=int, default=4, show_default=True, help="Hosts at once (fleets).")
 @click.option(
     "--log-dir",
@@ -89,17 +35,9 @@ def host(
     rack: str | None,
     circle: int | None,
     yes: bool,
-    as_json: bool,
-    restart_from: str | None,
-    timeouts: tuple[str, ...],
-    plan: str,
-    kubeconfig: str | None,
-    identity: str | None,
-    agent_dir: str,
-    listen: str | None,
-    no_serve: bool,
     parallel: int,
     log_dir: Path | None,
+    opts: LaunchOptions,
 ) -> None:
     """Provision HOST end to end: inspect, install, burn in, validate, report, hand off.
 
@@ -114,17 +52,5 @@ def host(
     if not fleet and not host:
         raise BadInput("host: expected a HOST, or --all, --rack R or --circle N, got none")
     names = [h.name for h in select_hosts(app.catalog, all_hosts, rack, circle)] if fleet else [str(host)]
-    opts = LaunchOptions(
-        kind="provision",
-        yes=yes,
-        restart_from=restart_from,
-        timeouts=timeouts,
-        plan=plan,
-        parallel=parallel,
-        log_dir=log_dir,
-        as_json=as_json,
-        listen=listen,
-        serve=not no_serve,
-        extras={"kubeconfig": kubeconfig, "ssh_key": identity, "agent_dir": agent_dir},
-    )
+    opts = dataclasses.replace(opts, yes=yes, parallel=parallel, log_dir=log_dir)
     launch(app, names, opts, build_steps, fleet)
