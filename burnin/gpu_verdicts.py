@@ -24,7 +24,8 @@ from typing import Any, Dict, List, Optional
 
 from burnin.schema import Finding, Verdict, make_finding
 
-# Azure NHC's failing XIDs (reference/hardware.md section 4); any other XID is a warning.
+# The XIDs that fail a node in Azure's HPC node health checks (Azure/azurehpc-health-checks,
+# customTests/azure_gpu_xid.nhc); any other XID is a warning.
 XID_FATAL = (48, 56, 57, 58, 62, 63, 64, 65, 68, 69, 73, 74, 79, 80, 81, 92, 119, 120)
 # Clock-event bits that mean the hardware, not policy, held the clocks down. SwPowerCap (0x4) is normal.
 HW_CLOCK_EVENTS = {

@@ -1,10 +1,11 @@
 """NVML adapter: the only module that imports `pynvml` (nvidia-ml-py), and lazily, so the agent runs
 where it is missing. Nothing from pynvml leaves this module: callers get ints, floats, strings, dicts.
 
-Rules (reference/hardware.md section 4): NotSupported, FunctionNotFound, NoData and friends mean
-"not available" (None, with the reason in `gaps`), never an error; GpuIsLost / ResetRequired raise
-GpuLost, which the suite turns into a failure. `lib` is the pynvml module, or in tests a fake that
-keeps pynvml's real constants and exception classes.
+Rules: NotSupported (in NVIDIA's NVML API reference, the device does not support the feature),
+FunctionNotFound (the driver predates the call), NoData and friends mean "not available" (None, with
+the reason in `gaps`), never an error; GpuIsLost / ResetRequired raise GpuLost, which the suite turns
+into a failure. `lib` is the pynvml module, or in tests a fake that keeps pynvml's real constants
+and exception classes.
 
 Standard library only (besides pynvml), Python >= 3.9.
 """

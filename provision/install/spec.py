@@ -19,7 +19,7 @@ from provision.model.hosts import DiskId, Host, Interface
 from provision.model.profile import DriveInterface, DriveRole, NicRole, Profile
 from provision.model.site import Site
 
-# What the burn-in agent and its probes run on the installed host (reference/hardware.md).
+# What the burn-in agent and its probes run on the installed host.
 BURNIN_PACKAGES = (
     "stress-ng",
     "fio",
