@@ -68,3 +68,10 @@ class Bundle:
 
 def by_id(findings: list[Finding]) -> dict[str, Finding]:
     return {f.id: f for f in findings}
+
+
+def golden(triad_gbs: float) -> Golden:
+    """A golden reference of the compute class holding only a memory triad figure."""
+    return Golden(
+        "circle-2-lust", "inferno-host-compute-0", "golden-run", 0.0, {"memory": {"triad_gbs": triad_gbs}}
+    )
