@@ -15,14 +15,9 @@ import yaml
 from click.testing import CliRunner
 
 from provision.cli.main import cli
-from provision.handoff.manifests import (
-    QUARANTINE_TAINT,
-    manifests,
-    render_manifests,
-    taints,
-    textfile_metrics,
-    zfs_plan,
-)
+from provision.handoff.manifests import QUARANTINE_TAINT, manifests, render_manifests, taints
+from provision.handoff.metrics import textfile_metrics
+from provision.handoff.zfs import zfs_plan
 from provision.model.errors import ProvisionError
 from provision.model.hosts import DiskId
 from tests.conftest import PROFILES

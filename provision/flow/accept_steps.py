@@ -20,9 +20,10 @@ from provision.acceptance.evaluation import Acceptance, evaluate
 from provision.acceptance.report.html import render_html
 from provision.acceptance.report.junit import render_junit
 from provision.acceptance.runfiles import RECORD_FILE, RunFiles, load_run_dir, read_golden
-from provision.flow.engine import StepCall, StepResult
-from provision.flow.hostenv import StepsBase
-from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, zfs_plan
+from provision.flow.engine import StepCall, StepFn, StepName, StepResult
+from provision.flow.hostenv import StepContext
+from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests
+from provision.handoff.zfs import zfs_plan
 from provision.model.errors import VerdictFailed
 from provision.store.lifecycle import HostState
 
@@ -43,38 +44,48 @@ def reinstall_section(info: dict[str, Any]) -> str:
     return f'<section id="reinstall"><h2>What changed</h2>{head}{changed}</section>'
 
 
-class AcceptSteps(StepsBase):
-    """Mixed into HostSteps."""
+class AcceptSteps:
+    """The judging steps: validate, report, handoff."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+
+    def steps(self) -> dict[StepName, StepFn]:
+        return {
+            StepName.validate: self.validate,
+            StepName.report: self.report,
+            StepName.handoff: self.handoff,
+        }
 
     def _run_dir(self) -> Path:
-        return Path(self.store.state_dir) / "runs" / self.run.id
+        return Path(self.ctx.store.state_dir) / "runs" / self.ctx.run.id
 
     def _files(self) -> RunFiles:
-        return load_run_dir(self._run_dir(), {tuple(self.env.profile.acceptance.part_power_series)})
+        return load_run_dir(self._run_dir(), {tuple(self.ctx.env.profile.acceptance.part_power_series)})
 
     def _accept(self) -> Acceptance:
         files = self._files()
-        profile = self.env.profile
+        profile = self.ctx.env.profile
         return evaluate(
             files,
-            host_name=self.name,
+            host_name=self.ctx.name,
             profile=profile,
-            host=self.env.host,
-            golden=read_golden(self.env.profiles_dir, profile.name),
-            kind=self.env.kind,
+            host=self.ctx.env.host,
+            golden=read_golden(self.ctx.env.profiles_dir, profile.name),
+            kind=self.ctx.env.kind,
             generated_at=time.time(),
             tool_version=version("inferno-provision"),
         )
 
     def validate(self, call: StepCall) -> StepResult:
         acc = self._accept()
-        self.store.put_document(
-            self.run.id, "findings.json", {"findings": [to_dict(f) for f in acc.findings]}
+        self.ctx.store.put_document(
+            self.ctx.run.id, "findings.json", {"findings": [to_dict(f) for f in acc.findings]}
         )
         counts = acc.record["counts"]
         verdict = acc.verdict.value
         state = HostState.accepted if verdict == "accepted" else HostState.rejected
-        self._state(state, f"verdict {verdict}: {counts}")
+        self.ctx.state(state, f"verdict {verdict}: {counts}")
         shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
         return StepResult(
             message=f"verdict {verdict} ({shown})", evidence=("findings.json",), facts={"verdict": verdict}
@@ -84,7 +95,7 @@ class AcceptSteps(StepsBase):
         acc = self._accept()
         record = dict(acc.record)
         extra = ""
-        if self.env.kind == "reinstall":
+        if self.ctx.env.kind == "reinstall":
             info = {
                 "previous_run": call.facts.get("previous_run"),
                 "previous_verdict": call.facts.get("previous_verdict"),
@@ -105,9 +116,9 @@ class AcceptSteps(StepsBase):
                 if at >= 0
                 else html + extra
             )
-        self.store.put_document(self.run.id, RECORD_FILE, record)
-        self.store.put_document(self.run.id, "report.html", html.encode())
-        self.store.put_document(self.run.id, "report.junit.xml", render_junit(record).encode())
+        self.ctx.store.put_document(self.ctx.run.id, RECORD_FILE, record)
+        self.ctx.store.put_document(self.ctx.run.id, "report.html", html.encode())
+        self.ctx.store.put_document(self.ctx.run.id, "report.junit.xml", render_junit(record).encode())
         where = self._run_dir() / "report.html"
         return StepResult(
             message=f"reports written: {where}",
@@ -120,22 +131,24 @@ class AcceptSteps(StepsBase):
         if verdict != "accepted":
             # The node, if it exists, keeps the quarantine taint: nothing of ours schedules there.
             return StepResult(message=f"not handed off: verdict {verdict}", skipped=True)
-        profile, host = self.env.profile, self.env.host
-        record = json.loads(self.store.get_document(self.run.id, RECORD_FILE))
+        profile, host = self.ctx.env.profile, self.ctx.env.host
+        record = json.loads(self.ctx.store.get_document(self.ctx.run.id, RECORD_FILE))
         zfs = zfs_plan(profile, host, record)
         if zfs.refusals:
-            raise VerdictFailed(f"{self.name}: ZFS pool {zfs.pool} refused: " + "; ".join(zfs.refusals))
+            raise VerdictFailed(f"{self.ctx.name}: ZFS pool {zfs.pool} refused: " + "; ".join(zfs.refusals))
         docs = manifests(profile, host, record)
-        self.store.put_document(self.run.id, "handoff-manifests.yaml", render_manifests(docs).encode())
+        self.ctx.store.put_document(
+            self.ctx.run.id, "handoff-manifests.yaml", render_manifests(docs).encode()
+        )
         script = "#!/bin/sh\nset -eu\n" + "\n".join(zfs.commands) + "\n"
-        self.store.put_document(self.run.id, "zfs-create.sh", script.encode())
+        self.ctx.store.put_document(self.ctx.run.id, "zfs-create.sh", script.encode())
         driver = driver_mode(profile, record)
         evidence = ("handoff-manifests.yaml", "zfs-create.sh")
-        kubeconfig = self.env.extras.get("kubeconfig")
+        kubeconfig = self.ctx.env.extras.get("kubeconfig")
         if not kubeconfig:
             return StepResult(
                 message=f"manifests written ({len(docs)} objects; {driver['statement']}); apply them with "
-                f"'provision handoff {self.name} --kubeconfig FILE'",
+                f"'provision handoff {self.ctx.name} --kubeconfig FILE'",
                 evidence=evidence,
                 facts={"handed_off": False},
             )
@@ -146,12 +159,12 @@ class AcceptSteps(StepsBase):
         kube.apply(api, docs, ours)
         resource = profile.gpus.resource_name if profile.gpus else None
         ready, capacity = kube.wait_ready(
-            api, self.name, resource, profile.gpu_count, self.env.timeouts.ssh_s
+            api, self.ctx.name, resource, profile.gpu_count, self.ctx.env.timeouts.ssh_s
         )
         if not ready or (resource is not None and capacity != str(profile.gpu_count)):
             raise VerdictFailed(
-                f"{self.name}: applied, but the node is {'Ready' if ready else 'not Ready'} with "
+                f"{self.ctx.name}: applied, but the node is {'Ready' if ready else 'not Ready'} with "
                 f"{resource}={capacity}, expected Ready with {resource}={profile.gpu_count}"
             )
-        self._state(HostState.handed_off, f"handed off to {kubeconfig}")
+        self.ctx.state(HostState.handed_off, f"handed off to {kubeconfig}")
         return StepResult(message="handed off: node Ready", evidence=evidence, facts={"handed_off": True})

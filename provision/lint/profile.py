@@ -5,7 +5,7 @@ from __future__ import annotations
 from provision.lint import plan as lint_plan
 from provision.lint.finding import Findings
 from provision.model import taxonomy as tx
-from provision.model.profile import Profile
+from provision.model.profile import Platform, Profile
 from provision.model.yamlfile import Document
 
 # What each receptacle is rated for (A). C19/C20 is 16 A under IEC (20 A under UL; take the lower).
@@ -35,7 +35,18 @@ def check(p: Profile, doc: Document, out: Findings) -> None:
 
 
 def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
-    pf = p.platform
+    circle = _rack_circle(p.platform, doc, out)
+    _pdu(p, circle, doc, out)
+    _circle_label(p.platform, circle, doc, out)
+    _namespace(p.platform, circle, doc, out)
+    _pool(p.platform, circle, doc, out)
+    _taints(p, doc, out)
+    _switches(p, doc, out)
+    _seed_platform(p.platform, doc, out)
+
+
+def _rack_circle(pf: Platform, doc: Document, out: Findings) -> int:
+    """The host's circle: the rack's when the rack name parses (the other names must agree with it)."""
     problem = tx.rack_problem(pf.rack)
     rack = tx.parse_rack(pf.rack)
     if problem:
@@ -47,8 +58,10 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
             ("platform", "circle"),
             f"expected {rack.circle} (the circle of rack {pf.rack}), got {pf.circle}",
         )
-    circle = rack.circle if rack else pf.circle
+    return rack.circle if rack else pf.circle
 
+
+def _pdu(p: Profile, circle: int, doc: Document, out: Findings) -> None:
     pdu_circle = tx.pdu_circle(p.power.pdu)
     if pdu_circle is None:
         out.error("taxonomy.pdu", doc, ("power", "pdu"), f"expected {tx.PDU_GRAMMAR}, got {p.power.pdu!r}")
@@ -60,6 +73,8 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
             f"expected a PDU of circle {circle} (inferno-pdu-circle{circle}-<k>), got {p.power.pdu!r}",
         )
 
+
+def _circle_label(pf: Platform, circle: int, doc: Document, out: Findings) -> None:
     label = pf.labels.get(tx.CIRCLE_LABEL)
     if label is None:
         out.error(
@@ -76,6 +91,8 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
             f"expected {tx.CIRCLE_LABEL}={circle} (rack {pf.rack}), got {tx.CIRCLE_LABEL}={label}",
         )
 
+
+def _namespace(pf: Platform, circle: int, doc: Document, out: Findings) -> None:
     ns_circle = tx.namespace_circle(pf.namespace)
     if ns_circle is None:
         out.error(
@@ -92,6 +109,8 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
             f"expected {tx.namespace_for(circle)} (rack {pf.rack}), got {pf.namespace!r}",
         )
 
+
+def _pool(pf: Platform, circle: int, doc: Document, out: Findings) -> None:
     if not tx.is_pool_name(pf.pool):
         out.error("taxonomy.pool", doc, ("platform", "pool"), f"expected {tx.POOL_GRAMMAR}, got {pf.pool!r}")
     elif pf.pool in tx.SEED_POOLS and tx.SEED_POOLS[pf.pool] != circle:
@@ -103,7 +122,8 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
             f"{tx.SEED_POOLS[pf.pool]} in the seed, got {pf.pool!r}",
         )
 
-    _taints(p, doc, out)
+
+def _switches(p: Profile, doc: Document, out: Findings) -> None:
     for i, nic in enumerate(p.network):
         if nic.peer is not None and not tx.is_switch_name(nic.peer):
             out.error(
@@ -112,6 +132,10 @@ def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:
                 ("network", i, "peer"),
                 f"expected {tx.SWITCH_GRAMMAR}, got {nic.peer!r}",
             )
+
+
+def _seed_platform(pf: Platform, doc: Document, out: Findings) -> None:
+    """Departures from the seed's node reservations and OS: allowed, but said."""
     if pf.reserved_cpu_pct != SEED_RESERVED_CPU_PCT:
         out.warning(
             "seed.reserved-cpu",
@@ -178,7 +202,6 @@ def _taints(p: Profile, doc: Document, out: Findings) -> None:
 
 def _memory(p: Profile, doc: Document, out: Findings) -> None:
     cpu, m = p.cpu, p.memory
-    slots = cpu.sockets * cpu.dimm_slots_per_socket
     if cpu.boost_mhz < cpu.base_mhz:
         out.error(
             "cpu.clocks",
@@ -186,6 +209,23 @@ def _memory(p: Profile, doc: Document, out: Findings) -> None:
             ("cpu", "boost_mhz"),
             f"expected a boost clock >= the base clock {cpu.base_mhz} MHz, got {cpu.boost_mhz} MHz",
         )
+    _memory_population(p, doc, out)
+    _memory_bandwidth(p, doc, out)
+    _memory_speed(p, doc, out)
+    if m.triad_warn_below_pct < m.triad_fail_below_pct:
+        out.error(
+            "memory.triad",
+            doc,
+            ("memory", "triad_warn_below_pct"),
+            f"expected a warn threshold >= the fail threshold {m.triad_fail_below_pct:g}%, "
+            f"got {m.triad_warn_below_pct:g}%",
+        )
+
+
+def _memory_population(p: Profile, doc: Document, out: Findings) -> None:
+    """The DIMMs against the CPU's channels and the board's slots."""
+    cpu, m = p.cpu, p.memory
+    slots = cpu.sockets * cpu.dimm_slots_per_socket
     if m.populated_channels_per_socket > cpu.memory_channels_per_socket:
         out.error(
             "memory.channels",
@@ -223,18 +263,28 @@ def _memory(p: Profile, doc: Document, out: Findings) -> None:
             f"expected at most {per_socket} populated channels ({m.dimm_count} DIMMs over {cpu.sockets} "
             f"socket(s)), got {m.populated_channels_per_socket}",
         )
-    if m.populated_channels_per_socket < cpu.memory_channels_per_socket:
-        full = m.configured_mts_expected * 8 * cpu.memory_channels_per_socket * cpu.sockets / 1000
-        share = m.populated_channels_per_socket / cpu.memory_channels_per_socket
-        out.warning(
-            "memory.bandwidth",
-            doc,
-            ("memory", "populated_channels_per_socket"),
-            f"{m.dimm_count} DIMMs over {cpu.sockets} socket(s) fill {m.populated_channels_per_socket} of "
-            f"{cpu.memory_channels_per_socket} channels per socket: peak {p.memory_peak_gbs:.1f} GB/s at "
-            f"{m.configured_mts_expected} MT/s, {_fraction(share)} of the {full:.1f} GB/s all channels "
-            "would give; the burn-in expects the lower figure",
-        )
+
+
+def _memory_bandwidth(p: Profile, doc: Document, out: Findings) -> None:
+    cpu, m = p.cpu, p.memory
+    if m.populated_channels_per_socket >= cpu.memory_channels_per_socket:
+        return
+    full = m.configured_mts_expected * 8 * cpu.memory_channels_per_socket * cpu.sockets / 1000
+    share = m.populated_channels_per_socket / cpu.memory_channels_per_socket
+    out.warning(
+        "memory.bandwidth",
+        doc,
+        ("memory", "populated_channels_per_socket"),
+        f"{m.dimm_count} DIMMs over {cpu.sockets} socket(s) fill {m.populated_channels_per_socket} of "
+        f"{cpu.memory_channels_per_socket} channels per socket: peak {p.memory_peak_gbs:.1f} GB/s at "
+        f"{m.configured_mts_expected} MT/s, {_fraction(share)} of the {full:.1f} GB/s all channels "
+        "would give; the burn-in expects the lower figure",
+    )
+
+
+def _memory_speed(p: Profile, doc: Document, out: Findings) -> None:
+    """The configured speed against the allowed list and the DIMMs' rating."""
+    m = p.memory
     if m.configured_mts_expected not in m.configured_mts_allowed:
         out.error(
             "memory.speed",
@@ -256,16 +306,8 @@ def _memory(p: Profile, doc: Document, out: Findings) -> None:
             "memory.speed-configured",
             doc,
             ("memory", "configured_mts_expected"),
-            f"DIMMs rated {m.rated_mts} MT/s train at {m.configured_mts_expected} MT/s on the {cpu.model}; "
+            f"DIMMs rated {m.rated_mts} MT/s train at {m.configured_mts_expected} MT/s on the {p.cpu.model}; "
             "validation checks the configured speed, not the rating",
-        )
-    if m.triad_warn_below_pct < m.triad_fail_below_pct:
-        out.error(
-            "memory.triad",
-            doc,
-            ("memory", "triad_warn_below_pct"),
-            f"expected a warn threshold >= the fail threshold {m.triad_fail_below_pct:g}%, "
-            f"got {m.triad_warn_below_pct:g}%",
         )
 
 

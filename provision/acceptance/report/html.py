@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -83,11 +85,10 @@ def _cell(value: Any) -> str:
 def _table(
     headers: list[str],
     rows: list[list[Any]],
-    mono: set[int] | None = None,
+    mono: Collection[int] = (),
     flagged: frozenset[str] = frozenset(),
 ) -> str:
     """`flagged`: serials of parts a check failed on; their rows are marked so a person finds the part."""
-    mono = mono or set()
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join(
         ("<tr class=bad>" if any(str(c) in flagged for c in r if c is not None) else "<tr>")
@@ -116,117 +117,104 @@ def _findings_table(findings: list[dict[str, Any]]) -> str:
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+_SYSTEM_HEADERS = ["Manufacturer", "Model", "Serial", "BIOS", "BMC", "OS", "Kernel"]
+_SYSTEM_FIELDS = ("manufacturer", "model", "serial", "bios_version", "bmc_version", "os_name", "kernel")
+
+
+def _cpu_row(c: dict[str, Any]) -> list[Any]:
+    return [c.get("socket"), c.get("model"), c.get("cores"), c.get("threads")]
+
+
+def _dimm_row(d: dict[str, Any]) -> list[Any]:
+    return [
+        d.get("locator"),
+        d.get("size_mib"),
+        d.get("type"),
+        d.get("rated_mts"),
+        d.get("configured_mts"),
+        d.get("part_number"),
+        d.get("serial"),
+    ]
+
+
+def _gpu_row(g: dict[str, Any]) -> list[Any]:
+    pcie = f"Gen{g.get('pcie_gen_max')} x{g.get('pcie_width_max')}" if g.get("pcie_gen_max") else None
+    return [
+        g.get("index"),
+        g.get("name"),
+        g.get("memory_mib"),
+        pcie,
+        g.get("power_limit_w"),
+        g.get("vbios"),
+        g.get("serial"),
+    ]
+
+
+def _drive_row(d: dict[str, Any]) -> list[Any]:
+    return [
+        d.get("name"),
+        d.get("protocol"),
+        d.get("model"),
+        d.get("capacity_bytes"),
+        d.get("firmware"),
+        d.get("serial"),
+        d.get("wwn"),
+    ]
+
+
+def _nic_row(n: dict[str, Any]) -> list[Any]:
+    link = None if n.get("link_up") is None else ("up" if n["link_up"] else "down")
+    return [n.get("name"), n.get("mac"), n.get("speed_mbps"), link]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One inventory table: the record's key, its headers, one row per item, its monospace columns."""
+
+    key: str
+    headers: list[str]
+    row: Callable[[dict[str, Any]], list[Any]]
+    mono: frozenset[int]
+    # Parts with serials mark the rows a check failed on; CPUs carry no serial.
+    flags: bool = True
+
+
+_PARTS = (
+    _Part("cpus", ["Socket", "Model", "Cores", "Threads"], _cpu_row, frozenset(), flags=False),
+    _Part(
+        "dimms",
+        ["DIMM", "Size (MiB)", "Type", "Rated MT/s", "Configured MT/s", "Part", "Serial"],
+        _dimm_row,
+        frozenset({6}),
+    ),
+    _Part(
+        "gpus",
+        ["GPU", "Name", "Memory (MiB)", "PCIe", "Power limit (W)", "VBIOS", "Serial"],
+        _gpu_row,
+        frozenset({6}),
+    ),
+    _Part(
+        "drives",
+        ["Drive", "Protocol", "Model", "Capacity (bytes)", "Firmware", "Serial", "WWN"],
+        _drive_row,
+        frozenset({5, 6}),
+    ),
+    _Part("nics", ["NIC", "MAC", "Speed (Mb/s)", "Link"], _nic_row, frozenset({1})),
+)
+
+
 def _inventory(inv: dict[str, Any] | None, label: str, flagged: frozenset[str] = frozenset()) -> str:
     if not inv:
         return f"<p class=muted>No {escape(label)} inventory.</p>"
     sysi = inv.get("system", {})
     out = [
         f"<h3>{escape(label)}</h3>",
-        _table(
-            ["Manufacturer", "Model", "Serial", "BIOS", "BMC", "OS", "Kernel"],
-            [
-                [
-                    sysi.get(k)
-                    for k in (
-                        "manufacturer",
-                        "model",
-                        "serial",
-                        "bios_version",
-                        "bmc_version",
-                        "os_name",
-                        "kernel",
-                    )
-                ]
-            ],
-            {2},
-        ),
+        _table(_SYSTEM_HEADERS, [[sysi.get(k) for k in _SYSTEM_FIELDS]], {2}),
     ]
-    if inv.get("cpus"):
-        out.append(
-            _table(
-                ["Socket", "Model", "Cores", "Threads"],
-                [[c.get("socket"), c.get("model"), c.get("cores"), c.get("threads")] for c in inv["cpus"]],
-            )
-        )
-    if inv.get("dimms"):
-        out.append(
-            _table(
-                ["DIMM", "Size (MiB)", "Type", "Rated MT/s", "Configured MT/s", "Part", "Serial"],
-                [
-                    [
-                        d.get("locator"),
-                        d.get("size_mib"),
-                        d.get("type"),
-                        d.get("rated_mts"),
-                        d.get("configured_mts"),
-                        d.get("part_number"),
-                        d.get("serial"),
-                    ]
-                    for d in inv["dimms"]
-                ],
-                {6},
-                flagged,
-            )
-        )
-    if inv.get("gpus"):
-        out.append(
-            _table(
-                ["GPU", "Name", "Memory (MiB)", "PCIe", "Power limit (W)", "VBIOS", "Serial"],
-                [
-                    [
-                        g.get("index"),
-                        g.get("name"),
-                        g.get("memory_mib"),
-                        f"Gen{g.get('pcie_gen_max')} x{g.get('pcie_width_max')}"
-                        if g.get("pcie_gen_max")
-                        else None,
-                        g.get("power_limit_w"),
-                        g.get("vbios"),
-                        g.get("serial"),
-                    ]
-                    for g in inv["gpus"]
-                ],
-                {6},
-                flagged,
-            )
-        )
-    if inv.get("drives"):
-        out.append(
-            _table(
-                ["Drive", "Protocol", "Model", "Capacity (bytes)", "Firmware", "Serial", "WWN"],
-                [
-                    [
-                        d.get("name"),
-                        d.get("protocol"),
-                        d.get("model"),
-                        d.get("capacity_bytes"),
-                        d.get("firmware"),
-                        d.get("serial"),
-                        d.get("wwn"),
-                    ]
-                    for d in inv["drives"]
-                ],
-                {5, 6},
-                flagged,
-            )
-        )
-    if inv.get("nics"):
-        out.append(
-            _table(
-                ["NIC", "MAC", "Speed (Mb/s)", "Link"],
-                [
-                    [
-                        n.get("name"),
-                        n.get("mac"),
-                        n.get("speed_mbps"),
-                        None if n.get("link_up") is None else ("up" if n["link_up"] else "down"),
-                    ]
-                    for n in inv["nics"]
-                ],
-                {1},
-                flagged,
-            )
-        )
+    for part in _PARTS:
+        if inv.get(part.key):
+            rows = [part.row(item) for item in inv[part.key]]
+            out.append(_table(part.headers, rows, part.mono, flagged if part.flags else frozenset()))
     if inv.get("gaps"):
         out.append(_table(["Not read", "Why"], [[k, v] for k, v in inv["gaps"].items()]))
     return "".join(out)
@@ -262,85 +250,107 @@ def record_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
-    run = record["run"]
-    verdict = record["verdict"]
+def _why(record: dict[str, Any]) -> str:
+    """The verdict's reason, in one sentence."""
     counts = record["counts"]
-    findings = record["findings"]
-    attention = [f for f in findings if f["verdict"] in ("fail", "inconclusive")]
-    flagged = frozenset(m for f in attention for m in _SERIAL.findall(f["component"]))
-    warnings = [f for f in findings if f["verdict"] == "warn"]
-    phases = [Phase(p["name"], p["start"], p["end"]) for p in record["phases"]]
+    inconclusive = record["required_inconclusive"]
+    if record["verdict"] == "accepted":
+        return "Nothing failed and every required check has evidence."
+    if record["verdict"] == "rejected":
+        return f"{counts['fail']} check(s) failed" + (
+            f"; {inconclusive} required check(s) have no usable evidence." if inconclusive else "."
+        )
+    return f"Nothing failed, but {inconclusive} required check(s) have no usable evidence."
+
+
+def _heading(record: dict[str, Any], title: str) -> list[str]:
+    """Title, run line and the verdict banner with its counts."""
+    run, verdict, counts = record["run"], record["verdict"], record["counts"]
+    return [
+        f"<h1>{escape(title)}</h1>",
+        f"<p class=muted>Profile <b>{_cell(record['profile'])}</b> · run "
+        f"<span class=mono>{escape(run['run_id'])}</span> ({escape(run['kind'])})"
+        f" · {_when(run['started_at'])} → {_when(run['ended_at'])} ({_dur(run['duration_s'])})</p>",
+        f'<section id="verdict" class="verdict {verdict}"><b>{VERDICT_TEXT[verdict]}</b>'
+        f"<p>{escape(_why(record))}</p>"
+        f'<p class="counts"><span>{counts["fail"]} failed</span>'
+        f"<span>{counts['inconclusive']} inconclusive</span>"
+        f"<span>{counts['warn']} warnings</span><span>{counts['pass']} passed</span></p></section>",
+    ]
+
+
+def _attention(attention: list[dict[str, Any]], warnings: list[dict[str, Any]]) -> list[str]:
+    out = [
+        '<h2 id="attention">Needs attention</h2>',
+        _findings_table(attention) if attention else "<p>No failing or inconclusive check.</p>",
+    ]
+    if warnings:
+        out += ["<h3>Warnings</h3>", _findings_table(warnings)]
+    return out
+
+
+def _hardware(record: dict[str, Any], flagged: frozenset[str]) -> list[str]:
+    pre = record["inventory"]["pre_os"]
+    return [
+        '<h2 id="inventory">Hardware inventory</h2>',
+        _inventory(record["inventory"]["in_os"], "In the OS (burn-in agent)", flagged),
+        "<details><summary>Before the OS (BMC, Redfish): what the BMC listed, cross-checked part by part"
+        "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)", flagged) + "</details>",
+    ]
+
+
+def _timeline(record: dict[str, Any], phases: list[Phase]) -> list[str]:
+    run = record["run"]
     start = run["started_at"]
     end = run["ended_at"] or (phases[-1].end_s if phases else start)
-    why = {
-        "accepted": "Nothing failed and every required check has evidence.",
-        "rejected": f"{counts['fail']} check(s) failed"
-        + (
-            f"; {record['required_inconclusive']} required check(s) have no usable evidence."
-            if record["required_inconclusive"]
-            else "."
-        ),
-        "inconclusive": f"Nothing failed, but {record['required_inconclusive']} required check(s) "
-        "have no usable evidence.",
-    }[verdict]
-    inos = record["inventory"]["in_os"]
-    pre = record["inventory"]["pre_os"]
-    plan = run["plan"] or {}
-    env_rows = [
+    results_rows = [[s["suite"], s["verdict"], _dur(s["duration_s"]), s["error"]] for s in record["suites"]]
+    return [
+        '<h2 id="timeline">Timeline</h2>',
+        timeline(phases, start, end) if phases else "<p class=muted>No phases recorded.</p>",
+        _table(["Suite", "Verdict", "Duration", "Stopped because"], results_rows),
+    ]
+
+
+def _environment_rows(record: dict[str, Any]) -> list[list[Any]]:
+    run = record["run"]
+    inos = record["inventory"]["in_os"] or {}
+    return [
         ["Generator", record["generator"]],
         ["Agent", run["agent_version"] or "—"],
         ["Result schema", run["result_schema_version"]],
-        ["Plan", plan.get("name", "—")],
+        ["Plan", (run["plan"] or {}).get("name", "—")],
         ["Golden reference", run["golden_run"] or "none (floors are % of theoretical peak)"],
-        ["OS", (inos or {}).get("system", {}).get("os_name")],
-        ["Kernel", (inos or {}).get("system", {}).get("kernel")],
-        ["GPU driver", next((g.get("driver_version") for g in (inos or {}).get("gpus", [])), None)],
+        ["OS", inos.get("system", {}).get("os_name")],
+        ["Kernel", inos.get("system", {}).get("kernel")],
+        ["GPU driver", next((g.get("driver_version") for g in inos.get("gpus", [])), None)],
         ["Telemetry", f"{record['telemetry']['file'] or '—'} ({record['telemetry']['samples']} samples)"],
     ]
+
+
+def _environment(record: dict[str, Any]) -> list[str]:
+    """Environment, the plan as run, and the evidence files with their digests."""
+    plan = record["run"]["plan"] or {}
     suites_rows = [
         [s.get("suite"), s.get("duration_s"), s.get("options") or ""] for s in plan.get("suites", [])
     ]
-    results_rows = [[s["suite"], s["verdict"], _dur(s["duration_s"]), s["error"]] for s in record["suites"]]
     raw_rows = [[r["path"], r["size_bytes"], r["sha256"]] for r in record["raw"]]
     ev_rows = [
         [e["id"], " ".join(e["command"]), e["exit_code"], e["artifact"], e["sha256"]]
         for e in record["evidence"]
     ]
-    title = f"Burn-in acceptance: {record['host']}"
-    body = [
-        f"<h1>{escape(title)}</h1>",
-        f"<p class=muted>Profile <b>{_cell(record['profile'])}</b> · run "
-        f"<span class=mono>{escape(run['run_id'])}</span> ({escape(run['kind'])})"
-        f" · {_when(start)} → {_when(run['ended_at'])} ({_dur(run['duration_s'])})</p>",
-        f'<section id="verdict" class="verdict {verdict}"><b>{VERDICT_TEXT[verdict]}</b><p>{escape(why)}</p>'
-        f'<p class="counts"><span>{counts["fail"]} failed</span>'
-        f"<span>{counts['inconclusive']} inconclusive</span>"
-        f"<span>{counts['warn']} warnings</span><span>{counts['pass']} passed</span></p></section>",
-        '<h2 id="attention">Needs attention</h2>',
-        _findings_table(attention) if attention else "<p>No failing or inconclusive check.</p>",
-    ]
-    if warnings:
-        body += ["<h3>Warnings</h3>", _findings_table(warnings)]
-    body += [
-        '<h2 id="inventory">Hardware inventory</h2>',
-        _inventory(inos, "In the OS (burn-in agent)", flagged),
-        "<details><summary>Before the OS (BMC, Redfish): what the BMC listed, cross-checked part by part"
-        "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)", flagged) + "</details>",
-        '<h2 id="timeline">Timeline</h2>',
-        timeline(phases, start, end) if phases else "<p class=muted>No phases recorded.</p>",
-        _table(["Suite", "Verdict", "Duration", "Stopped because"], results_rows),
-        '<h2 id="telemetry">Telemetry</h2>',
-        _plots(telemetry, phases),
-        '<h2 id="checks">All checks</h2>',
-        f"<details><summary>{len(findings)} findings</summary>{_findings_table(findings)}</details>",
+    return [
         '<h2 id="environment">Environment</h2>',
-        _table(["Item", "Value"], env_rows),
+        _table(["Item", "Value"], _environment_rows(record)),
         "<h3>Plan</h3>",
         _table(["Suite", "Duration (s)", "Options"], suites_rows),
         "<h3>Evidence</h3>",
         _table(["Id", "Command", "Exit", "Artifact", "SHA-256"], ev_rows, {1, 4}),
         _table(["Raw file", "Bytes", "SHA-256"], raw_rows, {0, 2}) if raw_rows else "",
+    ]
+
+
+def _signoff(record: dict[str, Any]) -> list[str]:
+    return [
         '<h2 id="signoff">Sign-off</h2>',
         f"<p>Record digest (SHA-256 of the JSON record): <span class=mono>{record_digest(record)}</span></p>",
         '<table class="sign"><thead><tr><th>Role</th><th>Name</th><th>Decision</th><th>Signature</th>'
@@ -352,11 +362,32 @@ def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
         )
         + "</tbody></table>",
     ]
+
+
+def render_html(record: dict[str, Any], telemetry: Telemetry | None) -> str:
+    findings = record["findings"]
+    attention = [f for f in findings if f["verdict"] in ("fail", "inconclusive")]
+    flagged = frozenset(m for f in attention for m in _SERIAL.findall(f["component"]))
+    warnings = [f for f in findings if f["verdict"] == "warn"]
+    phases = [Phase(p["name"], p["start"], p["end"]) for p in record["phases"]]
+    title = f"Burn-in acceptance: {record['host']}"
+    body = [
+        *_heading(record, title),
+        *_attention(attention, warnings),
+        *_hardware(record, flagged),
+        *_timeline(record, phases),
+        '<h2 id="telemetry">Telemetry</h2>',
+        _plots(telemetry, phases),
+        '<h2 id="checks">All checks</h2>',
+        f"<details><summary>{len(findings)} findings</summary>{_findings_table(findings)}</details>",
+        *_environment(record),
+        *_signoff(record),
+    ]
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>{escape(title)} — {verdict}</title><style>{CSS}</style></head><body><main>"
+        f"<title>{escape(title)} — {record['verdict']}</title><style>{CSS}</style></head><body><main>"
         + "".join(body)
         + "</main></body></html>\n"
     )

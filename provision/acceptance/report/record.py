@@ -35,6 +35,80 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: _ORDER[f.verdict])
 
 
+def _phases(run: RunResult, telemetry: Telemetry | None) -> list[dict[str, Any]]:
+    """The telemetry's phase marks; without any, each suite's span stands for its phase."""
+    phases = []
+    if telemetry is not None:
+        phases = [
+            {"name": p.name, "start": p.start_s, "end": p.end_s, "duration_s": p.end_s - p.start_s}
+            for p in telemetry.phases(run.ended_at)
+        ]
+    if not phases:
+        phases = [
+            {
+                "name": s.suite,
+                "start": s.started_at,
+                "end": s.ended_at,
+                "duration_s": s.ended_at - s.started_at,
+            }
+            for s in run.suites
+        ]
+    return phases
+
+
+def _run(run: RunResult, run_kind: str, golden_run: str | None) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "kind": run_kind,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "duration_s": (run.ended_at - run.started_at) if run.ended_at is not None else None,
+        "agent_version": run.agent_version,
+        "result_schema_version": run.schema_version,
+        "plan": run.plan,
+        "golden_run": golden_run,
+    }
+
+
+def _suites(run: RunResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "suite": s.suite,
+            "verdict": s.verdict.value,
+            "started_at": s.started_at,
+            "ended_at": s.ended_at,
+            "duration_s": s.ended_at - s.started_at,
+            "measurements": s.measurements,
+            "error": s.error,
+        }
+        for s in run.suites
+    ]
+
+
+def _evidence(run: RunResult) -> list[dict[str, Any]]:
+    return [
+        {"suite": s.suite, **{k: v for k, v in to_dict(e).items()}} for s in run.suites for e in s.evidence
+    ]
+
+
+def _telemetry(run: RunResult, telemetry: Telemetry | None) -> dict[str, Any]:
+    """The telemetry file's summary: sample counts and each series' min, max and mean."""
+    series = []
+    if telemetry is not None:
+        for name in sorted(telemetry.series):
+            st = telemetry.stats(name)
+            if st is not None:
+                series.append(
+                    {"name": name, "count": st.count, "min": st.min, "max": st.max, "mean": st.mean}
+                )
+    return {
+        "file": run.telemetry,
+        "samples": telemetry.samples if telemetry else 0,
+        "bad_lines": telemetry.bad_lines if telemetry else 0,
+        "series": series,
+    }
+
+
 def build_record(
     *,
     host: str,
@@ -52,33 +126,6 @@ def build_record(
 ) -> dict[str, Any]:
     verdict: RunVerdict = run_verdict(findings)
     counts = Counter(f.verdict.value for f in findings)
-    phases = []
-    if telemetry is not None:
-        phases = [
-            {"name": p.name, "start": p.start_s, "end": p.end_s, "duration_s": p.end_s - p.start_s}
-            for p in telemetry.phases(run.ended_at)
-        ]
-    if not phases:
-        phases = [
-            {
-                "name": s.suite,
-                "start": s.started_at,
-                "end": s.ended_at,
-                "duration_s": s.ended_at - s.started_at,
-            }
-            for s in run.suites
-        ]
-    evidence = [
-        {"suite": s.suite, **{k: v for k, v in to_dict(e).items()}} for s in run.suites for e in s.evidence
-    ]
-    series = []
-    if telemetry is not None:
-        for name in sorted(telemetry.series):
-            st = telemetry.stats(name)
-            if st is not None:
-                series.append(
-                    {"name": name, "count": st.count, "min": st.min, "max": st.max, "mean": st.mean}
-                )
     return {
         "$schema": REPORT_SCHEMA_ID,
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -89,41 +136,15 @@ def build_record(
         "verdict": verdict.value,
         "counts": {v.value: counts.get(v.value, 0) for v in Verdict},
         "required_inconclusive": sum(1 for f in findings if f.verdict is Verdict.INCONCLUSIVE and f.required),
-        "run": {
-            "run_id": run.run_id,
-            "kind": run_kind,
-            "started_at": run.started_at,
-            "ended_at": run.ended_at,
-            "duration_s": (run.ended_at - run.started_at) if run.ended_at is not None else None,
-            "agent_version": run.agent_version,
-            "result_schema_version": run.schema_version,
-            "plan": run.plan,
-            "golden_run": golden_run,
-        },
+        "run": _run(run, run_kind, golden_run),
         "findings": [to_dict(f) for f in sort_findings(findings)],
-        "suites": [
-            {
-                "suite": s.suite,
-                "verdict": s.verdict.value,
-                "started_at": s.started_at,
-                "ended_at": s.ended_at,
-                "duration_s": s.ended_at - s.started_at,
-                "measurements": s.measurements,
-                "error": s.error,
-            }
-            for s in run.suites
-        ],
-        "phases": phases,
+        "suites": _suites(run),
+        "phases": _phases(run, telemetry),
         "inventory": {
             "pre_os": pre_os.to_dict() if pre_os else None,
             "in_os": in_os.to_dict() if in_os else None,
         },
-        "evidence": evidence,
+        "evidence": _evidence(run),
         "raw": [{"path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in raw],
-        "telemetry": {
-            "file": run.telemetry,
-            "samples": telemetry.samples if telemetry else 0,
-            "bad_lines": telemetry.bad_lines if telemetry else 0,
-            "series": series,
-        },
+        "telemetry": _telemetry(run, telemetry),
     }

@@ -109,102 +109,96 @@ def _parts(suite: SuiteResult | None, path: str) -> list[Part] | None:
     return select(suite.measurements, path) if suite else None
 
 
+def _of_floor(
+    floor: Floor,
+    check: str,
+    component: str,
+    expected: object,
+    observed: object,
+    verdict: Verdict,
+    ev: list[str],
+) -> Finding:
+    return finding(
+        check, component, expected, observed, verdict, source="burnin", evidence=ev, required=floor.required
+    )
+
+
+def _grade(v: float, fail_at: float, warn_at: float) -> Verdict:
+    return Verdict.FAIL if v < fail_at else Verdict.WARN if v < warn_at else Verdict.PASS
+
+
+def _vs_peak(
+    floor: Floor, part: Part, v: float, peak: float, pcts: tuple[float, float | None], ev: list[str]
+) -> Finding:
+    fail_pct, warn_pct = pcts
+    fail_at = peak * fail_pct / 100
+    warn_at = peak * warn_pct / 100 if warn_pct is not None else fail_at
+    expected = f">= {fmt(fail_at, floor.unit)} ({fail_pct:g}% of peak {fmt(peak, floor.unit)})"
+    observed = f"{fmt(v, floor.unit)} ({100 * v / peak:.1f}% of peak)"
+    return _of_floor(floor, floor.check, part.label, expected, observed, _grade(v, fail_at, warn_at), ev)
+
+
+def _vs_golden(floor: Floor, part: Part, v: float, golden: Golden | None, ev: list[str]) -> Finding | None:
+    """The part against the golden host's figure; None without a golden host or a positive figure."""
+    ref = golden.reference(floor.suite.value, floor.measurement) if golden else None
+    # `ref > 0` rather than `ref <= 0` below: a NaN figure must be skipped too.
+    if golden is None or ref is None or not ref > 0:
+        return None
+    fail_at, warn_at = (
+        ref * floor.golden_fail_below_pct / 100,
+        ref * floor.golden_warn_below_pct / 100,
+    )
+    expected = (
+        f">= {fmt(fail_at, floor.unit)} ({floor.golden_fail_below_pct:g}% of golden "
+        f"{golden.host} {fmt(ref, floor.unit)})"
+    )
+    observed = f"{fmt(v, floor.unit)} ({100 * v / ref:.1f}% of golden)"
+    verdict = _grade(v, fail_at, warn_at)
+    return _of_floor(floor, f"{floor.check}_vs_golden", part.label, expected, observed, verdict, ev)
+
+
+def _spread(
+    floor: Floor, spread_pct: float, values: list[tuple[Part, float]], ev: list[str]
+) -> list[Finding]:
+    """Each sibling part against their median: a slow GPU among fast ones stands out."""
+    mid = median([v for _, v in values])
+    out = []
+    for part, v in values:
+        dev = 100 * (v - mid) / mid if mid else 0.0
+        verdict = Verdict.FAIL if abs(dev) > spread_pct else Verdict.PASS
+        expected = f"within ±{spread_pct:g}% of the median {fmt(mid, floor.unit)}"
+        observed = f"{fmt(v, floor.unit)} ({dev:+.1f}%)"
+        out.append(_of_floor(floor, f"{floor.check}_spread", part.label, expected, observed, verdict, ev))
+    return out
+
+
 def _floor(profile: Profile, floor: Floor, suite: SuiteResult | None, golden: Golden | None) -> list[Finding]:
-    ev, out = _evidence(suite), []
+    ev = _evidence(suite)
     parts = _parts(suite, floor.measurement)
     peak = peak_of(profile, floor)
     fail_pct, warn_pct = _pcts(profile, floor)
     if not parts:
-        out.append(
-            finding(
-                floor.check,
-                "node",
-                f"{floor.suite.value}.{floor.measurement} measured",
-                None,
-                Verdict.INCONCLUSIVE,
-                source="burnin",
-                evidence=ev,
-                required=floor.required,
-            )
-        )
-        return out
+        measured = f"{floor.suite.value}.{floor.measurement} measured"
+        return [_of_floor(floor, floor.check, "node", measured, None, Verdict.INCONCLUSIVE, ev)]
+    out: list[Finding] = []
     values: list[tuple[Part, float]] = []
     for part in parts:
         v = number(part.value)
         if v is None:
             out.append(
-                finding(
-                    floor.check,
-                    part.label,
-                    "a number",
-                    repr(part.value),
-                    Verdict.INCONCLUSIVE,
-                    source="burnin",
-                    evidence=ev,
-                    required=floor.required,
+                _of_floor(
+                    floor, floor.check, part.label, "a number", repr(part.value), Verdict.INCONCLUSIVE, ev
                 )
             )
             continue
         values.append((part, v))
         if peak is not None and fail_pct is not None:
-            fail_at = peak * fail_pct / 100
-            warn_at = peak * warn_pct / 100 if warn_pct is not None else fail_at
-            verdict = Verdict.FAIL if v < fail_at else Verdict.WARN if v < warn_at else Verdict.PASS
-            expected = f">= {fmt(fail_at, floor.unit)} ({fail_pct:g}% of peak {fmt(peak, floor.unit)})"
-            observed = f"{fmt(v, floor.unit)} ({100 * v / peak:.1f}% of peak)"
-            out.append(
-                finding(
-                    floor.check,
-                    part.label,
-                    expected,
-                    observed,
-                    verdict,
-                    source="burnin",
-                    evidence=ev,
-                    required=floor.required,
-                )
-            )
-        ref = golden.reference(floor.suite.value, floor.measurement) if golden else None
-        if golden is not None and ref is not None and ref > 0:
-            fail_at, warn_at = (
-                ref * floor.golden_fail_below_pct / 100,
-                ref * floor.golden_warn_below_pct / 100,
-            )
-            verdict = Verdict.FAIL if v < fail_at else Verdict.WARN if v < warn_at else Verdict.PASS
-            expected = (
-                f">= {fmt(fail_at, floor.unit)} ({floor.golden_fail_below_pct:g}% of golden "
-                f"{golden.host} {fmt(ref, floor.unit)})"
-            )
-            observed = f"{fmt(v, floor.unit)} ({100 * v / ref:.1f}% of golden)"
-            out.append(
-                finding(
-                    f"{floor.check}_vs_golden",
-                    part.label,
-                    expected,
-                    observed,
-                    verdict,
-                    source="burnin",
-                    evidence=ev,
-                    required=floor.required,
-                )
-            )
+            out.append(_vs_peak(floor, part, v, peak, (fail_pct, warn_pct), ev))
+        vs_golden = _vs_golden(floor, part, v, golden, ev)
+        if vs_golden is not None:
+            out.append(vs_golden)
     if floor.spread_pct is not None and len(values) >= 2:
-        mid = median([v for _, v in values])
-        for part, v in values:
-            dev = 100 * (v - mid) / mid if mid else 0.0
-            verdict = Verdict.FAIL if abs(dev) > floor.spread_pct else Verdict.PASS
-            out.append(
-                finding(
-                    f"{floor.check}_spread",
-                    part.label,
-                    f"within ±{floor.spread_pct:g}% of the median {fmt(mid, floor.unit)}",
-                    f"{fmt(v, floor.unit)} ({dev:+.1f}%)",
-                    verdict,
-                    source="burnin",
-                    evidence=ev,
-                    required=floor.required,
-                )
-            )
+        out += _spread(floor, floor.spread_pct, values, ev)
     return out
 
 

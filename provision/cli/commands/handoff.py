@@ -13,15 +13,9 @@ from provision.acceptance.runfiles import RECORD_FILE, load_run_dir
 from provision.acceptance.runs import find_run, open_store, stored_record
 from provision.cli.app import App, emit
 from provision.cli.commands.report import accept_files, power_sums
-from provision.handoff.manifests import (
-    QUARANTINE_TAINT,
-    driver_mode,
-    manifests,
-    render_manifests,
-    taints,
-    textfile_metrics,
-    zfs_plan,
-)
+from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, taints
+from provision.handoff.metrics import textfile_metrics
+from provision.handoff.zfs import zfs_plan
 from provision.model.errors import VerdictFailed
 from provision.model.hosts import Host
 from provision.model.profile import Profile
