@@ -1,5 +1,7 @@
 """Redfish timings, side by side: how long a dead BMC takes to fail (sushy's defaults vs our
-explicit policy), and how long a full pre-OS inspection of each seed host's mockup takes.
+explicit policy), how long a hung one takes (it accepts the connection and never answers: the read
+timeout times the attempts, plus the back-off; about two minutes with hosts.yaml's defaults), and
+how long a full pre-OS inspection of each seed host's mockup takes.
 
 Run: .venv/bin/python -m bench.redfish_timing   (loopback only; starts sushy-static itself)
 """
@@ -7,6 +9,7 @@ Run: .venv/bin/python -m bench.redfish_timing   (loopback only; starts sushy-sta
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 import tempfile
 import time
@@ -52,6 +55,25 @@ def dead_bmc() -> None:
         print(f"  {label:<52} {s:6.2f} s   ratio to sushy {s / sushy_s:5.2f}")
 
 
+def hung_bmc() -> None:
+    with socket.socket() as listener:  # accepts (the kernel's backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        print("hung BMC (accepts, never answers): time to a clear error")
+        for label, bmc in [
+            ("ours, hosts.yaml defaults (4 attempts, 30 s reads)", Bmc(url=url, credentials="env:X")),
+            (
+                "ours, test tuning (3 attempts, 0.2 s, 2 s reads)",
+                Bmc(url=url, credentials="env:X", attempts=3, retry_delay_s=0.2, read_timeout_s=2.0),
+            ),
+        ]:
+            start = time.monotonic()
+            with contextlib.suppress(BmcError), connect(bmc, credentials=CREDS):
+                pass
+            print(f"  {label:<52} {time.monotonic() - start:6.2f} s")
+
+
 def inspection() -> None:
     catalog = load_catalog(REPO / "profiles")
     print("full inspection through sushy-static (GETs of every resource), per seed host and layout")
@@ -72,7 +94,12 @@ def inspection() -> None:
                 )
 
 
-if __name__ == "__main__":
+def main() -> None:
     dead_bmc()
+    hung_bmc()
     inspection()
+
+
+if __name__ == "__main__":
+    main()
     sys.exit(0)
