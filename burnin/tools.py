@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from burnin.context import ToolRun
 from burnin.schema import Evidence
@@ -74,42 +74,13 @@ class ToolRunner:
         err_path = self.artifacts / (evidence_id + ".err")
         self.log("tool_start", evidence=evidence_id, command=argv, timeout_s=timeout_s)
         started = time.monotonic()
-        full_env = dict(os.environ, LC_ALL="C")
-        full_env.update(env or {})
         try:
-            with open(out_path, "wb") as out, open(err_path, "wb") as err:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=full_env,
-                    cwd=str(cwd) if cwd else None,
-                    start_new_session=True,
-                )
+            proc = _spawn(argv, env, cwd, out_path, err_path)
         except OSError as exc:
             out_path.unlink()
             err_path.unlink()
-            missing = isinstance(exc, FileNotFoundError)
-            why = f"tool not found: {argv[0]}" if missing else f"could not start {argv[0]}: {exc}"
-            ev = Evidence(id=evidence_id, command=list(argv), error=why)
-            self.log("tool_end", evidence=evidence_id, error=why)
-            return ToolRun(evidence=ev, stdout="", stderr="", missing=missing)
-
-        timed_out = cancelled = False
-        deadline = started + timeout_s
-        while True:
-            try:
-                proc.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if self.stop.is_set():
-                    cancelled = True
-                elif time.monotonic() > deadline:
-                    timed_out = True
-                if timed_out or cancelled:
-                    _kill_group(proc)
-                    break
+            return self._not_started(evidence_id, argv, exc)
+        timed_out, cancelled = self._wait(proc, started + timeout_s)
         duration = round(time.monotonic() - started, 3)
         stdout = out_path.read_text(errors="replace")
         stderr = err_path.read_text(errors="replace")
@@ -118,16 +89,10 @@ class ToolRunner:
             error = f"timed out after {timeout_s:g} s"
         elif cancelled:
             error = "cancelled"
-        art_rel = artifact
-        if artifact is None:
-            art_rel = f"artifacts/{evidence_id}.log"
-            with open(self.run_dir / art_rel, "w") as fh:
-                fh.write(stdout)
-                if stderr:
-                    fh.write("\n--- stderr ---\n" + stderr)
+        art_rel = artifact if artifact is not None else self._save_output(evidence_id, stdout, stderr)
         out_path.unlink()
         err_path.unlink()
-        art_path = self.run_dir / str(art_rel)
+        art_path = self.run_dir / art_rel
         digest = sha256_file(art_path) if art_path.is_file() else None
         ev = Evidence(
             id=evidence_id,
@@ -141,3 +106,57 @@ class ToolRunner:
         )
         self.log("tool_end", evidence=evidence_id, exit_code=ev.exit_code, duration_s=duration, error=error)
         return ToolRun(evidence=ev, stdout=stdout, stderr=stderr, timed_out=timed_out)
+
+    def _not_started(self, evidence_id: str, argv: List[str], exc: OSError) -> ToolRun:
+        """A tool that could not start: missing (suites judge that apart) or refused by the OS."""
+        missing = isinstance(exc, FileNotFoundError)
+        why = f"tool not found: {argv[0]}" if missing else f"could not start {argv[0]}: {exc}"
+        ev = Evidence(id=evidence_id, command=list(argv), error=why)
+        self.log("tool_end", evidence=evidence_id, error=why)
+        return ToolRun(evidence=ev, stdout="", stderr="", missing=missing)
+
+    def _wait(self, proc: "subprocess.Popen[bytes]", deadline: float) -> Tuple[bool, bool]:
+        """Wait for the tool, killing its process group at the deadline or when the run is cancelled:
+        (timed out, cancelled)."""
+        timed_out = cancelled = False
+        while True:
+            try:
+                proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if self.stop.is_set():
+                    cancelled = True
+                elif time.monotonic() > deadline:
+                    timed_out = True
+                if timed_out or cancelled:
+                    _kill_group(proc)
+                    break
+        return timed_out, cancelled
+
+    def _save_output(self, evidence_id: str, stdout: str, stderr: str) -> str:
+        """The captured output as the artifact (stderr after stdout, marked): its path in the run dir."""
+        art_rel = f"artifacts/{evidence_id}.log"
+        with open(self.run_dir / art_rel, "w") as fh:
+            fh.write(stdout)
+            if stderr:
+                fh.write("\n--- stderr ---\n" + stderr)
+        return art_rel
+
+
+def _spawn(
+    argv: List[str], env: Optional[Dict[str, str]], cwd: Optional[Path], out_path: Path, err_path: Path
+) -> "subprocess.Popen[bytes]":
+    """Start argv in its own session (its own process group, for _kill_group), output to the two files,
+    in the C locale so the parsers see the English they expect."""
+    full_env = dict(os.environ, LC_ALL="C")
+    full_env.update(env or {})
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=full_env,
+            cwd=str(cwd) if cwd else None,
+            start_new_session=True,
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from burnin import gpu_parsers
 from burnin.context import SuiteContext
@@ -72,6 +72,28 @@ def _finish(result: SuiteResult, ctx: SuiteContext) -> SuiteResult:
 
 def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], result: SuiteResult) -> None:
     opts = ctx.options
+    gpus = _inventory(ctx, nvml, exp, result)
+    loads, events = _load_watching_xids(ctx, nvml, stressor, gpus, opts, result)
+    _read_counters_after(nvml, gpus)
+    result.measurements["xid_events"] = list(events)
+    for e in events:
+        ctx.log("gpu_xid", gpu=e["gpu"], xid=e["xid"])
+    result.findings += health_findings(gpus, exp, events)
+    result.findings += stress_findings(gpus, exp)
+    result.findings.append(power_finding(loads.get("peak_gpu_power_w"), exp))
+    result.measurements["per_gpu"] = [_per_gpu(g) for g in gpus]
+    result.measurements["peak_gpu_power_w"] = loads.get("peak_gpu_power_w")
+    if ctx.stop.is_set():  # cancelled: what was seen still counts, but a short burn proves nothing
+        result.error = "cancelled before the load finished"
+        result.findings.append(_cancelled_finding(ctx, result.error))
+        return
+    result.findings += _third_party(ctx, opts, exp, result)
+
+
+def _inventory(
+    ctx: SuiteContext, nvml: Nvml, exp: Dict[str, Any], result: SuiteResult
+) -> List[GpuObservation]:
+    """Every GPU NVML lists, with its counters before the load (a GPU already lost is kept, marked)."""
     system = nvml.system()
     gpus: List[GpuObservation] = []
     for i in range(nvml.count):
@@ -91,7 +113,19 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
         )
     )
     result.findings += inventory_findings(gpus, exp)
+    return gpus
 
+
+def _load_watching_xids(
+    ctx: SuiteContext,
+    nvml: Nvml,
+    stressor: Any,
+    gpus: List[GpuObservation],
+    opts: Dict[str, Any],
+    result: SuiteResult,
+) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """The load with the XID watch armed before it starts and finished after it ends, even on error:
+    the load's figures and the XID events seen."""
     watcher = XidWatcher(nvml)
     watcher.arm()
     for i in watcher.watched:
@@ -106,50 +140,44 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
             gpus[i].lost = gpus[i].lost or reason
     if watcher.error and -1 not in watcher.lost:
         nvml.gaps["xid_watch"] = watcher.error
+    return loads, watcher.events
+
+
+def _read_counters_after(nvml: Nvml, gpus: List[GpuObservation]) -> None:
     for g in gpus:
         if g.lost is None:
             try:
                 g.after = nvml.counters(g.index)
             except GpuLost as lost:
                 g.lost = lost.reason
-    result.measurements["xid_events"] = list(watcher.events)
-    for e in watcher.events:
-        ctx.log("gpu_xid", gpu=e["gpu"], xid=e["xid"])
-    result.findings += health_findings(gpus, exp, watcher.events)
-    result.findings += stress_findings(gpus, exp)
-    result.findings.append(power_finding(loads.get("peak_gpu_power_w"), exp))
-    result.measurements["per_gpu"] = [
-        {
-            "index": g.index,
-            "tflops": None if g.flops is None else round(g.flops / 1e12, 3),
-            "mem_gbs": None if g.mem_bytes_per_s is None else round(g.mem_bytes_per_s / 1e9, 1),
-            "max_temp_c": g.max_temp_c,
-            "max_power_w": g.max_power_w,
-            "clock_events": g.clock_events,
-            "compute_mismatches": g.compute_mismatches,
-            "memory_mismatches": g.memory_mismatches,
-            "counters_before": g.before,
-            "counters_after": g.after,
-        }
-        for g in gpus
-    ]
-    result.measurements["peak_gpu_power_w"] = loads.get("peak_gpu_power_w")
-    if ctx.stop.is_set():  # cancelled: what was seen still counts, but a short burn proves nothing
-        result.error = "cancelled before the load finished"
-        result.findings.append(
-            Finding(
-                id="gpu_run_complete:node",
-                check="gpu_run_complete",
-                component="node",
-                expected=f"{ctx.duration_s:g} s of load",
-                observed=result.error,
-                verdict=Verdict.INCONCLUSIVE,
-                evidence=["gpu.stress"],
-                source="burnin",
-            )
-        )
-        return
-    result.findings += _third_party(ctx, opts, exp, result)
+
+
+def _per_gpu(g: GpuObservation) -> Dict[str, Any]:
+    return {
+        "index": g.index,
+        "tflops": None if g.flops is None else round(g.flops / 1e12, 3),
+        "mem_gbs": None if g.mem_bytes_per_s is None else round(g.mem_bytes_per_s / 1e9, 1),
+        "max_temp_c": g.max_temp_c,
+        "max_power_w": g.max_power_w,
+        "clock_events": g.clock_events,
+        "compute_mismatches": g.compute_mismatches,
+        "memory_mismatches": g.memory_mismatches,
+        "counters_before": g.before,
+        "counters_after": g.after,
+    }
+
+
+def _cancelled_finding(ctx: SuiteContext, error: str) -> Finding:
+    return Finding(
+        id="gpu_run_complete:node",
+        check="gpu_run_complete",
+        component="node",
+        expected=f"{ctx.duration_s:g} s of load",
+        observed=error,
+        verdict=Verdict.INCONCLUSIVE,
+        evidence=["gpu.stress"],
+        source="burnin",
+    )
 
 
 def _load(
@@ -173,83 +201,130 @@ def _load(
     share = float(opts.get("compute_share", 0.5))
     interval = float(opts.get("sample_interval_s", ctx.plan.get("sample_interval_s", 1.0)))
     results: Dict[int, GpuLoadResult] = {}
-    threads: List[threading.Thread] = []
     devices = _devices(stressor, nvml, gpus)
-    for nvml_index, device in devices.items():
-
-        def work(n: int = nvml_index, d: Any = device) -> None:
-            results[n] = stressor.run(
-                d, duration * share, duration * (1 - share), float(opts.get("memory_pct", 90)), ctx.stop
-            )
-
-        threads.append(threading.Thread(target=work, name=f"gpu-load-{nvml_index}", daemon=True))
+    compute_s, memory_s = duration * share, duration * (1 - share)
+    threads = _load_threads(ctx, stressor, devices, opts, compute_s, memory_s, results)
     ctx.mark_phase("gpu.load")
     ctx.log("gpu_load_start", gpus=sorted(devices), duration_s=duration)
     for t in threads:
         t.start()
-    peak = None
-    first = True  # with no load to watch, one sample still records temperatures and power
-    while first or (any(t.is_alive() for t in threads) and not ctx.stop.is_set()):
-        first = False
-        total, complete = 0.0, True
-        for g in gpus:
-            if g.lost:
-                continue
-            try:
-                s = nvml.sample(g.index)
-            except GpuLost as lost:
-                g.lost = lost.reason
-                ctx.log("gpu_lost", gpu=g.index, reason=lost.reason)
-                continue
-            _accumulate(g, s, loaded=g.index in devices)
-            latest.update({f"gpu{g.index}.{k}": v for k, v in s.items() if v is not None})
-            complete = complete and s.get("power_w") is not None
-            total += s.get("power_w") or 0.0
-        if complete and gpus:
-            peak = total if peak is None else max(peak, total)
-            latest["gpu.node_power_w"] = total
-        ctx.stop.wait(interval)
+    peak = _sample_while_loaded(ctx, nvml, gpus, devices, threads, latest, interval)
     for t in threads:
         t.join()
     live["on"] = False
     ctx.mark_phase("gpu.idle")
     for n, r in results.items():
-        g = gpus[n]
-        g.flops, g.mem_bytes_per_s, g.reference_digest = (
-            r.compute.flops,
-            r.memory.bytes_per_s,
-            r.compute.reference_digest,
-        )
-        faults = [x.error for x in (r.compute, r.memory) if x.error and x.fault]
-        errors = [x.error for x in (r.compute, r.memory) if x.error and not x.fault]
-        g.load_fault = "; ".join(e for e in faults if e) or None
-        g.load_error = "; ".join(e for e in errors if e) or None
-        if not errors:
-            g.compute_mismatches, g.memory_mismatches = r.compute.mismatches, r.memory.mismatched_words
-        ctx.log(
-            "gpu_load_result",
-            gpu=n,
-            tflops=(r.compute.flops or 0) / 1e12,
-            mem_gbs=(r.memory.bytes_per_s or 0) / 1e9,
-            compute_mismatches=r.compute.mismatches,
-            memory_mismatches=r.memory.mismatched_words,
-            error=g.load_fault or g.load_error,
-        )
-    result.evidence.append(
-        Evidence(
-            id="gpu.stress",
-            command=["builtin:cuda-ptx", f"duration_s={duration:g}"],
-            duration_s=duration,
-            excerpt="; ".join(
-                "gpu{}: {:.1f} TFLOP/s, {:.0f} GB/s".format(
-                    n, (r.compute.flops or 0) / 1e12, (r.memory.bytes_per_s or 0) / 1e9
-                )
-                for n, r in sorted(results.items())
-            ),
-            error=_load_gaps(devices, gpus),
-        )
-    )
+        _record_load_result(ctx, gpus[n], n, r)
+    result.evidence.append(_load_evidence(duration, results, _load_gaps(devices, gpus)))
     return {"peak_gpu_power_w": peak}
+
+
+def _load_threads(
+    ctx: SuiteContext,
+    stressor: Any,
+    devices: Dict[int, Any],
+    opts: Dict[str, Any],
+    compute_s: float,
+    memory_s: float,
+    results: Dict[int, GpuLoadResult],
+) -> List[threading.Thread]:
+    """One thread per CUDA device (not started); each puts its result in `results` by NVML index."""
+    threads: List[threading.Thread] = []
+    for nvml_index, device in devices.items():
+
+        def work(n: int = nvml_index, d: Any = device) -> None:
+            results[n] = stressor.run(d, compute_s, memory_s, float(opts.get("memory_pct", 90)), ctx.stop)
+
+        threads.append(threading.Thread(target=work, name=f"gpu-load-{nvml_index}", daemon=True))
+    return threads
+
+
+def _sample_while_loaded(
+    ctx: SuiteContext,
+    nvml: Nvml,
+    gpus: List[GpuObservation],
+    devices: Dict[int, Any],
+    threads: List[threading.Thread],
+    latest: Dict[str, float],
+    interval: float,
+) -> Optional[float]:
+    """Sample every GPU each `interval` until the load ends or the run is cancelled, keeping the latest
+    figures in `latest`: the peak node GPU power (None if no round read every GPU's power)."""
+    peak = None
+    first = True  # with no load to watch, one sample still records temperatures and power
+    while first or (any(t.is_alive() for t in threads) and not ctx.stop.is_set()):
+        first = False
+        total, complete = _sample_round(ctx, nvml, gpus, devices, latest)
+        if complete and gpus:
+            peak = total if peak is None else max(peak, total)
+            latest["gpu.node_power_w"] = total
+        ctx.stop.wait(interval)
+    return peak
+
+
+def _sample_round(
+    ctx: SuiteContext,
+    nvml: Nvml,
+    gpus: List[GpuObservation],
+    devices: Dict[int, Any],
+    latest: Dict[str, float],
+) -> Tuple[float, bool]:
+    """One sample of every GPU still there: their total power, and whether every one reported it."""
+    total, complete = 0.0, True
+    for g in gpus:
+        if g.lost:
+            continue
+        try:
+            s = nvml.sample(g.index)
+        except GpuLost as lost:
+            g.lost = lost.reason
+            ctx.log("gpu_lost", gpu=g.index, reason=lost.reason)
+            continue
+        _accumulate(g, s, loaded=g.index in devices)
+        latest.update({f"gpu{g.index}.{k}": v for k, v in s.items() if v is not None})
+        complete = complete and s.get("power_w") is not None
+        total += s.get("power_w") or 0.0
+    return total, complete
+
+
+def _record_load_result(ctx: SuiteContext, g: GpuObservation, n: int, r: GpuLoadResult) -> None:
+    """Fold one GPU's stressor result into its observation. A fault is the card's; an error is ours
+    (setup), and then its mismatch counts prove nothing."""
+    g.flops, g.mem_bytes_per_s, g.reference_digest = (
+        r.compute.flops,
+        r.memory.bytes_per_s,
+        r.compute.reference_digest,
+    )
+    faults = [x.error for x in (r.compute, r.memory) if x.error and x.fault]
+    errors = [x.error for x in (r.compute, r.memory) if x.error and not x.fault]
+    g.load_fault = "; ".join(e for e in faults if e) or None
+    g.load_error = "; ".join(e for e in errors if e) or None
+    if not errors:
+        g.compute_mismatches, g.memory_mismatches = r.compute.mismatches, r.memory.mismatched_words
+    ctx.log(
+        "gpu_load_result",
+        gpu=n,
+        tflops=(r.compute.flops or 0) / 1e12,
+        mem_gbs=(r.memory.bytes_per_s or 0) / 1e9,
+        compute_mismatches=r.compute.mismatches,
+        memory_mismatches=r.memory.mismatched_words,
+        error=g.load_fault or g.load_error,
+    )
+
+
+def _load_evidence(duration: float, results: Dict[int, GpuLoadResult], gaps: Optional[str]) -> Evidence:
+    return Evidence(
+        id="gpu.stress",
+        command=["builtin:cuda-ptx", f"duration_s={duration:g}"],
+        duration_s=duration,
+        excerpt="; ".join(
+            "gpu{}: {:.1f} TFLOP/s, {:.0f} GB/s".format(
+                n, (r.compute.flops or 0) / 1e12, (r.memory.bytes_per_s or 0) / 1e9
+            )
+            for n, r in sorted(results.items())
+        ),
+        error=gaps,
+    )
 
 
 def _load_gaps(devices: Dict[int, Any], gpus: List[GpuObservation]) -> Optional[str]:

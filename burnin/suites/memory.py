@@ -14,12 +14,12 @@ import json
 import pkgutil
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import meminfo_kib, online_cpus, read
 from burnin.parse_tools import memtester_mask, parse_memtester
-from burnin.schema import Verdict
+from burnin.schema import Evidence, Verdict
 from burnin.suites.common import HealthWatch, Report, inventory, inventory_evidence
 from burnin.suites.cpu import judge_stress_ng
 
@@ -122,7 +122,30 @@ def _memtester(rep: Report, ctx: SuiteContext, sizes: Dict[str, int], budget_s: 
 
 
 def _triad(rep: Report, ctx: SuiteContext, usable_mib: int) -> None:
-    opts = ctx.options
+    binary = _build_triad(rep, ctx)
+    if binary is None:
+        return
+    ran = _run_triad(rep, ctx, binary, usable_mib)
+    if ran is None:
+        return
+    res, evidence = ran
+    rep.measurements["triad"] = res
+    rep.measurements["triad_gbs"] = res["triad_gbs"]
+    ok = res.get("check") == "ok" and evidence.exit_code == 0
+    rep.add(
+        "triad_check",
+        "memory",
+        "every element equals the expected value",
+        f"{res.get('bad_elements')} bad elements (max rel err {res.get('max_rel_err')})",
+        Verdict.PASS if ok else Verdict.FAIL,
+        [evidence.id],
+    )
+    _judge_triad_bandwidth(rep, ctx, res, evidence.id)
+
+
+def _build_triad(rep: Report, ctx: SuiteContext) -> Optional[Path]:
+    """Compile the shipped triad.c on this host (gcc, OpenMP): the binary, or None with
+    an inconclusive triad_check saying why not."""
     work = ctx.run_dir / "triad"
     work.mkdir(exist_ok=True)
     source = pkgutil.get_data("burnin", "triad.c")
@@ -130,9 +153,9 @@ def _triad(rep: Report, ctx: SuiteContext, usable_mib: int) -> None:
         rep.add(
             "triad_check", "memory", "the triad source ships with the agent", "missing", Verdict.INCONCLUSIVE
         )
-        return
+        return None
     (work / "triad.c").write_bytes(source)
-    cflags = ["-O3", "-fopenmp"] + (["-march=native"] if opts.get("triad_march_native") else [])
+    cflags = ["-O3", "-fopenmp"] + (["-march=native"] if ctx.options.get("triad_march_native") else [])
     cc = rep.keep(
         ctx.run_tool(
             "memory.triad_build",
@@ -150,15 +173,22 @@ def _triad(rep: Report, ctx: SuiteContext, usable_mib: int) -> None:
             Verdict.INCONCLUSIVE,
             [cc.evidence.id],
         )
-        return
+        return None
+    return work / "triad"
+
+
+def _run_triad(
+    rep: Report, ctx: SuiteContext, binary: Path, usable_mib: int
+) -> Optional[Tuple[Dict[str, Any], Evidence]]:
+    """Run the triad on arrays past the L3 (so it measures DRAM) but within a quarter of usable memory:
+    its JSON result and evidence, or None with an inconclusive triad_check saying why not."""
+    opts = ctx.options
     array_bytes = int(opts.get("triad_array_mib", 0)) * MIB or max(4 * l3_total_bytes(), 256 * MIB)
     array_bytes = min(array_bytes, max(16 * MIB, usable_mib * MIB // 4))
     ntimes = min(100, max(3, int(opts.get("triad_ntimes", 10))))
     threads = int(opts.get("triad_threads", 0)) or online_cpus()
     env = {"OMP_NUM_THREADS": str(threads), "OMP_PROC_BIND": "spread", "OMP_PLACES": "threads"}
-    r = rep.keep(
-        ctx.run_tool("memory.triad", [str(work / "triad"), str(array_bytes), str(ntimes)], 900, env=env)
-    )
+    r = rep.keep(ctx.run_tool("memory.triad", [str(binary), str(array_bytes), str(ntimes)], 900, env=env))
     why: Optional[str] = rep.cannot_run(r)
     try:
         res = json.loads(r.stdout.strip().splitlines()[-1]) if not why else {}
@@ -174,18 +204,12 @@ def _triad(rep: Report, ctx: SuiteContext, usable_mib: int) -> None:
             Verdict.INCONCLUSIVE,
             [r.evidence.id],
         )
-        return
-    rep.measurements["triad"] = res
-    rep.measurements["triad_gbs"] = res["triad_gbs"]
-    ok = res.get("check") == "ok" and r.evidence.exit_code == 0
-    rep.add(
-        "triad_check",
-        "memory",
-        "every element equals the expected value",
-        f"{res.get('bad_elements')} bad elements (max rel err {res.get('max_rel_err')})",
-        Verdict.PASS if ok else Verdict.FAIL,
-        [r.evidence.id],
-    )
+        return None
+    return res, r.evidence
+
+
+def _judge_triad_bandwidth(rep: Report, ctx: SuiteContext, res: Dict[str, Any], evidence_id: str) -> None:
+    """The triad's GB/s against the profile's theoretical peak (inconclusive, not required, without one)."""
     exp = ctx.expect("memory")
     peak = exp.get("peak_bandwidth_gbs")
     if not peak:
@@ -195,7 +219,7 @@ def _triad(rep: Report, ctx: SuiteContext, usable_mib: int) -> None:
             "a theoretical peak from the profile",
             f"{res['triad_gbs']} GB/s",
             Verdict.INCONCLUSIVE,
-            [r.evidence.id],
+            [evidence_id],
             required=False,
         )
         return
@@ -212,7 +236,7 @@ def _triad(rep: Report, ctx: SuiteContext, usable_mib: int) -> None:
         f">= {warn_pct:g}% of {peak} GB/s peak (fail below {fail_pct:g}%)",
         f"{res['triad_gbs']} GB/s = {pct:.1f}% of peak",
         verdict,
-        [r.evidence.id],
+        [evidence_id],
     )
 
 

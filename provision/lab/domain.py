@@ -45,44 +45,8 @@ def _smbios_escape(value: str) -> str:
 
 
 def render_domain(node: LabNode, paths: NodePaths, bridge: str) -> str:
-    if node.firmware is Firmware.uefi:
-        loader = (
-            f"    <loader readonly='yes' secure='no' type='pflash'>{OVMF_CODE}</loader>\n"
-            f"    <nvram template='{OVMF_VARS}'>{paths.nvram}</nvram>\n"
-        )
-        rom = "      <rom enabled='no'/>\n"  # OVMF's own PXE client, not iPXE from the NIC's ROM
-    else:
-        loader = ""
-        rom = ""
-    disks = []
-    for i, (disk, path) in enumerate(zip(node.boot_disks, paths.boot_disks, strict=True)):
-        disks.append(
-            "    <disk type='file' device='disk'>\n"
-            "      <driver name='qemu' type='qcow2' discard='unmap' detect_zeroes='unmap'/>\n"
-            f"      <source file='{path}'/>\n"
-            f"      <target dev='sd{chr(ord('a') + i)}' bus='sata'/>\n"
-            f"      <serial>{disk.serial}</serial>\n"
-            "    </disk>\n"
-        )
-    args = [_arg("-cpu"), _arg(f"qemu64,model-id={_smbios_escape(node.cpu_model_id)}")]
-    if node.firmware is Firmware.uefi:
-        # No PXE over IPv6: after iPXE hands back ("boot local"), OVMF would wait minutes on it
-        # before it tries the disks. Real servers are commonly set up the same way.
-        args += [_arg("-fw_cfg"), _arg("name=opt/org.tianocore/IPv6PXESupport,string=n")]
-    for dimm in node.dimms:
-        fields = (
-            f"type=17,loc_pfx={_smbios_escape(dimm.locator)},manufacturer={_smbios_escape(dimm.manufacturer)},"
-            f"serial={_smbios_escape(dimm.serial)},part={_smbios_escape(dimm.part_number)},"
-            f"speed={dimm.speed_mts}"
-        )
-        args += [_arg("-smbios"), _arg(fields)]
-    for i, (drive, path) in enumerate(zip(node.nvme, paths.nvme, strict=True)):
-        args += [
-            _arg("-drive"),
-            _arg(f"if=none,id=labnvme{i},file={path},format=qcow2,discard=unmap"),
-            _arg("-device"),
-            _arg(f"nvme,drive=labnvme{i},serial={drive.serial},bus=pcie.0,addr={0x18 + i:#x}"),
-        ]
+    loader, rom = _firmware_xml(node, paths)
+    args = _qemu_args(node, paths)
     return (
         "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
         f"  <name>{node.name}</name>\n"
@@ -110,7 +74,7 @@ def render_domain(node: LabNode, paths: NodePaths, bridge: str) -> str:
         "  <on_crash>destroy</on_crash>\n"
         "  <devices>\n"
         f"    <emulator>{EMULATOR}</emulator>\n"
-        f"{''.join(disks)}"
+        f"{_disks_xml(node, paths)}"
         "    <interface type='bridge'>\n"
         f"      <source bridge='{bridge}'/>\n"
         f"      <mac address='{node.mac}'/>\n"
@@ -127,3 +91,54 @@ def render_domain(node: LabNode, paths: NodePaths, bridge: str) -> str:
         "  </qemu:commandline>\n"
         "</domain>\n"
     )
+
+
+def _firmware_xml(node: LabNode, paths: NodePaths) -> tuple[str, str]:
+    """The <os> loader lines and the NIC's <rom> line: OVMF with its own NVRAM for UEFI, none for BIOS."""
+    if node.firmware is not Firmware.uefi:
+        return "", ""
+    loader = (
+        f"    <loader readonly='yes' secure='no' type='pflash'>{OVMF_CODE}</loader>\n"
+        f"    <nvram template='{OVMF_VARS}'>{paths.nvram}</nvram>\n"
+    )
+    rom = "      <rom enabled='no'/>\n"  # OVMF's own PXE client, not iPXE from the NIC's ROM
+    return loader, rom
+
+
+def _disks_xml(node: LabNode, paths: NodePaths) -> str:
+    """The boot disks on SATA (sda, sdb, ...), each with its serial."""
+    disks = []
+    for i, (disk, path) in enumerate(zip(node.boot_disks, paths.boot_disks, strict=True)):
+        disks.append(
+            "    <disk type='file' device='disk'>\n"
+            "      <driver name='qemu' type='qcow2' discard='unmap' detect_zeroes='unmap'/>\n"
+            f"      <source file='{path}'/>\n"
+            f"      <target dev='sd{chr(ord('a') + i)}' bus='sata'/>\n"
+            f"      <serial>{disk.serial}</serial>\n"
+            "    </disk>\n"
+        )
+    return "".join(disks)
+
+
+def _qemu_args(node: LabNode, paths: NodePaths) -> list[str]:
+    """The <qemu:arg> lines for what libvirt has no XML for: CPU model id, DIMMs, NVMe drives."""
+    args = [_arg("-cpu"), _arg(f"qemu64,model-id={_smbios_escape(node.cpu_model_id)}")]
+    if node.firmware is Firmware.uefi:
+        # No PXE over IPv6: after iPXE hands back ("boot local"), OVMF would wait minutes on it
+        # before it tries the disks. Real servers are commonly set up the same way.
+        args += [_arg("-fw_cfg"), _arg("name=opt/org.tianocore/IPv6PXESupport,string=n")]
+    for dimm in node.dimms:
+        fields = (
+            f"type=17,loc_pfx={_smbios_escape(dimm.locator)},manufacturer={_smbios_escape(dimm.manufacturer)},"
+            f"serial={_smbios_escape(dimm.serial)},part={_smbios_escape(dimm.part_number)},"
+            f"speed={dimm.speed_mts}"
+        )
+        args += [_arg("-smbios"), _arg(fields)]
+    for i, (drive, path) in enumerate(zip(node.nvme, paths.nvme, strict=True)):
+        args += [
+            _arg("-drive"),
+            _arg(f"if=none,id=labnvme{i},file={path},format=qcow2,discard=unmap"),
+            _arg("-device"),
+            _arg(f"nvme,drive=labnvme{i},serial={drive.serial},bus=pcie.0,addr={0x18 + i:#x}"),
+        ]
+    return args

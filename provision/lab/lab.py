@@ -141,28 +141,33 @@ def up(lab: Lab, *, cache: Path, boot_url: str | None = None) -> Ledger:
 
 
 def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_url: str) -> None:
-    net = lab.net
+    _add_netns(lab.net, ledger)
+    _wire_network(lab.net)
+    nodes = nodes_of(ledger)
+    _start_dhcp(lab, ledger, boot_url)
+    _start_mirror(lab, ledger, payload)
+    _start_libvirtd(lab, ledger, cache)
+    for n in nodes:
+        _define(lab, ledger, n)
+    secrets = _start_bmc(lab, ledger)
+    _check_started(lab, ledger)
+    write_profiles(lab, nodes, secrets, _operator_key(lab))
+
+
+def _add_netns(net: LabNet, ledger: Ledger) -> None:
+    """Each namespace is in the ledger before it exists, so `down` removes a half-made one too."""
     for ns in (net.srv_ns, net.rack_ns):
         ledger.netns.append(ns)
         ledger.save()
         system.run(["ip", "netns", "add", ns])
+
+
+def _wire_network(net: LabNet) -> None:
+    """The veth from <srv> into <rack>, its addresses, and the rack's bridge."""
     s, r = net.srv_ns, net.rack_ns
+    veth_pair = ["link", "add", net.veth_srv, "type", "veth", "peer", "name", net.veth_rack, "netns", r]
     for cmd in (
-        [
-            "ip",
-            "-n",
-            s,
-            "link",
-            "add",
-            net.veth_srv,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            net.veth_rack,
-            "netns",
-            r,
-        ],
+        ["ip", "-n", s, *veth_pair],
         ["ip", "-n", s, "addr", "add", f"{net.server_ip}/24", "dev", net.veth_srv],
         ["ip", "-n", s, "addr", "add", f"{net.server_ip6}/64", "dev", net.veth_srv, "nodad"],
         ["ip", "-n", s, "link", "set", "lo", "up"],
@@ -175,48 +180,44 @@ def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_
     ):
         system.run(cmd)
 
-    nodes = nodes_of(ledger)
+
+def _start_dhcp(lab: Lab, ledger: Ledger, boot_url: str) -> None:
+    """The DHCP/TFTP supervisor in <srv>, and the dnsmasq it starts, with the iPXE binaries it serves."""
     tftp = lab.root / "tftp"
     for f in IPXE_FILES:
         shutil.copy(IPXE_DIR / f, tftp / f)
     (lab.root / "dnsmasq.leases").touch()
     lab.netboot.mkdir(parents=True, exist_ok=True)
-    pid = system.spawn(
-        [sys.executable, "-m", "provision.lab.dhcp", str(lab.root), str(lab.netboot), boot_url, net.lab_id],
-        log=lab.logs / "dhcp.log",
-        netns=s,
-    )
-    ledger.add_proc(Proc("dhcp", pid, "provision.lab.dhcp", s))
+    net = lab.net
+    argv = [sys.executable, "-m", "provision.lab.dhcp", str(lab.root), str(lab.netboot), boot_url, net.lab_id]
+    pid = system.spawn(argv, log=lab.logs / "dhcp.log", netns=net.srv_ns)
+    ledger.add_proc(Proc("dhcp", pid, "provision.lab.dhcp", net.srv_ns))
     dnsmasq_pid = system.read_pidfile(lab.root / "dnsmasq.pid")
-    ledger.add_proc(Proc("dnsmasq", dnsmasq_pid, "dnsmasq", s))
+    ledger.add_proc(Proc("dnsmasq", dnsmasq_pid, "dnsmasq", net.srv_ns))
 
+
+def _start_mirror(lab: Lab, ledger: Ledger, payload: artifacts.Payload) -> None:
+    """The install mirror: the payload published as a Rocky tree, served over HTTP in <srv>."""
     artifacts.publish(payload, lab.tree)
-    pid = system.spawn(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            "--bind",
-            net.server_ip,
-            "--directory",
-            str(lab.mirror),
-            str(MIRROR_PORT),
-        ],
-        log=lab.logs / "mirror.log",
-        netns=s,
-    )
+    s = lab.net.srv_ns
+    argv = [sys.executable, "-m", "http.server", "--bind", lab.net.server_ip, "--directory", str(lab.mirror)]
+    pid = system.spawn([*argv, str(MIRROR_PORT)], log=lab.logs / "mirror.log", netns=s)
     ledger.add_proc(Proc("mirror", pid, "http.server", s))
 
-    vpid, lpid = libvirtd.start(lab.libvirt, cache, r, lab.logs / "libvirtd.out")
+
+def _start_libvirtd(lab: Lab, ledger: Ledger, cache: Path) -> None:
+    """virtlogd and libvirtd (in <rack>), ready for domains once this returns."""
+    vpid, lpid = libvirtd.start(lab.libvirt, cache, lab.net.rack_ns, lab.logs / "libvirtd.out")
     ledger.add_proc(Proc("virtlogd", vpid, "virtlogd"))
-    ledger.add_proc(Proc("libvirtd", lpid, "libvirtd", r))
+    ledger.add_proc(Proc("libvirtd", lpid, "libvirtd", lab.net.rack_ns))
     ledger.libvirt_uri = libvirtd.uri(lab.libvirt)
     ledger.save()
     libvirtd.wait_ready(lab.libvirt)
-    for n in nodes:
-        _define(lab, ledger, n)
 
-    secrets = make_bmc_secrets(lab.root / "bmc", net.lab_id, BMC_IP)
+
+def _start_bmc(lab: Lab, ledger: Ledger) -> BmcSecrets:
+    """The lab's BMC: sushy-emulator over HTTPS with basic auth in <srv>, listening once this returns."""
+    secrets = make_bmc_secrets(lab.root / "bmc", lab.net.lab_id, BMC_IP)
     sconf = lab.root / "sushy.conf"
     sconf.write_text(
         render_sushy_conf(
@@ -229,6 +230,7 @@ def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_
             ovmf_code=OVMF_CODE,
         )
     )
+    s = lab.net.srv_ns
     pid = system.spawn(
         [_venv_tool("sushy-emulator"), "--config", str(sconf)], log=lab.logs / "sushy.log", netns=s
     )
@@ -236,10 +238,14 @@ def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_
     ledger.bmc_url = lab.bmc_url
     ledger.save()
     _wait_listening(s, BMC_PORT, pid, "sushy-emulator", lab.logs / "sushy.log")
+    return secrets
+
+
+def _check_started(lab: Lab, ledger: Ledger) -> None:
+    """A daemon that died at start (a port taken, a bad config) fails `up` now, not a test later."""
     for proc in ledger.procs:
         if not system.is_ours(proc.pid, proc.program):
             raise ToolError(f"lab {proc.name} (pid {proc.pid}) exited at start; see {lab.logs}")
-    write_profiles(lab, nodes, secrets, _operator_key(lab))
 
 
 def _define(lab: Lab, ledger: Ledger, n: LabNode) -> None:
