@@ -130,6 +130,20 @@ def test_healthy_node_passes_with_evidence_and_telemetry(tmp_path: Path) -> None
     assert {e.id for e in result.evidence} >= {"gpu.nvml", "gpu.stress"}
 
 
+def test_the_stressor_the_suite_opens_itself_is_the_one_that_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's runner passes no stressor: the suite opens libcuda itself, and its load threads
+    must run on that one (they once ran on None, and every GPU failed 'stressor did not run')."""
+    h = Harness(tmp_path)
+    lib = FakeNvml(four())
+    opened = FakeStressor(lib, None)
+    monkeypatch.setattr(gpu_suite.CudaStressor, "open", classmethod(lambda cls, path="": opened))
+    result = gpu_suite.run(h.ctx, lib=lib)
+    assert verdicts(result, "gpu_stress_result") == [Verdict.PASS] * 4
+    assert [p["tflops"] for p in result.measurements["per_gpu"]] == [95.0] * 4
+
+
 def test_cuda_ordinals_are_matched_to_nvml_by_pci_bus(tmp_path: Path) -> None:
     slow = {3: healthy_result(device=None, tflops=50.0)}  # type: ignore[arg-type]
     result, _, _ = run(tmp_path, four(), results=slow)

@@ -201,7 +201,7 @@ def _load(
     share = float(opts.get("compute_share", 0.5))
     interval = float(opts.get("sample_interval_s", ctx.plan.get("sample_interval_s", 1.0)))
     results: Dict[int, GpuLoadResult] = {}
-    devices = _devices(stressor, nvml, gpus)
+    stressor, devices = _devices(stressor, nvml, gpus)
     compute_s, memory_s = duration * share, duration * (1 - share)
     threads = _load_threads(ctx, stressor, devices, opts, compute_s, memory_s, results)
     ctx.mark_phase("gpu.load")
@@ -334,15 +334,17 @@ def _load_gaps(devices: Dict[int, Any], gpus: List[GpuObservation]) -> Optional[
     return "; ".join(f"gpu{g.index}: {g.load_error}" for g in missing)
 
 
-def _devices(stressor: Any, nvml: Nvml, gpus: List[GpuObservation]) -> Dict[int, Any]:
-    """CUDA devices by NVML index (CUDA orders them fastest-first, NVML by PCI address: match bus ids)."""
+def _devices(stressor: Any, nvml: Nvml, gpus: List[GpuObservation]) -> Tuple[Any, Dict[int, Any]]:
+    """The stressor (the one given, else the real one opened here: the load threads must run on it)
+    and its CUDA devices by NVML index (CUDA orders them fastest-first, NVML by PCI address: match
+    bus ids)."""
     try:
         stressor = stressor if stressor is not None else CudaStressor.open()
         found = stressor.devices()
     except (CudaUnavailable, CudaError) as exc:
         for g in gpus:
             g.load_error = f"no CUDA: {exc}"
-        return {}
+        return stressor, {}
     by_bus = {_bus(d.pci_bus_id): d for d in found}
     out: Dict[int, Any] = {}
     for g in gpus:
@@ -351,7 +353,7 @@ def _devices(stressor: Any, nvml: Nvml, gpus: List[GpuObservation]) -> Dict[int,
             g.load_error = f"no CUDA device at PCI {g.info.get('pci_bus_id')}"
         elif not g.lost:
             out[g.index] = d
-    return out
+    return stressor, out
 
 
 def _bus(text: str) -> str:
