@@ -1,5 +1,5 @@
 """The steps after the install: SSH with the pinned host key, the burn-in agent (start, follow,
-collect), validation, the reports and the handoff.
+collect). Judging the result is accept_steps'.
 
 The agent runs under an id derived from this run (`<host>-<run id>`), and the agent's `start`
 re-attaches to a run of that id that is running or finished instead of starting another: a resumed
@@ -20,10 +20,6 @@ from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
 from provision.model.errors import SshError
 from provision.store.lifecycle import HostState
-
-# Series names the live view shows (the agent's telemetry keys: temp.<chip>.<label>, power.*).
-_TEMP_PREFIXES = ("temp.", "gpu")
-_POWER_KEYS = ("power", "power_w")
 
 
 class FlowAgent(RemoteAgent):
