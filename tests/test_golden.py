@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.test_handoff import HOST, provision, store_run
+from tests.test_handoff_apply import HOST, provision, store_run
 
 
 def capture_after(state: Path, tmp: Path, profiles: Path, broken: bool = False) -> Any:
