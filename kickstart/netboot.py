@@ -47,6 +47,7 @@ class DnsmasqSpec:
 
 def render_ipxe(spec: IpxeSpec) -> str:
     for field, value in (
+        ("host", spec.host),
         ("kernel URL", spec.kernel_url),
         ("initrd URL", spec.initrd_url),
         ("repo URL", spec.repo_url),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import asdict
 from functools import cache
 from typing import Any
@@ -19,15 +20,55 @@ from kickstart.spec import InstallSpec
 # What may reach a shell line or a URL unquoted: tokens, host names, MACs, by-id names.
 _SAFE = re.compile(r"^[A-Za-z0-9._:/+=-]+$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+# What a kickstart command line takes unquoted; anything else is double-quoted for its shlex.
+_KS_BARE = re.compile(r"[A-Za-z0-9._:/+=,@%-]+")
+# Kickstart, %pre/%post and iPXE are line-based: a control character (a newline above all) would
+# start a new command or section whatever the quoting, so the filters refuse it instead of quoting.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RenderError(ValueError):
     """A spec that cannot be laid out safely (the caller maps it to its own error)."""
 
 
+def _short(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:48]}... ({len(value)} characters)"
+
+
+def one_line(value: object) -> str:
+    """Jinja2 filter `line`: the value as it is, if it is one line that cannot open a section."""
+    text = str(value)
+    if _CONTROL.search(text) or text.startswith("%"):
+        raise RenderError(f"template value: expected one line of printable text, got {_short(text)}")
+    return text
+
+
+def shell_word(value: object) -> str:
+    """Jinja2 filter `sh`: one shell word (shlex.quote) for a %pre/%post line."""
+    return shlex.quote(one_line(value))
+
+
+def ks_quoted(value: object) -> str:
+    """Jinja2 filter `ksq`: always double-quoted, as pykickstart's shlex reads it back."""
+    text = one_line(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def ks_word(value: object) -> str:
+    """Jinja2 filter `ks`: one kickstart argument, bare when plain (the goldens), quoted otherwise.
+
+    A leading `-` is refused: quoting does not stop optparse from reading it as an option.
+    """
+    text = one_line(value)
+    if text.startswith("-"):
+        raise RenderError(f"template value: expected no leading '-' on a kickstart line, got {_short(text)}")
+    return text if _KS_BARE.fullmatch(text) else ks_quoted(text)
+
+
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("kickstart", "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -35,6 +76,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters.update(sh=shell_word, ks=ks_word, ksq=ks_quoted, line=one_line)
+    return env
 
 
 def render_template(name: str, **context: Any) -> str:

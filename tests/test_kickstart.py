@@ -109,8 +109,8 @@ def test_gpu_hosts_get_the_driver_nouveau_blacklist_and_driver_mode() -> None:
     assert "nvidia-open" in handler.packages.packageList
     assert "blacklist nouveau" in lust and "rd.driver.blacklist=nouveau" in handler.bootloader.appendLine
     assert "iommu=pt" in handler.bootloader.appendLine
-    assert 'echo "keep" > /etc/inferno/gpu-driver-mode' in lust
-    assert 'echo "remove" > /etc/inferno/gpu-driver-mode' in heresy
+    assert "echo keep > /etc/inferno/gpu-driver-mode" in lust
+    assert "echo remove > /etc/inferno/gpu-driver-mode" in heresy
     assert "nvidia" not in limbo.lower() and "nouveau" not in limbo
 
 

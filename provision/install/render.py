@@ -10,6 +10,7 @@ from kickstart.render import RenderError, render_kickstart
 from provision.install.spec import build_install_spec, build_ipxe_spec, resolve_boot_disks
 from provision.model.catalog import HOSTS_FILE, Catalog
 from provision.model.errors import BadInput
+from provision.model.grammar import boot_mac_problem, ssh_user_problem
 from provision.model.hosts import DiskId, Host
 
 
@@ -23,17 +24,22 @@ def host_where(catalog: Catalog, host: Host, field: str = "boot_disks") -> str:
     return f"{path}:{doc.line_of(('hosts', index, field))}"
 
 
+def _check_host(catalog: Catalog, host: Host, *, ssh_user: bool) -> None:
+    """The rules between files that `lint` reports as errors: here they are bad input."""
+    problems = [("boot_mac", boot_mac_problem(host.boot_mac, [i.mac for i in host.interfaces]))]
+    if ssh_user:
+        problems.append(("ssh_user", ssh_user_problem(host.ssh_user, catalog.site.admin.name)))
+    for field, problem in problems:
+        if problem:
+            raise BadInput(f"{host_where(catalog, host, field)}: hosts[{host.name}].{field}: {problem}")
+
+
 def kickstart_for(
     catalog: Catalog, host: Host, token: str, server_url: str, inspected: tuple[DiskId, ...] = ()
 ) -> str:
     """The kickstart; boot disks from the inventory's `boot_disks`, else from `inspected`."""
     profile = catalog.profile_of(host)
-    if host.ssh_user not in ("root", catalog.site.admin.name):
-        raise BadInput(
-            f"{host_where(catalog, host, 'ssh_user')}: hosts[{host.name}].ssh_user: expected root or the "
-            f"site's admin {catalog.site.admin.name!r} (the accounts the kickstart gives the operators' "
-            f"keys), got {host.ssh_user!r}"
-        )
+    _check_host(catalog, host, ssh_user=True)
     disks = resolve_boot_disks(profile, host, inspected, where=host_where(catalog, host))
     spec = build_install_spec(profile, host, catalog.site, disks, token, server_url)
     try:
@@ -43,6 +49,7 @@ def kickstart_for(
 
 
 def ipxe_for(catalog: Catalog, host: Host, token: str, server_url: str) -> str:
+    _check_host(catalog, host, ssh_user=False)
     spec = build_ipxe_spec(catalog.profile_of(host), host, catalog.site, server_url, token)
     try:
         return render_ipxe(spec)

@@ -15,6 +15,7 @@ from burnin.hardware import Drive, normalize_wwn
 from kickstart.netboot import IpxeSpec
 from kickstart.spec import Callback, DriverMode, GpuDriver, InstallSpec, NetIface, Repo
 from provision.model.errors import BadInput
+from provision.model.grammar import shown
 from provision.model.hosts import DiskId, Host, Interface
 from provision.model.profile import DriveInterface, DriveRole, NicRole, Profile
 from provision.model.site import Site
@@ -64,8 +65,11 @@ def by_id_name(disk: DiskId, interface: DriveInterface | None) -> str:
         bus = "ata" if interface is DriveInterface.sata else "nvme"
         model = re.sub(r"\s+", "_", disk.model.strip())
         name = f"{bus}-{model}_{disk.serial.strip()}"
-        if not re.match(r"^[A-Za-z0-9._:+-]+$", name):
-            raise ValueError(f"expected a model and serial udev can name, got {name!r}")
+        # fullmatch: `$` lets a trailing newline through; udev's by-id names are short.
+        if len(name) > 128 or not re.fullmatch(r"[A-Za-z0-9._:+-]+", name):
+            raise ValueError(
+                f"expected a model and serial udev can name (at most 128 characters), got {shown(name)}"
+            )
         return f"disk/by-id/{name}"
     if disk.serial and disk.model:
         raise ValueError("expected a wwn: the profile has no boot drive class to say the bus (sata or nvme)")

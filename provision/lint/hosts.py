@@ -9,6 +9,7 @@ from collections import defaultdict
 from provision.lint.finding import Findings
 from provision.model import taxonomy as tx
 from provision.model.catalog import Catalog
+from provision.model.grammar import boot_mac_problem, ssh_user_problem
 from provision.model.hosts import Host
 from provision.model.yamlfile import Document
 
@@ -66,14 +67,13 @@ def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) ->
                 (*at, "interfaces", j, "name"),
                 f"expected one of the profile's interfaces {', '.join(sorted(known))}, got {iface.name!r}",
             )
-    macs = [iface.mac for iface in host.interfaces]
-    if host.boot_mac not in macs:
-        out.error(
-            "host.boot-mac",
-            doc,
-            (*at, "boot_mac"),
-            f"expected the MAC of one of the host's interfaces ({', '.join(macs)}), got {host.boot_mac}",
-        )
+    # The same rules the kickstart applies (provision.install.render), so lint passes no host it refuses.
+    mac_problem = boot_mac_problem(host.boot_mac, [iface.mac for iface in host.interfaces])
+    if mac_problem:
+        out.error("host.boot-mac", doc, (*at, "boot_mac"), mac_problem)
+    user_problem = ssh_user_problem(host.ssh_user, catalog.site.admin.name)
+    if user_problem:
+        out.error("host.ssh-user", doc, (*at, "ssh_user"), user_problem)
     if host.bmc.verify_tls is False:
         out.warning(
             "host.bmc-tls",

@@ -5,12 +5,23 @@ Pure models. The BMC secret itself is never stored here: `credentials` names whe
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
+from provision.model.grammar import (
+    Cidr,
+    HostName,
+    HostOrAddress,
+    InterfaceName,
+    IpAddress,
+    UserName,
+    shown,
+    without_userinfo,
+)
 from provision.model.profile import Frozen
 
 MAC_RE = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
@@ -20,8 +31,8 @@ _TLS_WORDS = {"yes", "no", "on", "off", "true", "false", "y", "n", ""}
 def _mac(v: str) -> str:
     """Six colon-separated hex octets; BMCs print them in either case, the inventory keeps lower case."""
     low = v.lower()
-    if not re.match(MAC_RE, low):
-        raise ValueError(f"expected a MAC address like 3c:ec:ef:20:01:10, got {v!r}")
+    if not re.fullmatch(MAC_RE, low):  # fullmatch: `$` alone lets a trailing newline through
+        raise ValueError(f"expected a MAC address like 3c:ec:ef:20:01:10, got {shown(v)}")
     return low
 
 
@@ -50,6 +61,11 @@ class Bmc(Frozen):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
+        # A password in the URL would be printed by show, inspect and their errors, and stored in
+        # run documents: refused, and never echoed (the secret belongs in `credentials`).
+        if "@" in v:
+            got = without_userinfo(v)
+            raise ValueError(f"expected a URL without user:password@ (see bmc.credentials), got {got!r}")
         if not re.match(r"^https?://[^/\s]+$", v):
             raise ValueError(f"expected http(s)://host[:port] with no path, got {v!r}")
         return v
@@ -81,17 +97,25 @@ class Bmc(Frozen):
 
 
 class Interface(Frozen):
-    name: str
+    name: InterfaceName
     mac: Mac
-    address: str | None = None  # CIDR, e.g. 10.0.1.11/24; None: DHCP
-    gateway: str | None = None
-    nameservers: tuple[str, ...] = ()
+    address: Cidr | None = None  # CIDR, e.g. 10.0.1.11/24; None: DHCP
+    gateway: IpAddress | None = None
+    nameservers: tuple[IpAddress, ...] = ()
 
-    @field_validator("address")
+    @field_validator("gateway")
     @classmethod
-    def _cidr(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$", v):
-            raise ValueError(f"expected an IPv4 address in CIDR form like 10.0.1.11/24, got {v!r}")
+    def _gateway(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # address is declared first, so it is validated (and present when valid) by now.
+        if v is None or "address" not in info.data:
+            return v
+        address = info.data["address"]
+        if address is None:
+            raise ValueError(f"expected no gateway on a DHCP interface (it has no address), got {shown(v)}")
+        net = ipaddress.IPv4Interface(address)
+        gateway = ipaddress.ip_address(v)
+        if gateway not in net.network or gateway == net.ip:
+            raise ValueError(f"expected a gateway inside {net.network} other than {net.ip}, got {shown(v)}")
         return v
 
 
@@ -104,19 +128,19 @@ class DiskId(Frozen):
 
 
 class Host(Frozen):
-    name: str
+    name: HostName
     profile: str
     rack: str
     pdu: str
-    pdu_outlet: Annotated[int, Field(gt=0)]
+    pdu_outlet: Annotated[int, Field(gt=0, le=1000)]  # a sane outlet number, not 32 digits
     boot_mac: Mac
     interfaces: tuple[Interface, ...]
     bmc: Bmc
     boot_disks: tuple[DiskId, ...] = ()  # from inspection when empty
     scratch_disks: tuple[DiskId, ...] = ()  # allow-list for destructive tests and the ZFS pool
-    ssh_user: str = "root"
+    ssh_user: UserName = "root"  # and root or the site's admin: grammar.ssh_user_problem
     ssh_port: Annotated[int, Field(gt=0, lt=65536)] = 22
-    address: str | None = None  # where the controller reaches the installed OS; default eth0's address
+    address: HostOrAddress | None = None  # where the controller reaches the installed OS; default eth0's
     designation: str | None = None  # the seed's note on the host, e.g. "primary"
 
     @property

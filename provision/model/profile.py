@@ -10,6 +10,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from provision.model.grammar import (
+    GpuName,
+    KernelArg,
+    OsName,
+    OsVersion,
+    ProfileName,
+    TunedProfile,
+    Word,
+    ZfsName,
+)
+
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Pct = Annotated[float, Field(ge=0, le=100)]
@@ -73,7 +84,7 @@ class GpuDriverMode(StrEnum):
 
 class Gpus(Frozen):
     count: PosInt
-    name: str  # exact NVML name
+    name: GpuName  # exact NVML name
     seed_name: str  # what the seed document calls it
     pci_vendor_id: str = "0x10de"
     pci_device_id: str
@@ -157,16 +168,17 @@ class Taint(Frozen):
 
 
 class ZfsPool(Frozen):
-    name: str
-    layout: str  # "stripe", "mirror", "raidz1"
+    name: ZfsName  # both reach `zpool create` in a root shell at handoff
+    layout: Word  # "stripe", "mirror", "raidz1"
     storage_class: str = "openebs-zfspv"
 
 
 class OsSpec(Frozen):
-    name: str
-    version: str
-    tuned_profile: str
-    kernel_args: tuple[str, ...] = ()
+    # Each reaches the kickstart (a comment, %post, the bootloader line) and the iPXE kernel line.
+    name: OsName
+    version: OsVersion
+    tuned_profile: TunedProfile
+    kernel_args: tuple[KernelArg, ...] = ()
 
 
 class Platform(Frozen):
@@ -293,7 +305,7 @@ class Timeouts(Frozen):
 
 
 class Profile(Frozen):
-    name: str
+    name: ProfileName
     description: str
     chassis: Chassis
     cpu: Cpu
