@@ -22,7 +22,8 @@ from typing import Any
 import paramiko
 
 from burnin.tools import sha256_file
-from provision.model.errors import SshError
+from provision.model.errors import BadInput, SshError
+from provision.model.files import FileRefused, check_regular
 
 REMOTE_DIR = "/var/lib/inferno-burnin"
 NETWORK_ERRORS = (paramiko.SSHException, EOFError, OSError, socket.timeout)
@@ -57,6 +58,13 @@ class RemoteAgent:
     # -- connection ------------------------------------------------------------------------------
     def connect(self) -> None:
         t = self.target
+        if t.key_file is not None:
+            try:
+                check_regular(t.key_file)  # paramiko would block on a FIFO, read a device forever
+            except FileRefused as exc:
+                raise BadInput(
+                    f"--identity {t.key_file}: expected an SSH private key file, got {exc.got}"
+                ) from None
         client = paramiko.SSHClient()
         try:
             if t.known_hosts is not None:

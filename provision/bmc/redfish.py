@@ -21,6 +21,7 @@ from sushy import exceptions as sx
 from provision.bmc.credentials import Credentials, read_credentials
 from provision.bmc.types import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
 from provision.model.errors import BadInput, BmcError
+from provision.model.files import FileRefused, check_regular
 from provision.model.hosts import Bmc, BmcAuth
 
 __all__ = [
@@ -163,6 +164,12 @@ class BmcClient:
         if isinstance(verify, str):
             if not Path(verify).exists():
                 raise BadInput(f"bmc.verify_tls: expected a CA bundle file, got {verify!r} (no such file)")
+            try:
+                check_regular(Path(verify))  # the TLS library would block on a FIFO, read /dev/zero forever
+            except FileRefused as exc:
+                raise BadInput(
+                    f"bmc.verify_tls: expected a CA bundle file, got {verify!r} ({exc.got})"
+                ) from None
             return verify
         return True
 

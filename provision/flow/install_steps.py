@@ -12,7 +12,6 @@ Documents (inventories, findings, results, reports) are stored before the step i
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,8 @@ from provision.flow.hostenv import StepContext
 from provision.flow.hostrun import RUN_KINDS
 from provision.install.render import kickstart_for
 from provision.install.spec import NO_RUN_TOKEN
-from provision.model.errors import ExternalError, NotFound, VerdictFailed
+from provision.model.errors import ExternalError, NotFound, StateError, VerdictFailed
+from provision.model.files import FileRefused, write_private
 from provision.model.hosts import DiskId
 from provision.model.profile import DriveInterface, DriveRole
 from provision.store.lifecycle import EventRow, HostState, Run, RunStatus
@@ -238,10 +238,10 @@ class InstallSteps:
         # dnsmasq's per-host script URL is made from this file; the token lives only here, 0600.
         path = self._publish_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(url + "\n")
-        os.replace(path.with_suffix(".tmp"), path)
+        try:
+            write_private(path, (url + "\n").encode())
+        except (OSError, FileRefused) as exc:
+            raise StateError(f"{path}: expected to publish the boot URL, got {exc}") from None
         return ttl_s
 
     def open_run(self, call: StepCall) -> StepResult:

@@ -10,7 +10,6 @@ Run as `python -m provision.lab.dhcp LABDIR NETBOOTDIR BOOTURL LABID` inside the
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from types import FrameType
 
 from provision.lab.netconf import render_dnsmasq, script_urls
 from provision.lab.spec import NODES, LabNet
+from provision.model.files import write_private
 
 POLL_S = 0.3
 
@@ -57,9 +57,7 @@ class Supervisor:
         )
 
     def start(self, text: str) -> None:
-        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
+        write_private(self.conf, text.encode())  # it holds the hosts' run tokens
         log = open(self.lab_dir / "logs" / "dnsmasq.out", "ab")  # noqa: SIM115 - the child owns it
         self.child = subprocess.Popen(
             [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from provision.model.files import write_private
 
 BMC_USER = "lab-admin"
 
@@ -33,9 +34,8 @@ class BmcSecrets:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    # By replace: O_TRUNC on a file left from an earlier lab would keep its mode and follow a symlink.
+    write_private(path, data)
 
 
 def _name(cn: str) -> x509.Name:

@@ -104,6 +104,8 @@ def load_catalog(directory: Path) -> Catalog:
         site_doc = read_yaml(site_path)
         documents[SITE_FILE] = site_doc
         if not isinstance(site_doc.data, dict):
-            raise BadInput(f"{site_path}:1: (top level): expected a mapping, got {site_doc.data!r}")
+            # The type only: the file may be the root password hash, or worse, pasted as one line.
+            got = type(site_doc.data).__name__
+            raise BadInput(f"{site_path}:1: (top level): expected a mapping, got {got}")
         site = build(Site, site_doc)
     return Catalog(directory=directory, profiles=profiles, hosts=hosts, documents=documents, site=site)

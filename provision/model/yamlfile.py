@@ -7,8 +7,9 @@ path back into the line in the file, so every message names file, line, field, e
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,11 +18,22 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from provision.model.errors import BadInput
+from provision.model.files import MAX_INPUT_BYTES, FileRefused, read_regular, size_text
 
 Path_ = tuple[str | int, ...]
 # libyaml composes ~20x faster; the pure-Python loader, where libyaml is missing, gives the same nodes.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 M = TypeVar("M", bound=BaseModel)
+
+# Bounds on what one file may cost to load, whoever wrote it.
+MAX_BYTES = MAX_INPUT_BYTES
+MAX_DEPTH = 32  # the deepest shipped field is 6 levels down
+# Aliases are expanded (a profile may reuse a block of its own), but what they copy counts against
+# one budget per file: a chain of aliases of aliases (a "billion laughs") multiplies at every link
+# and would otherwise take minutes and all memory; with the budget it stops within milliseconds.
+ALIAS_BUDGET = 10_000  # nodes copied by aliases, in all
+# A field that holds, or may hold, a secret: its value is never echoed back, only its type.
+SECRET_FIELD = re.compile(r"password|passwd|passphrase|secret|token|community|credential|private_key", re.I)
 
 
 @dataclass(frozen=True)
@@ -52,53 +64,131 @@ def dotted(loc: Iterable[str | int]) -> str:
     return out or "(top level)"
 
 
-def _scalar(node: yaml.Node) -> Any:
-    # A fresh constructor per scalar: the same tag resolution as safe_load, without re-parsing text.
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+def is_secret(loc: Iterable[str | int]) -> bool:
+    return any(isinstance(part, str) and SECRET_FIELD.search(part) for part in loc)
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+def type_of(value: Any) -> str:
+    """What a value is, without what it says: for fields that may hold a secret."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return f"text of {len(value)} characters"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+@dataclass
+class _Walk:
+    """Plain data from a composed node graph, refusing what would make it unbounded.
+
+    The composer hands back a graph: an alias is the very node its anchor names. So a node met a
+    second time is an alias being expanded, and a node met inside itself is a recursive alias.
+    """
+
+    file: Path
+    lines: dict[Path_, int] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    inside: list[int] = field(default_factory=list)  # the nodes being walked, outermost first
+    copied: int = 0
+
+    def _refuse(self, node: yaml.Node, path: Path_, expected: str, got: str) -> BadInput:
+        line = self.lines.get(path, node.start_mark.line + 1)
+        return BadInput(f"{self.file}:{line}: {dotted(path)}: expected {expected}, got {got}")
+
+    def scalar(self, node: yaml.Node, path: Path_) -> Any:
+        # A fresh constructor per scalar: the same tag resolution as safe_load, without re-parsing.
+        try:
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except yaml.YAMLError:  # a tag safe_load does not build (!!python/..., a merge key <<)
+            got = "a merge key (<<)" if node.tag.endswith(":merge") else f"a value tagged {node.tag}"
+            raise self._refuse(node, path, "plain YAML values", got) from None
+
+    def walk(self, node: yaml.Node, path: Path_ = (), copying: bool = False) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        key = id(node)
+        if key in self.inside:
+            raise self._refuse(node, path, "data", "an alias inside its own anchor (a recursive structure)")
+        if len(self.inside) >= MAX_DEPTH:
+            raise self._refuse(node, path, f"at most {MAX_DEPTH} levels of nesting", "more")
+        copying = copying or key in self.seen
+        if copying:
+            self.copied += 1
+            if self.copied > ALIAS_BUDGET:
+                raise self._refuse(
+                    node, path, f"aliases that expand to at most {ALIAS_BUDGET} values in all", "more"
+                )
+        self.seen.add(key)
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self.scalar(node, path)
+        self.inside.append(key)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.walk(item, (*path, i), copying) for i, item in enumerate(node.value)]
+            return self.mapping(node, path, copying)
+        finally:
+            self.inside.pop()
+
+    def mapping(self, node: yaml.MappingNode, path: Path_, copying: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):  # never built: it could be an alias bomb
+                got = "a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
+                raise BadInput(f"{self.file}:{line}: {dotted(path)}: expected a text key, got {got}")
+            key = self.scalar(key_node, path)
             if not isinstance(key, str):
-                raise BadInput(
-                    f"{file}:{key_node.start_mark.line + 1}: {dotted(path)}: expected a text key, got {key!r}"
-                )
+                got = type_of(key) if is_secret(path) else repr(key)
+                raise BadInput(f"{self.file}:{line}: {dotted(path)}: expected a text key, got {got}")
             if key in out:
                 raise BadInput(
-                    f"{file}:{key_node.start_mark.line + 1}: {dotted((*path, key))}: "
-                    f"expected each key once, got a duplicate of line {lines[(*path, key)]}"
+                    f"{self.file}:{line}: {dotted((*path, key))}: "
+                    f"expected each key once, got a duplicate of line {self.lines[(*path, key)]}"
                 )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _walk(value_node, (*path, key), lines, file)
+            self.lines[(*path, key)] = line
+            out[key] = self.walk(value_node, (*path, key), copying)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return _scalar(node)
 
 
 def read_yaml(path: Path) -> Document:
-    """Parse `path` into plain data plus line numbers. Syntax errors become one BadInput line."""
+    """Parse `path` into plain data plus line numbers. Each problem becomes one BadInput line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        blob, _ = read_regular(path, MAX_BYTES)
+        text = blob.decode("utf-8")
     except FileNotFoundError:
         raise BadInput(f"{path}: expected a YAML file, got no such file") from None
+    except FileRefused as exc:
+        raise BadInput(
+            f"{path}: expected a regular YAML file of at most {size_text(MAX_BYTES)}, got {exc.got}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: expected a readable UTF-8 YAML file, got {exc}") from None
     root = _compose(path, text)
-    lines: dict[Path_, int] = {}
-    data = {} if root is None else _walk(root, (), lines, path)
-    return Document(path=path, data=data, lines=lines)
+    walker = _Walk(path)
+    data = {} if root is None else walker.walk(root)
+    return Document(path=path, data=data, lines=walker.lines)
 
 
 def _compose(path: Path, text: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        # libyaml stops at 1000 levels; the pure-Python scanner takes time quadratic in the depth.
+        if "nesting depth" in str(exc.problem):
+            line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+            raise BadInput(
+                f"{path}:{line}: expected at most {MAX_DEPTH} levels of nesting, got more"
+            ) from None
+        # else the pure-Python loader says where and why more clearly than libyaml
     except yaml.YAMLError:
-        pass  # the pure-Python loader says where and why more clearly than libyaml
+        pass
+    except RecursionError:
+        pass  # the pure-Python loader, where libyaml is missing
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -107,6 +197,9 @@ def _compose(path: Path, text: str) -> yaml.Node | None:
         raise BadInput(f"{path}:{line}: expected valid YAML, got {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise BadInput(f"{path}: expected valid YAML, got {exc}") from None
+    except RecursionError:
+        # Its composer recurses once per level: nesting deep enough for that is never a profile.
+        raise BadInput(f"{path}: expected at most {MAX_DEPTH} levels of nesting, got more") from None
 
 
 def _expected(err: ErrorDetails) -> str:
@@ -200,7 +293,8 @@ def validation_message(doc: Document, exc: ValidationError, prefix: Path_ = (), 
     loc = (*prefix, *rel)
     got = "unknown field" if err["type"] == "extra_forbidden" else "nothing"
     if err["type"] != "missing" and err["type"] != "extra_forbidden":
-        got = json.dumps(err.get("input"), default=str)
+        value = err.get("input")
+        got = type_of(value) if is_secret(loc) else json.dumps(value, default=str)
     if tagged:
         # A union: say every kind of value the field takes, once.
         kinds: list[str] = []

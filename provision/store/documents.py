@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from provision.model.errors import BadInput, NotFound, StateError
+from provision.model.files import FileRefused, write_private
 from provision.store.connection import Connection, now
 from provision.store.lifecycle import DocumentRef, ts
 from provision.store.runs import get_run
@@ -78,19 +77,13 @@ def get_document(conn: Connection, run_id: str, name: str) -> bytes:
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, rename: readers see the old or the new, whole."""
+    """Write to a temporary file beside `path`, fsync, rename: readers see the old or the new, whole.
+
+    Mode 0600: a run's documents are the operator's (BMC answers, inventories, serials, logs), and
+    whatever a BMC or a host said in them is read back by this user only.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as out:
-            out.write(blob)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
+        write_private(path, blob)
+    except (OSError, FileRefused) as exc:
         raise StateError(f"{path}: could not write the document: {exc}") from None

@@ -20,6 +20,7 @@ from provision.agent.plan import PLAN_NAMES, build_plan
 from provision.agent.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
 from provision.cli.app import App, emit
 from provision.model.errors import BadInput, NotFound, VerdictFailed
+from provision.model.files import MAX_INPUT_BYTES, FileRefused, read_regular, size_text
 from provision.model.profile import Profile
 from provision.store.state import RunStatus, StateStore
 
@@ -31,10 +32,16 @@ def _plan_source(plan: str) -> str | dict[str, Any]:
     if plan in PLAN_NAMES:
         return plan
     path = Path(plan)
-    if not path.is_file():
+    if not path.exists():
         raise BadInput(f"--plan: expected quick, acceptance or a plan FILE, got {plan!r} (no such file)")
     try:
-        data = json.loads(path.read_text())
+        blob, _ = read_regular(path, MAX_INPUT_BYTES)  # a FIFO would block, a device never end
+        data = json.loads(blob.decode("utf-8"))
+    except FileRefused as exc:
+        expected = f"a regular plan file of at most {size_text(MAX_INPUT_BYTES)}"
+        raise BadInput(f"--plan {path}: expected {expected}, got {exc.got}") from None
+    except OSError as exc:
+        raise BadInput(f"--plan {path}: expected a readable plan file, got {exc.strerror}") from None
     except ValueError as exc:
         raise BadInput(f"{path}:{getattr(exc, 'lineno', 1)}: expected a JSON plan, got {exc}") from None
     if not isinstance(data, dict):

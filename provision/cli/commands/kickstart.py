@@ -12,6 +12,7 @@ from provision.cli.app import App
 from provision.install.render import ipxe_for, kickstart_for
 from provision.install.spec import NO_RUN_TOKEN, boot_disks_from_inventory
 from provision.model.errors import BadInput
+from provision.model.files import MAX_INPUT_BYTES, FileRefused, read_regular, size_text, write_private
 from provision.model.hosts import DiskId
 from provision.model.profile import Profile
 
@@ -56,17 +57,25 @@ def kickstart(
         return
     path = Path(output)
     try:
-        # The kickstart carries the run token: readable by its owner only.
-        path.touch(mode=0o600, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        # The kickstart carries the run token: a new file readable by its owner only, renamed over
+        # FILE (an existing file's wider mode is not kept), never written through a symlink.
+        write_private(path, text.encode("utf-8"))
+    except FileRefused as exc:
+        raise BadInput(f"{path}: expected a regular file or a new one, got {exc.got}") from None
     except OSError as exc:
         raise BadInput(f"{path}: expected a writable file, got {exc.strerror}") from None
 
 
 def _inspected(profile: Profile, host: str, path: Path) -> tuple[DiskId, ...]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        blob, _ = read_regular(path, MAX_INPUT_BYTES)
+        data = json.loads(blob.decode("utf-8"))
         drives = inventory_from_dict(data).drives
+    except FileRefused as exc:
+        raise BadInput(
+            f"{path}: expected a hardware inventory JSON, a regular file of at most "
+            f"{size_text(MAX_INPUT_BYTES)}, got {exc.got}"
+        ) from None
     except (OSError, ValueError, TypeError) as exc:
         raise BadInput(f"{path}: expected a hardware inventory JSON, got {exc}") from None
     return boot_disks_from_inventory(profile, host, drives)
