@@ -6,7 +6,10 @@ else gets 403 or 404 with no content, and the log line never carries the token. 
 install finished gets a "boot from local disk" script, so a host left on PXE never reinstalls.
 
 Embeddable: `BootServer(...)` as a context manager runs it in a thread (for `provision host`);
-`provision serve` runs it in the foreground.
+`provision serve` runs it in the foreground. The HTTP engine (timeouts, the bounded worker pool,
+connections held and served without a thread each, accept back-off) is `provision.install.httpd`. Any
+exception while answering is a 500 with one log line; the token is redacted from every line after
+URL decoding, whatever the encoding of the query field's name or value.
 """
 
 from __future__ import annotations
@@ -14,19 +17,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import re
-import shutil
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 from kickstart.netboot import render_ipxe_local
+from provision.install.httpd import HttpServer
+from provision.install.httpmsg import HttpRequest, Limits, Response
 from provision.install.render import ipxe_for, kickstart_for
 from provision.model.catalog import Catalog
 from provision.model.errors import ExternalError, ProvisionError
@@ -43,11 +47,51 @@ EVENTS = ("started", "finished", "failed")
 MAX_BODY_BYTES = 64 * 1024
 IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HOST_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) ([A-Za-z0-9+/]+={0,3})(\s.*)?$")
-_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s]*")
+_TOKEN_TEXT = re.compile(r"(token\s*[=:]\s*)[^&\s]+", re.IGNORECASE)
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
-def redact(path: str) -> str:
-    return _TOKEN_IN_QUERY.sub(r"\1<redacted>", path)
+def _decoded(text: str, decode: Callable[[str], str]) -> str:
+    for _ in range(4):  # %2565 is %65 is e: redact what any decoding would show
+        plain = decode(text)
+        if plain == text:
+            break
+        text = plain
+    return text
+
+
+def _shown(text: str) -> str:
+    """Decoded text as logged: `token=...` redacted, spaces and control characters %-escaped
+    (a line in the log is always one request, whatever the request holds)."""
+    text = _TOKEN_TEXT.sub(r"\1<redacted>", text)
+    return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", text)
+
+
+def redact(target: str) -> str:
+    """A request target as logged: URL-decoded, with the value of every query field whose decoded
+    name holds "token" (any case) and any `token=...` inside the path or a value redacted."""
+    path, sep, query = target.partition("?")
+    shown = _shown(_decoded(path, unquote))
+    if not sep:
+        return shown
+    fields = []
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        name = _decoded(name, unquote_plus)
+        if "token" in name.casefold():
+            fields.append(f"{_shown(name)}=<redacted>")
+        else:
+            fields.append(f"{_shown(name)}{eq}{_shown(_decoded(value, unquote_plus))}")
+    return f"{shown}?{'&'.join(fields)}"
+
+
+def redact_text(text: str, *secrets: str | None) -> str:
+    """An error message as one log line: the given secrets and any `token=...` redacted."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    text = _TOKEN_TEXT.sub(r"\1<redacted>", " ".join(text.split()))
+    return _UNSAFE.sub(lambda m: " " if m.group() == " " else f"%{ord(m.group()):02X}", text)[:300]
 
 
 def parse_host_keys(text: str) -> list[dict[str, str]]:
@@ -86,8 +130,10 @@ class BootServer:
         public_url: str | None = None,
         images_dir: Path | None = None,
         inspected: Callable[[str], tuple[DiskId, ...]] | None = None,
+        limits: Limits | None = None,
     ) -> None:
-        """`inspected(host)`: the boot pair an inspection found, for hosts.yaml entries without one."""
+        """`inspected(host)`: the boot pair an inspection found, for hosts.yaml entries without one.
+        `limits`: timeouts and bounds of the HTTP engine (see `provision.install.httpd.Limits`)."""
         self.catalog = catalog
         self.store = store
         self.images_dir = images_dir
@@ -95,30 +141,42 @@ class BootServer:
         self.requests: deque[Request] = deque(maxlen=10_000)
         self._lock = threading.Lock()  # one callback's state changes at a time
         try:
-            self._httpd = _Server(listen, _Handler, self)
+            self.http = HttpServer(listen, self._handle, limits or Limits(), redact, redact_text)
         except OSError as exc:
             raise ExternalError(
-                f"boot server: cannot listen on {listen[0]}:{listen[1]}: {exc.strerror}"
+                # socket.create_server appends "(while attempting to bind ...)": say the errno's words.
+                f"boot server: cannot listen on {listen[0]}:{listen[1]}: "
+                f"{os.strerror(exc.errno) if exc.errno else exc}"
             ) from None
-        host, port = self._httpd.server_address[:2]
+        host, port = self.http.address
         self.url = (public_url or f"http://{host!s}:{port}").rstrip("/")
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return int(self.http.address[1])
 
     def serve_forever(self) -> None:
-        log.info("boot server listening on %s (public URL %s)", self._httpd.server_address, self.url)
-        self._httpd.serve_forever(poll_interval=0.2)
+        lim = self.http.limits
+        log.info(
+            "boot server listening on %s (public URL %s; %d workers, up to %d connections, "
+            "head timeout %g s, body timeout %g s)",
+            self.http.address,
+            self.url,
+            lim.workers,
+            lim.max_connections,
+            lim.head_timeout_s,
+            lim.body_timeout_s,
+        )
+        self.http.serve_forever()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, name="bootserver", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        """Stop serving and close the socket; safe to call twice, or without start()."""
+        self.http.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -183,112 +241,70 @@ class BootServer:
                 self.store.revoke_tokens(run.id)
             return 204
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default backlog of 5 drops SYNs when a whole rack PXE-boots at once.
-    request_queue_size = 128
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], app: BootServer
-    ) -> None:
-        self.app = app
-        super().__init__(address, handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "inferno-provision"
-    sys_version = ""
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # each request is logged once, redacted, by _answer
-
-    def _token(self, query: dict[str, list[str]]) -> str | None:
-        auth = self.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            return auth[len("Bearer ") :].strip() or None
-        values = query.get("token")
-        return values[0] if values else None
-
-    def _answer(self, status: int, body: bytes = b"", host: str | None = None, note: str = "") -> None:
-        app = self.server.app
-        path = redact(self.path)
-        app.requests.append(Request(self.command, path, status, host, note))
-        level = logging.INFO if status < 400 else logging.WARNING
+    # -- requests (called from the HTTP engine's worker threads) ------------------------------------
+    def _handle(self, req: HttpRequest) -> Response:
+        """Answer one request and log it once; any exception is a 500, never a dropped connection."""
+        shown, token, host = redact(req.target), None, None
+        try:
+            parts, query = _route(req.target)
+            token = _token(req, query)
+            if req.method not in ("GET", "HEAD", "POST"):
+                status, body, note = 501, b"", ""
+            elif req.method == "POST":
+                status, body, host, note = self._post(req, parts, token)
+            elif len(parts) == 2 and parts[0] == "images":
+                return self._image(req, shown, parts[1])
+            else:
+                status, body, host, note = self._get(parts, token)
+        except ProvisionError as exc:
+            status, body, note = 500, b"", f"cannot answer: {redact_text(str(exc), token)}"
+        except Exception as exc:
+            status, body, note = 500, b"", f"{type(exc).__name__}: {redact_text(str(exc), token)}"
+        self.requests.append(Request(req.method, shown, status, host, note))
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
         suffix = f" ({note})" if note else ""
-        log.log(level, "%s %s %s -> %d%s", self.client_address[0], self.command, path, status, suffix)
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+        log.log(level, "%s %s %s -> %d%s", req.client, req.method, shown, status, suffix)
+        return Response(status, body if status == 200 else b"")
 
-    def _route(self) -> tuple[list[str], dict[str, list[str]]]:
-        split = urlsplit(self.path)
-        return [p for p in split.path.split("/") if p], parse_qs(split.query)
+    def _get(self, parts: list[str], token: str | None) -> tuple[int, bytes, str | None, str]:
+        if len(parts) != 2 or parts[0] not in ("ipxe", "ks") or parts[1] not in self.catalog.hosts:
+            return 404, b"", None, ""
+        host = parts[1]
+        status, text, note = self.ipxe(host, token) if parts[0] == "ipxe" else self.kickstart(host, token)
+        return status, text.encode(), host, note
 
-    def do_GET(self) -> None:
-        parts, query = self._route()
-        app = self.server.app
-        try:
-            if len(parts) == 2 and parts[0] == "images":
-                self._image(parts[1])
-                return
-            if len(parts) != 2 or parts[0] not in ("ipxe", "ks"):
-                self._answer(404)
-                return
-            host = parts[1]
-            if host not in app.catalog.hosts:
-                self._answer(404)
-                return
-            token = self._token(query)
-            status, text, note = app.ipxe(host, token) if parts[0] == "ipxe" else app.kickstart(host, token)
-            self._answer(status, text.encode() if status == 200 else b"", host=host, note=note)
-        except ProvisionError as exc:
-            log.error("cannot answer %s: %s", redact(self.path), redact(str(exc)))
-            self._answer(500)
+    def _post(
+        self, req: HttpRequest, parts: list[str], token: str | None
+    ) -> tuple[int, bytes, str | None, str]:
+        if len(parts) != 3 or parts[0] != "callback" or parts[2] not in EVENTS:
+            return 404, b"", None, ""
+        host, event = parts[1], parts[2]
+        if host not in self.catalog.hosts:
+            return 404, b"", None, ""
+        if req.body is None or len(req.body) > MAX_BODY_BYTES:  # the engine leaves big bodies unread
+            return 413, b"", host, ""
+        return self.callback(host, event, token, req.body.decode("utf-8", errors="replace")), b"", host, ""
 
-    def do_POST(self) -> None:
-        parts, query = self._route()
-        app = self.server.app
-        try:
-            if len(parts) != 3 or parts[0] != "callback" or parts[2] not in EVENTS:
-                self._answer(404)
-                return
-            host, event = parts[1], parts[2]
-            if host not in app.catalog.hosts:
-                self._answer(404)
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES or length < 0:
-                self._answer(413, host=host)
-                return
-            body = self.rfile.read(length).decode("utf-8", errors="replace")
-            self._answer(app.callback(host, event, self._token(query), body), host=host)
-        except ValueError:
-            self._answer(400)
-        except ProvisionError as exc:
-            log.error("cannot record %s: %s", redact(self.path), redact(str(exc)))
-            self._answer(500)
-
-    def _image(self, name: str) -> None:
-        images = self.server.app.images_dir
-        path = images / name if images is not None and IMAGE_NAME.match(name) else None
+    def _image(self, req: HttpRequest, shown: str, name: str) -> Response:
+        path = self.images_dir / name if self.images_dir is not None and IMAGE_NAME.match(name) else None
         if path is None or not path.is_file():
-            self._answer(404)
-            return
+            self.requests.append(Request(req.method, shown, 404, None))
+            log.warning("%s %s %s -> 404", req.client, req.method, shown)
+            return Response(404)
         size = path.stat().st_size
-        shown = redact(self.path)
-        self.server.app.requests.append(Request("GET", shown, 200, None, f"{size} bytes"))
-        log.info("%s GET %s -> 200 (%d bytes)", self.client_address[0], shown, size)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        with path.open("rb") as src:
-            shutil.copyfileobj(src, self.wfile, 1024 * 1024)
+        self.requests.append(Request(req.method, shown, 200, None, f"{size} bytes"))
+        log.info("%s %s %s -> 200 (%d bytes)", req.client, req.method, shown, size)
+        return Response(200, file=path, content_type="application/octet-stream", no_store=False)
+
+
+def _route(target: str) -> tuple[list[str], dict[str, list[str]]]:
+    split = urlsplit(target)
+    return [p for p in split.path.split("/") if p], parse_qs(split.query)
+
+
+def _token(req: HttpRequest, query: dict[str, list[str]]) -> str | None:
+    auth = req.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[len("Bearer ") :].strip() or None
+    values = query.get("token")
+    return values[0] if values else None
