@@ -46,7 +46,7 @@ def test_resume_continues_the_unfinished_run_and_a_finished_one_starts_anew(stor
     calls: list[str] = []
     assert go(store, RunRequest(HOST), calls, fail_at="collect") == "failed"
     first = store.latest_run(HOST)
-    assert first is not None and first.status is RunStatus.running  # left open: the rerun resumes it
+    assert first is not None and first.status is RunStatus.failed  # ended, yet the rerun resumes it
     calls.clear()
     assert go(store, RunRequest(HOST), calls) == "ok"
     assert calls == ["collect", "validate", "report", "handoff"]

@@ -99,7 +99,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     r = Rig(the_lab, state, state / "serve.log", the_lab.operator_key)
     boot_pid = 0
     try:
-        up(the_lab, cache=default_cache_dir())
+        # Owned by this session: killed with SIGKILL (no teardown), the lab is reaped by the next `up`.
+        up(the_lab, cache=default_cache_dir(), owned=True)
         ledger = load(the_lab.root / "lab.json")
         assert ledger is not None
         r.seen_pids += [(p.pid, p.program) for p in ledger.procs]

@@ -20,6 +20,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from provision.lab import ledger as ledgers
 from provision.lab import system
 from provision.lab.dhcp import published
 from provision.lab.domain import node_paths, render_domain
@@ -151,13 +152,15 @@ def test_dhcp_hands_the_published_url_or_the_tokenless_one(tmp_path: Path) -> No
     assert "enable-ra" in conf and "interface=iplxs" in conf
 
 
-def test_ledger_round_trip(tmp_path: Path) -> None:
+def test_ledger_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledgers, "REGISTRY", tmp_path / "registry")  # never the machine's own
     led = Ledger(lab_id="x", directory=str(tmp_path))
     led.add_proc(Proc("dnsmasq", 123, "dnsmasq", "ipl-x-srv"))
     led.swapped["lab-node-1"] = {"dimm": "S1"}
     led.save()
     back = load(tmp_path / "lab.json")
     assert back is not None and back.procs == led.procs and back.swapped == led.swapped
+    assert load(tmp_path / "registry" / "x.json") == back  # the copy a later `lab up` finds
     assert load(tmp_path / "missing.json") is None
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(BadInput, match=r"bad\.json: expected the lab's JSON state file"):

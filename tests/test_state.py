@@ -169,6 +169,20 @@ def test_tokens_are_stored_hashed_and_checked(store: StateStore) -> None:
     assert store.check_token(HOST, third) is None
 
 
+def test_a_run_stopped_by_an_error_keeps_its_token_until_it_succeeds(store: StateStore) -> None:
+    run = store.create_run(HOST, "provision")
+    token = store.issue_token(run.id, HOST, ttl_s=300)
+    stopped = store.finish_run(run.id, RunStatus.failed, keep_tokens=True)
+    assert stopped.status is RunStatus.failed and stopped.ended_at is not None
+    assert store.check_token(HOST, token) == stopped  # the install it started may still call back
+    again = store.reopen_run(run.id)
+    assert again.status is RunStatus.running and again.ended_at is None
+    store.finish_run(run.id, RunStatus.succeeded)
+    assert store.check_token(HOST, token) is None
+    with pytest.raises(BadInput, match="expected a run that did not succeed, got succeeded"):
+        store.reopen_run(run.id)
+
+
 def test_threads_share_one_store(store: StateStore) -> None:
     run = store.create_run(HOST, "burnin")
 

@@ -22,8 +22,10 @@ from provision.model.errors import BadInput, NotFound, StateError
 from provision.store.state import HostState, Run, StateStore
 
 
-def open_store(state_dir: Path) -> StateStore:
-    store = StateStore.open_existing(state_dir)
+def open_store(state_dir: Path, writable: bool = False) -> StateStore:
+    """The existing store: read-only (a reader never creates, migrates or writes it), or `writable`
+    for a command that keeps what it decided there (an acceptance record, a handed-off state)."""
+    store = StateStore.open_existing_for_write(state_dir) if writable else StateStore.open_existing(state_dir)
     if store is None:
         raise NotFound(f"{state_dir}: expected a state store with this host's runs, got none")
     return store

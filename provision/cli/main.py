@@ -1,7 +1,9 @@
 """The `provision` console script. The only place (with the agent's entry point) that catches
-ProvisionError: it prints one line and maps it to the exit code.
+ProvisionError: it prints one line and maps it to the exit code. Any other exception is a bug: one
+line and exit 3, its traceback in a log file (provision.cli.crash).
 
-Exit codes: 0 success/accepted, 1 a verdict failed, 2 bad input or usage, 3 an external system failed.
+Exit codes: 0 success/accepted, 1 a verdict failed, 2 bad input or usage, 3 an external system
+failed or the state store cannot be used (or a bug).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
+from provision.cli import crash
 from provision.cli.app import App, default_state_dir
 from provision.cli.commands import register
 from provision.model.catalog import default_profiles_dir
-from provision.model.errors import ProvisionError
+from provision.model.errors import ProvisionError, StateError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +30,8 @@ from provision.model.errors import ProvisionError
 )
 @click.option(
     "--state",
-    type=click.Path(path_type=Path, file_okay=False),
+    # Not file_okay=False: click's usage error would exit 2, and an unusable state store is exit 3.
+    type=click.Path(path_type=Path),
     envvar="PROVISION_STATE",
     help="State directory (SQLite store, runs, reports) [env PROVISION_STATE; default: XDG state dir].",
 )
@@ -35,19 +40,25 @@ from provision.model.errors import ProvisionError
 @click.pass_context
 def cli(ctx: click.Context, profiles: Path | None, state: Path | None, verbose: bool) -> None:
     """Provision, burn in, accept and hand off Inferno bare-metal hosts."""
-    ctx.obj = App(
-        profiles_dir=profiles or default_profiles_dir(),
-        state_dir=state or default_state_dir(),
-        verbose=verbose,
-    )
+    # main() hands in its App, so that a crash can put its log in the state directory.
+    app = ctx.ensure_object(App)
+    app.profiles_dir = profiles or default_profiles_dir()
+    app.state_dir = state or default_state_dir()
+    app.verbose = verbose
+    if app.state_dir.exists() and not app.state_dir.is_dir():
+        source = ctx.get_parameter_source("state")
+        named = {ParameterSource.COMMANDLINE: "--state", ParameterSource.ENVIRONMENT: "PROVISION_STATE"}
+        where = named.get(source, "state directory") if source else "state directory"
+        raise StateError(f"{where} {app.state_dir}: expected a directory, got a file")
 
 
 register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
+    app = App()
     try:
-        cli.main(args=argv, prog_name="provision", standalone_mode=False)
+        cli.main(args=argv, prog_name="provision", standalone_mode=False, obj=app)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -62,4 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("provision: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: one line and a log file, never a traceback on the terminal
+        crash.report(exc, app.state_dir)
+        sys.exit(3)
     sys.exit(0)

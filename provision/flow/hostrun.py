@@ -2,8 +2,9 @@
 
 - The host lock is held from before the run is chosen until it is closed.
 - The latest provision/reinstall run that did not succeed is resumed (a crash, a Ctrl-C, a failure);
-  otherwise a new run starts. A run is closed (`succeeded`) only once every step is complete, so
-  its install token stays valid while an install it started may still call back.
+  otherwise a new run starts. A run ends `succeeded` once every step is complete; one that stops
+  short ends `failed` or `interrupted` but keeps its install token, so an install it started may
+  still call back, and a rerun reopens it (`running` again).
 - A new run on an accepted or handed-off host, or a `--restart-from` that would repeat a completed
   destructive step, needs `--yes`: both wipe disks.
 """
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +28,7 @@ from provision.flow.engine import (
     plan,
     repeats_destructive,
 )
-from provision.model.errors import BadInput
+from provision.model.errors import BadInput, ProvisionError
 from provision.store.lifecycle import HostState, Run, RunStatus
 from provision.store.state import StateStore
 
@@ -98,22 +100,38 @@ def run_host(
             )
         facts = facts_of(records)
         todo = [p.step.name.value for p in planned if p.run]
+        if run.status is not RunStatus.running:
+            run = store.reopen_run(run.id)
         store.add_event(
             req.host,
             "flow_resumed" if resumed else "flow_started",
             {"kind": req.kind, "steps": todo, "restart_from": req.restart_from, **req.options},
             run_id=run.id,
         )
-        engine = Engine(store, progress, make_steps(run, facts), cancel=cancel)
-        summary = engine.run(req.host, run.id, planned, facts)
+        try:
+            engine = Engine(store, progress, make_steps(run, facts), cancel=cancel)
+            summary = engine.run(req.host, run.id, planned, facts)
+        except BaseException as exc:
+            # A bug in a step or a second Ctrl-C: the run still ends, never left `running`; a store
+            # that fails here too must not hide the original error.
+            with suppress(ProvisionError):
+                _stop(store, run, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+            raise
         if summary.outcome == "ok":
             store.finish_run(run.id, RunStatus.succeeded)
         else:
-            # Left open on purpose: a rerun resumes it, and an install under way keeps a valid token.
             store.add_event(
                 req.host,
                 "flow_stopped",
                 {"outcome": summary.outcome, "step": summary.failed_step, "message": summary.message},
                 run_id=run.id,
             )
+            _stop(store, run, summary.outcome)
         return summary
+
+
+def _stop(store: StateStore, run: Run, outcome: str) -> None:
+    """Mark a run that stopped short `failed` or `interrupted`, so `status` tells the truth. It stays
+    resumable (a rerun reopens it), and keeps its install token: an install under way may call back."""
+    status = RunStatus.interrupted if outcome == "interrupted" else RunStatus.failed
+    store.finish_run(run.id, status, keep_tokens=True)

@@ -10,16 +10,18 @@ Neither namespace has a route out. Every PID is in the ledger before the next st
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from provision.lab import artifacts, libvirtd, system
+from provision.lab import artifacts, libvirtd, reap, system
 from provision.lab.domain import OVMF_CODE, node_paths, render_domain
 from provision.lab.ledger import LEDGER, Ledger, Proc, load
 from provision.lab.netconf import render_sushy_conf
@@ -99,8 +101,6 @@ def nodes_of(ledger: Ledger | None) -> tuple[LabNode, ...]:
 
 
 def _preflight() -> None:
-    import os
-
     if os.geteuid() != 0:
         raise BadInput("provision lab: expected to run as root (namespaces, bridges, libvirtd), got a user")
     missing = [t for t in TOOLS if not (shutil.which(t) or shutil.which(t, path="/usr/sbin:/sbin"))]
@@ -118,26 +118,47 @@ def _venv_tool(name: str) -> str:
     return found
 
 
-def up(lab: Lab, *, cache: Path, boot_url: str | None = None) -> Ledger:
+def up(
+    lab: Lab,
+    *,
+    cache: Path,
+    boot_url: str | None = None,
+    owned: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+) -> Ledger:
+    """Bring the lab up. `owned`: the lab lives only as long as this process (a test session), so
+    a later `up` reaps it once this process is gone; otherwise it stays up for later commands."""
     _preflight()
-    old = load(lab.root / LEDGER)
-    if old is not None and old.up:
-        raise BadInput(f"lab {lab.net.lab_id}: expected it down, got it up (run `provision lab down` first)")
-    if old is not None:
-        down(lab)  # what a failed `up` or a killed test left behind
+    reap_stale(lab, say)
     payload = artifacts.ensure_payload(cache)
     for d in (lab.root, lab.logs, lab.libvirt, lab.mirror, lab.root / "disks", lab.root / "tftp"):
         d.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(lab_id=lab.net.lab_id, directory=str(lab.root))
+    # Owned while it comes up: killed half way, the lab is reaped by the next `up`.
+    me = os.getpid()
+    ledger = Ledger(
+        lab_id=lab.net.lab_id, directory=str(lab.root), owner_pid=me, owner_start=system.start_time(me)
+    )
     ledger.save()
     try:
         _up(lab, ledger, payload, cache, boot_url or lab.boot_url)
     except BaseException:
         down(lab)
         raise
+    if not owned:
+        ledger.owner_pid = ledger.owner_start = None
     ledger.up = True
     ledger.save()
     return ledger
+
+
+def reap_stale(lab: Lab, say: Callable[[str], None] = lambda line: None) -> list[str]:
+    """What `up` does first (provision.lab.reap): take down, by PID as `down` does, each lab whose
+    owner is gone or whose processes died; BadInput when this lab is up and well."""
+
+    def take_down(ledger: Ledger) -> list[str]:
+        return teardown(Lab(net=LabNet(ledger.lab_id), root=Path(ledger.directory)), ledger)
+
+    return reap.reap(lab.root, lab.net.lab_id, take_down, say)
 
 
 def _up(lab: Lab, ledger: Ledger, payload: artifacts.Payload, cache: Path, boot_url: str) -> None:
@@ -334,6 +355,10 @@ def down(lab: Lab, *, keep_disks: bool = False) -> list[str]:
     ledger = load(lab.root / LEDGER)
     if ledger is None:
         return []
+    return teardown(lab, ledger, keep_disks=keep_disks)
+
+
+def teardown(lab: Lab, ledger: Ledger, *, keep_disks: bool = False) -> list[str]:
     done: list[str] = []
     lpid = ledger.pid("libvirtd")
     if lpid is not None and system.is_ours(lpid, "libvirtd"):
@@ -350,7 +375,7 @@ def down(lab: Lab, *, keep_disks: bool = False) -> list[str]:
     late = _supervised_dnsmasq(lab)  # one the supervisor started after the ledger last saw it
     if late and system.stop(late, "dnsmasq"):
         done.append(f"stopped dnsmasq (pid {late})")
-    existing = system.run(["ip", "netns", "list"], check=False)
+    existing = system.run(["ip", "netns", "list"], check=False) if ledger.netns else ""
     for ns in ledger.netns:
         if any(line.split()[0] == ns for line in existing.splitlines() if line.strip()):
             system.run(["ip", "netns", "del", ns], check=False)
@@ -358,7 +383,10 @@ def down(lab: Lab, *, keep_disks: bool = False) -> list[str]:
     if not keep_disks:
         shutil.rmtree(lab.root / "disks", ignore_errors=True)
     ledger.procs, ledger.netns, ledger.domains, ledger.up = [], [], [], False
-    ledger.save()
+    ledger.owner_pid = ledger.owner_start = None
+    if lab.root.is_dir():  # a reaped lab's directory may be gone (a test's temporary one)
+        ledger.save()
+    ledger.unregister()
     return done
 
 

@@ -74,6 +74,15 @@ def is_ours(pid: int, program: str) -> bool:
     return any(program in part for part in argv)  # before `ip netns exec` execs, the program is a later arg
 
 
+def start_time(pid: int) -> int | None:
+    """When PID started, in clock ticks since boot (/proc/PID/stat field 22): with the PID, it names
+    one process for good, since a PID the kernel gives out again comes with a later start."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def read_pidfile(path: Path, timeout_s: float = 20.0) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

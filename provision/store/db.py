@@ -6,6 +6,7 @@ database from version i to version i + 1. A database newer than this code is ref
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -114,11 +115,51 @@ def connect(path: Path) -> sqlite3.Connection:
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        tables = _tables(db)
+        if tables and "schema_version" not in tables:
+            db.close()
+            raise _foreign(path, tables)  # before WAL: switching the journal mode writes the file
         _use_wal(db)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
         raise StateError(f"{path}: expected a usable SQLite state database, got {exc}") from None
+    return db
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open an existing database for reading only: never created, never migrated, never written.
+
+    `mode=ro` still takes SQLite's locks and reads the WAL, so it sees every commit. It needs the
+    `-shm` and `-wal` files, and SQLite creates them when they are missing, which a read-only state
+    directory forbids. There, and only there, the file is opened `immutable=1`: no locks, no WAL.
+    That is exact when no `-wal` file exists (every commit is in the main file: the last writer to
+    close checkpoints and removes it) and nobody writes meanwhile, which in a directory we cannot
+    write takes a writer with more rights than ours; hence never where `mode=ro` works. A `-wal`
+    file (a writer that runs or died) holds commits only `mode=ro` sees, so then `mode=ro` is tried
+    and its error, if it cannot, is the answer (one line, exit 3)."""
+    writable = os.access(path.parent, os.W_OK)
+    wal = path.with_name(path.name + "-wal")
+    how = "mode=ro" if writable or wal.exists() else "immutable=1"
+    try:
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?{how}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise StateError(f"{path}: expected a usable SQLite state database, got {exc}") from None
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        check_current(db, path)
+    except sqlite3.Error as exc:
+        db.close()
+        raise StateError(f"{path}: expected a usable SQLite state database, got {exc}") from None
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
@@ -177,15 +218,57 @@ def current_version(db: sqlite3.Connection) -> int:
     return int(got[0]) if got else 0
 
 
+def _tables(db: sqlite3.Connection) -> list[str]:
+    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
+    return [str(r[0]) for r in rows if not str(r[0]).startswith("sqlite_")]
+
+
+def _newer(path: Path, version: int) -> StateError:
+    return StateError(
+        f"{path}: expected schema version <= {SCHEMA_VERSION} (this provision), got {version}: "
+        "the state was written by a newer provision"
+    )
+
+
+def _foreign(path: Path, tables: list[str]) -> StateError:
+    # Counted, not named: the names are another program's text.
+    return StateError(
+        f"{path}: expected a provision state database (a schema_version table), "
+        f"got another program's database ({len(tables)} table(s), no schema_version)"
+    )
+
+
+def check_current(db: sqlite3.Connection, path: Path) -> None:
+    """For a reader: the database is provision's, at this code's version. A reader changes nothing,
+    so an empty, foreign or older file is refused where a writer would initialise or migrate it."""
+    tables = _tables(db)
+    if not tables:
+        raise StateError(
+            f"{path}: expected a provision state database, got an empty one "
+            "(a command that writes, such as provision host or inspect, creates it)"
+        )
+    if "schema_version" not in tables:
+        raise _foreign(path, tables)
+    version = current_version(db)
+    if version > SCHEMA_VERSION:
+        raise _newer(path, version)
+    if version == 0:  # a writer is creating it this very moment
+        raise StateError(f"{path}: expected a provision state database, got one still being created")
+    if version < SCHEMA_VERSION:
+        raise StateError(
+            f"{path}: expected schema version {SCHEMA_VERSION}, got {version}, from an older provision "
+            "(a command that writes, such as provision host or inspect, migrates it)"
+        )
+
+
 def migrate(db: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database to `target`, one migration per transaction. Returns the version reached."""
+    """Bring the database to `target`, one migration per transaction. Returns the version reached.
+
+    An empty database is initialised; one holding someone else's tables was refused by `connect`."""
     with transaction(db, path):
         version = current_version(db)
         if version > SCHEMA_VERSION:
-            raise StateError(
-                f"{path}: expected schema version <= {SCHEMA_VERSION} (this provision), got {version}: "
-                "the state was written by a newer provision"
-            )
+            raise _newer(path, version)
         if version == 0:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             db.execute("DELETE FROM schema_version")

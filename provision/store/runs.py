@@ -1,7 +1,9 @@
 """Runs in the state store: one row per run of a kind (inspect, install, burn-in...) on a host.
 
-A run starts `running` and ends once, as succeeded, failed or interrupted; ending it also revokes the
-install tokens issued for it, so no callback can act on a finished run. Its steps and events are in
+A run starts `running` and ends as succeeded, failed or interrupted; ending it also revokes the
+install tokens issued for it, so no callback can act on a finished run. A provisioning run stopped by
+an error keeps them (`keep_tokens`): a rerun reopens it (`running` again) and resumes it, and the
+install it started may call back meanwhile. Its steps and events are in
 `provision.store.journal`.
 """
 
@@ -68,18 +70,33 @@ def latest_run(conn: Connection, host: str, kind: str | None = None) -> Run | No
     return runs[-1] if runs else None
 
 
-def finish_run(conn: Connection, run_id: str, status: RunStatus) -> Run:
+def finish_run(conn: Connection, run_id: str, status: RunStatus, keep_tokens: bool = False) -> Run:
     status = RunStatus(status)
     if status is RunStatus.running:
         raise BadInput(f"run {run_id}: status: expected succeeded, failed or interrupted, got running")
+    if keep_tokens and status is RunStatus.succeeded:
+        raise BadInput(f"run {run_id}: keep_tokens: expected a failed or interrupted run, got succeeded")
     with conn.write() as db:
         changed = db.execute(
             "UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", (str(status), ts(now()), run_id)
         ).rowcount
-        db.execute("UPDATE tokens SET revoked = 1 WHERE run_id = ?", (run_id,))
+        if not keep_tokens:
+            db.execute("UPDATE tokens SET revoked = 1 WHERE run_id = ?", (run_id,))
     if not changed:
         raise NotFound(f"run: expected a known run id, got {run_id!r}")
     return get_run(conn, run_id)
+
+
+def reopen_run(conn: Connection, run_id: str) -> Run:
+    with conn.write() as db:
+        changed = db.execute(
+            "UPDATE runs SET status = ?, ended_at = NULL WHERE id = ? AND status != ?",
+            (str(RunStatus.running), run_id, str(RunStatus.succeeded)),
+        ).rowcount
+    run = get_run(conn, run_id)
+    if not changed and run.status is not RunStatus.running:
+        raise BadInput(f"run {run_id}: expected a run that did not succeed, got {run.status}")
+    return run
 
 
 def interrupt_stale_runs(conn: Connection, host: str) -> list[Run]:

@@ -73,7 +73,23 @@ class StateStore(AbstractContextManager["StateStore"]):
 
     @classmethod
     def open_existing(cls, state_dir: Path) -> StateStore | None:
-        """The store if one was ever created there; None (nothing created) otherwise. For read commands."""
+        """For read commands: the store read-only if one was ever created there, None otherwise.
+
+        Nothing is created, migrated or written, so a read works in a read-only state directory and
+        an empty, foreign or older database is refused (StateError) instead of being changed."""
+        if state_dir.exists() and not state_dir.is_dir():
+            raise StateError(f"{state_dir}: expected a state directory, got a file")
+        path = state_dir / statedb.DB_FILE
+        if not path.exists():
+            return None
+        if not path.is_file():
+            raise StateError(f"{path}: expected a SQLite state database, got something that is not a file")
+        return cls(state_dir, statedb.connect_readonly(path))
+
+    @classmethod
+    def open_existing_for_write(cls, state_dir: Path) -> StateStore | None:
+        """For a command that changes a store it needs to exist (nothing to act on otherwise): the
+        store, migrated if older, or None (nothing created)."""
         if not (state_dir / statedb.DB_FILE).exists():
             return None
         return cls.open(state_dir)
@@ -120,8 +136,14 @@ class StateStore(AbstractContextManager["StateStore"]):
     def latest_run(self, host: str, kind: str | None = None) -> Run | None:
         return runs.latest_run(self._conn, host, kind)
 
-    def finish_run(self, run_id: str, status: RunStatus) -> Run:
-        return runs.finish_run(self._conn, run_id, status)
+    def finish_run(self, run_id: str, status: RunStatus, keep_tokens: bool = False) -> Run:
+        """End the run. Its install tokens are revoked unless `keep_tokens` (a run stopped by an error
+        that a rerun resumes: the install it started may still call back meanwhile)."""
+        return runs.finish_run(self._conn, run_id, status, keep_tokens)
+
+    def reopen_run(self, run_id: str) -> Run:
+        """A stopped run that a rerun resumes is `running` again."""
+        return runs.reopen_run(self._conn, run_id)
 
     def interrupt_stale_runs(self, host: str) -> list[Run]:
         """Mark `host`'s runs still `running` as interrupted; call it holding host_lock(host), which
@@ -172,7 +194,7 @@ class StateStore(AbstractContextManager["StateStore"]):
         return tokens.issue_token(self._conn, run_id, host, ttl_s)
 
     def check_token(self, host: str, token: str) -> Run | None:
-        """The running run `token` was issued for, if it is valid for `host`; None otherwise."""
+        """The unfinished run `token` was issued for, if it is valid for `host`; None otherwise."""
         return tokens.check_token(self._conn, host, token)
 
     def revoke_tokens(self, run_id: str) -> None:

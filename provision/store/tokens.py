@@ -2,8 +2,9 @@
 
 The token goes into the installer's configuration and comes back with its callbacks to the boot
 server; it is never stored: the database keeps only its sha256, so a copy of the state dir grants
-nothing. A token is valid only while its run is running: finishing
-the run revokes it.
+nothing. A token is valid until it expires or is revoked, and never for a run that succeeded;
+finishing a run revokes its tokens, except a run stopped by an error that a rerun resumes (see
+`provision.store.runs.finish_run`), whose install may still call back.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ def issue_token(conn: Connection, run_id: str, host: str, ttl_s: float) -> str:
 
 
 def check_token(conn: Connection, host: str, token: str) -> Run | None:
-    """The running run `token` was issued for, if it is valid for `host`; None otherwise."""
+    """The unfinished run `token` was issued for, if it is valid for `host`; None otherwise."""
     rows = conn.read(
         "SELECT runs.* FROM tokens JOIN runs ON runs.id = tokens.run_id "
         "WHERE tokens.sha256 = ? AND tokens.host = ? AND tokens.revoked = 0 AND tokens.expires_at > ? "
-        "AND runs.status = ? AND runs.host = ?",
-        (_digest(token), host, time.time(), str(RunStatus.running), host),
+        "AND runs.status != ? AND runs.host = ?",
+        (_digest(token), host, time.time(), str(RunStatus.succeeded), host),
     )
     return run_from_row(rows[0]) if rows else None
 

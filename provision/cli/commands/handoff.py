@@ -145,7 +145,7 @@ def handoff(
                 f"{resource}={capacity}, expected Ready with {resource}={profile.gpu_count}"
             )
         if run_dir is None:
-            with open_store(app.state_dir) as store:
+            with open_store(app.state_dir, writable=True) as store:
                 store.set_host_state(host, HostState.handed_off, f"run {p['run_id']} handed off")
         result["state"] = "handed-off"
     emit(result, as_json, lambda r: json.dumps(r, indent=2))

@@ -48,7 +48,12 @@ def lab() -> None:
 def up(app: App, lab_id: str, boot_url: str | None, cache: Path | None, as_json: bool) -> None:
     """Start the lab: namespaces, DHCP/TFTP, mirror, libvirtd, the VMs (off), the BMC."""
     the_lab = _lab(app, lab_id)
-    lablib.up(the_lab, cache=cache or artifacts.default_cache_dir(), boot_url=boot_url)
+    lablib.up(
+        the_lab,
+        cache=cache or artifacts.default_cache_dir(),
+        boot_url=boot_url,
+        say=lambda line: click.echo(f"provision: {line}", err=True),  # a stale lab it reaped first
+    )
     emit(lablib.status(the_lab), as_json, _human_status)
 
 

@@ -138,7 +138,7 @@ def report(
         return
     if host is None:
         raise BadInput("report: expected HOST, --local or --run-dir DIR, got none of them")
-    with open_store(app.state_dir) as store:
+    with open_store(app.state_dir, writable=True) as store:  # keeps the record and the host's state
         run = find_run(store, host, run_id)
         files = load_run(store, run, power_sums(app))
         acc = accept_files(app, files, run.kind, profile_name)
