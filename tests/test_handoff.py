@@ -166,6 +166,17 @@ def test_zfs_mirror_on_the_experimental_host_by_serial_without_wwn() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("model", "Micron $(reboot)"), ("serial", "A1;rm -rf /"), ("wwn", "eui.00`id`")]
+)
+def test_zfs_refuses_a_reported_device_name_no_udev_name_could_be(field: str, value: str) -> None:
+    """Model, serial and WWN come from the installed host and reach a root shell script."""
+    drives = [{**nvme(i), "wwn": None, "model": "Micron 9550 PRO"} for i in range(2)]
+    drives[1][field] = value
+    plan = plan_of("inferno-host-exper-1", record("inferno-host-exper-1", drives=drives))
+    assert plan.commands == [] and any("not a udev by-id device name" in r for r in plan.refusals)
+
+
 def test_no_zfs_on_the_master() -> None:
     plan = plan_of("inferno-host-master", record("inferno-host-master"))
     assert plan.pool is None and plan.commands == [] and plan.refusals == []

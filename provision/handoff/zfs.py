@@ -7,6 +7,7 @@ Pure. The commands run on the host over SSH.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,9 @@ class ZfsPlan:
     devices: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+
+
+_BY_ID = re.compile(r"/dev/disk/by-id/[A-Za-z0-9][A-Za-z0-9._:+-]{0,200}")
 
 
 def _ident(d: dict[str, Any]) -> set[str]:
@@ -89,8 +93,9 @@ def _count_refusals(drives: list[dict[str, Any]], cls: DriveClass, zfs: ZfsPool)
     return out
 
 
-def _commands(zfs: ZfsPool, devices: list[str]) -> list[str]:
+def _commands(zfs: ZfsPool, given: list[str]) -> list[str]:
     vdev = [] if zfs.layout == "stripe" else [zfs.layout]
+    devices = [shlex.quote(d) for d in given]  # a second line of defence: the names are checked
     return [
         # Run on the host as root. The first three refuse to go on if any device is in use.
         *(f"test -b {dev}" for dev in devices),
@@ -125,6 +130,14 @@ def zfs_plan(profile: Profile, host: Host, record: dict[str, Any]) -> ZfsPlan:
     plan.refusals += _count_refusals(drives, cls, zfs)
     if plan.refusals:
         return plan
-    plan.devices = [_by_id(d) for d in sorted(drives, key=lambda d: str(d.get("serial")))]
+    devices = [_by_id(d) for d in sorted(drives, key=lambda d: str(d.get("serial")))]
+    # The names come from what the installed host reported (model, serial, WWN): they reach a root
+    # shell script, so one that no udev by-id name could be is refused, not quoted and hoped for.
+    plan.refusals += [
+        f"{dev!r}: not a udev by-id device name" for dev in devices if not _BY_ID.fullmatch(dev)
+    ]
+    if plan.refusals:
+        return plan
+    plan.devices = devices
     plan.commands = _commands(zfs, plan.devices)
     return plan
