@@ -42,7 +42,8 @@ class GpuBurnReport:
     aborted: bool = False  # "No clients are alive!"
     problems: List[str] = field(default_factory=list)
 
-    def verdict(self) -> Tuple[Verdict, str]:
+    def verdict(self, expected_gpus: Optional[int] = None) -> Tuple[Verdict, str]:
+        """`expected_gpus` (the profile's count): gpu_burn testing fewer or more GPUs fails."""
         if self.aborted or any(g.status == "FAULTY" or g.died for g in self.gpus):
             bad = ", ".join(str(g.index) for g in self.gpus if g.status == "FAULTY" or g.died)
             why = " (all clients died, aborted)" if self.aborted else ""
@@ -55,6 +56,10 @@ class GpuBurnReport:
             return Verdict.INCONCLUSIVE, "gpu_burn could not initialise a GPU test (it still prints OK)"
         if self.tested is None or not self.gpus:
             return Verdict.INCONCLUSIVE, "gpu_burn printed no final per-GPU table"
+        if expected_gpus is not None and (self.tested != expected_gpus or len(self.gpus) != expected_gpus):
+            return Verdict.FAIL, (
+                f"gpu_burn tested {self.tested} GPUs ({len(self.gpus)} reported), expected {expected_gpus}"
+            )
         if any(g.status != "OK" or not g.processed or g.processed <= 0 for g in self.gpus):
             return Verdict.INCONCLUSIVE, "gpu_burn did no work on some GPU (proc'd 0 or missing)"
         return Verdict.PASS, f"gpu_burn: {len(self.gpus)} GPUs OK, 0 errors"
@@ -108,13 +113,15 @@ class DcgmReport:
     error: Optional[str] = None  # unparsable document or a runtime_error inside it
 
     def verdict(self) -> Tuple[Verdict, str]:
+        # a Fail anywhere is fail, even beside a runtime_error (which would otherwise hide it)
+        failed = sorted({f"{t.name} (gpu {t.gpu})" for t in self.tests if t.status.lower() == "fail"})
+        if failed:
+            extra = f" (and {self.error})" if self.error else ""
+            return Verdict.FAIL, "dcgmi diag failed: " + ", ".join(failed) + extra
         if self.error:
             return Verdict.INCONCLUSIVE, f"dcgmi diag: {self.error}"
         if not self.tests:
             return Verdict.INCONCLUSIVE, "dcgmi diag reported no test results"
-        failed = sorted({f"{t.name} (gpu {t.gpu})" for t in self.tests if t.status.lower() == "fail"})
-        if failed:
-            return Verdict.FAIL, "dcgmi diag failed: " + ", ".join(failed)
         ran = [t for t in self.tests if t.status.lower() in ("pass", "warn")]
         skipped = sorted({t.name for t in self.tests if t not in ran})
         if not ran:

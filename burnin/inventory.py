@@ -63,7 +63,12 @@ def _cpu(inv: HardwareInventory, run_tool: RunTool) -> None:
             ci = parse_cpuinfo(cpuinfo)
         except ValueError as exc:
             inv.gaps["cpu.cpuinfo"] = str(exc)
-    sockets = info.get("sockets") or ci.get("sockets") or 1
+    else:
+        inv.gaps["cpu.cpuinfo"] = "/proc/cpuinfo is unreadable or empty"
+    sockets = info.get("sockets") or ci.get("sockets")
+    if not sockets:  # never an invented socket: what neither source says is a gap
+        inv.gaps["cpu.sockets"] = "neither lscpu nor /proc/cpuinfo gave a socket count"
+        sockets = 0
     cores, threads = info.get("cores_per_socket"), info.get("threads_per_core")
     models = ci.get("models") or []
     for s in range(int(sockets)):

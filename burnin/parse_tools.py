@@ -331,6 +331,11 @@ _HW_ERROR = re.compile(
 )
 
 
+# I/O errors on an optical drive (sr0...): the BMC's virtual CD-ROM with no medium, not a disk fault
+_OPTICAL_IO = re.compile(r"I/O error.*\bdev\s+sr\d+\b|\[sr\d+\].*I/O error", re.IGNORECASE)
+
+
 def scan_kernel_log(lines: List[str]) -> List[str]:
-    """Kernel log lines that report hardware errors (MCE, EDAC, PCIe AER, NVMe resets, I/O errors)."""
-    return [line for line in lines if _HW_ERROR.search(line)]
+    """Kernel log lines that report hardware errors (MCE, EDAC, PCIe AER, NVMe resets, I/O errors);
+    I/O errors of sr* devices (BMC virtual media) are ignored, those of real disks kept."""
+    return [line for line in lines if _HW_ERROR.search(line) and not _OPTICAL_IO.search(line)]

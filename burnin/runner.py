@@ -93,6 +93,36 @@ def inconclusive(suite: str, why: str, started: float) -> SuiteResult:
     )
 
 
+def interrupted(result: SuiteResult, cancelled: bool) -> SuiteResult:
+    """A suite cancelled while it ran, or with a step that was cancelled or timed out, did not run to
+    its end: a `suite_ran` finding says so, its error is set and its verdict is never better than
+    inconclusive (a fail already seen stays fail)."""
+    steps = [
+        f"{e.id} {e.error}"
+        for e in result.evidence
+        if e.error and (e.error == "cancelled" or e.error.startswith("timed out"))
+    ]
+    if not cancelled and not steps:
+        return result
+    why = "; ".join((["the run was cancelled during the suite"] if cancelled else []) + steps[:3])
+    if not any(f.id == f"suite_ran:{result.suite}" for f in result.findings):
+        result.findings.append(
+            Finding(
+                id=f"suite_ran:{result.suite}",
+                check="suite_ran",
+                component=result.suite,
+                expected="the suite runs to the end",
+                observed=why,
+                verdict=Verdict.INCONCLUSIVE,
+                evidence=[e.id for e in result.evidence if e.error][:10],
+                source="burnin",
+            )
+        )
+    result.error = result.error or why
+    result.verdict = Verdict.worst([result.verdict, Verdict.INCONCLUSIVE])
+    return result
+
+
 def _not_required(result: SuiteResult) -> SuiteResult:
     result.findings = [replace(f, required=False) for f in result.findings]
     return result
@@ -180,7 +210,7 @@ class Runner:
                 result = inconclusive(name, f"suite {name} is not available in this agent ({exc})", started)
             else:
                 try:
-                    result = module.run(ctx)
+                    result = interrupted(module.run(ctx), self.stop.is_set())
                 except Exception as exc:  # the one boundary: a crashed suite proves nothing
                     self.log("suite_crashed", suite=name, traceback=traceback.format_exc())
                     result = inconclusive(name, f"suite {name} crashed: {exc!r}", started)

@@ -149,3 +149,24 @@ def test_ptx_assembles_with_nvidia_ptxas(tmp_path: Path, arch: str) -> None:
         assert f"Compiling entry function '{kernel}'" in out.stderr
     assert "spill" in out.stderr and "bytes spill stores" in out.stderr
     assert not re.search(r"[1-9]\d* bytes spill stores", out.stderr)
+
+
+@pytest.mark.parametrize(
+    ("expected", "verdict"),
+    [(None, Verdict.PASS), (2, Verdict.PASS), (4, Verdict.FAIL), (1, Verdict.FAIL)],
+)
+def test_gpu_burn_tested_count_against_expected(expected: int | None, verdict: Verdict) -> None:
+    got, observed = parse_gpu_burn((DATA / "gpu_burn_healthy_2gpu.txt").read_text()).verdict(expected)
+    assert got is verdict, observed
+    if verdict is Verdict.FAIL:
+        assert observed == f"gpu_burn tested 2 GPUs (2 reported), expected {expected}"
+
+
+def test_dcgm_runtime_error_does_not_hide_a_fail() -> None:
+    report = parse_dcgm_diag((DATA / "dcgm4_r1_fail_with_runtime_error.json").read_text())
+    verdict, observed = report.verdict()
+    assert verdict is Verdict.FAIL, observed
+    assert "software (gpu 0)" in observed and "runtime error" in observed
+    # a runtime_error with nothing failed stays inconclusive
+    no_fail = parse_dcgm_diag('{"DCGM Diagnostic": {"runtime_error": "boom", "test_categories": []}}')
+    assert no_fail.verdict()[0] is Verdict.INCONCLUSIVE

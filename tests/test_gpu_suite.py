@@ -61,7 +61,7 @@ class Harness:
         )
 
     def run_tool(
-        self, evidence_id: str, argv: list[str], timeout_s: float, artifact: str | None = None
+        self, evidence_id: str, argv: list[str], timeout_s: float, artifact: str | None = None, **_: Any
     ) -> ToolRun:
         self.tools.append(argv)
         out = self.tool_output.get(evidence_id)
@@ -342,8 +342,10 @@ def test_third_party_tools_requested_but_missing_are_inconclusive(tmp_path: Path
     result, h, _ = run(
         tmp_path, four(), options={"gpu_burn": True, "dcgm_level": 1, "gpu_burn_dir": "/opt/gpu-burn"}
     )
-    assert h.tools[0][:3] == ["env", "-C", "/opt/gpu-burn"]
-    assert find(result, "gpu_burn")[0].verdict is Verdict.INCONCLUSIVE
+    assert not any(argv[0] in ("env", "gpu_burn") for argv in h.tools)  # never `env -C`; no such dir
+    burn = find(result, "gpu_burn")[0]
+    assert burn.verdict is Verdict.INCONCLUSIVE
+    assert burn.observed == "gpu_burn could not run: gpu_burn_dir /opt/gpu-burn does not exist"
     assert find(result, "gpu_dcgm_diag")[0].observed == "dcgmi is not installed"
     assert result.verdict is Verdict.INCONCLUSIVE
 
@@ -375,3 +377,32 @@ def test_fake_nvml_models_real_pynvml_functions_only() -> None:
         fake = inspect.signature(getattr(FakeNvml, name))
         required = [p for p in real.parameters.values() if p.default is inspect.Parameter.empty]
         assert len(required) == len(fake.parameters) - 1, name  # less `self`
+
+
+def test_gpu_burn_missing_in_its_dir_is_a_missing_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`env -C DIR gpu_burn` hid a missing gpu_burn behind env's own exit 127 ("printed no final
+    per-GPU table"); started directly in DIR, a missing gpu_burn is reported as missing."""
+    from burnin.tools import ToolRunner
+
+    bin_dir, burn_dir = tmp_path / "bin", tmp_path / "gpu-burn"
+    bin_dir.mkdir()
+    burn_dir.mkdir()
+    (bin_dir / "env").symlink_to("/usr/bin/env")  # env is there, gpu_burn is not
+    monkeypatch.setenv("PATH", str(bin_dir))
+    h = Harness(tmp_path, options={"gpu_burn": True, "gpu_burn_dir": str(burn_dir)})
+    h.ctx.run_tool = ToolRunner(tmp_path / "run", h.ctx.log, h.ctx.stop)
+    result = gpu_suite.run(h.ctx, lib=FakeNvml(four()), stressor=FakeStressor(FakeNvml(four())))
+    burn = find(result, "gpu_burn")[0]
+    assert (burn.verdict, burn.observed) == (Verdict.INCONCLUSIVE, "gpu_burn is not installed")
+
+
+def test_gpu_burn_testing_fewer_gpus_than_expected_fails(tmp_path: Path) -> None:
+    h = Harness(tmp_path, options={"gpu_burn": True})
+    h.tool_output["gpu.gpu_burn"] = (Path(__file__).parent / "data/gpu/gpu_burn_healthy_2gpu.txt").read_text()
+    lib = FakeNvml(four())
+    result = gpu_suite.run(h.ctx, lib=lib, stressor=FakeStressor(lib))
+    burn = find(result, "gpu_burn")[0]
+    assert burn.verdict is Verdict.FAIL and "tested 2 GPUs" in burn.observed and "expected 4" in burn.observed
+    assert result.verdict is Verdict.FAIL

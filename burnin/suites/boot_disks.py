@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from burnin.context import SuiteContext
 from burnin.fiojob import build_job
@@ -27,13 +27,29 @@ def mirror_state(mdstat: str, disks: List[str]) -> List[Dict[str, str]]:
     out = []
     lines = mdstat.splitlines()
     for i, line in enumerate(lines):
-        m = re.match(r"^(md\w+)\s*:\s*(\w+)\s+(\w+)\s+(.*)$", line)
+        m = re.match(r"^(md\w+)\s*:\s*(\w+)\s+(?:\([^)]*\)\s+)?(\w+)\s+(.*)$", line)
         if not m or not any(re.search(rf"\b{re.escape(d)}\w*\[\d+\]", m.group(4)) for d in disks):
             continue
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         state = re.search(r"\[([U_]+)\]\s*$", nxt)
         out.append({"array": m.group(1), "level": m.group(3), "members": state.group(1) if state else "?"})
     return out
+
+
+def mirror_verdict(arrays: List[Dict[str, str]], raid: str) -> Tuple[Verdict, str]:
+    """The boot mirror against the profile's level: none, degraded or another level fails; a member
+    map that could not be read proves nothing."""
+    observed = (
+        ", ".join(f"{a['array']} {a['level']} [{a['members']}]" for a in arrays)
+        or "no md array on these disks"
+    )
+    if not arrays or any("_" in a["members"] for a in arrays):
+        return Verdict.FAIL, observed
+    if any(a["level"] != raid for a in arrays):
+        return Verdict.FAIL, observed + f" (not {raid})"
+    if any(not re.fullmatch(r"U+", a["members"]) for a in arrays):
+        return Verdict.INCONCLUSIVE, observed + " (member map unreadable)"
+    return Verdict.PASS, observed
 
 
 def _read_pass(rep: Report, ctx: SuiteContext, disk: str, runtime_s: float) -> None:
@@ -69,8 +85,8 @@ def _read_pass(rep: Report, ctx: SuiteContext, disk: str, runtime_s: float) -> N
     rep.add(
         "fio_read",
         f"disk:{disk}",
-        "exit 0, job error 0",
-        f"exit {r.evidence.exit_code}, err={job['error']}",
+        "exit 0, job error 0, bytes read > 0",
+        f"exit {r.evidence.exit_code}, err={job['error']}, {job['read'].get('io_bytes', 0)} bytes read",
         verdict,
         [ev_id],
     )
@@ -118,11 +134,6 @@ def run(ctx: SuiteContext) -> Any:
     if exp.get("raid"):
         arrays = mirror_state(read(Path("/proc/mdstat")) or "", disks)
         rep.measurements["md_arrays"] = arrays
-        degraded = [a for a in arrays if "_" in a["members"]]
-        observed = (
-            ", ".join(f"{a['array']} {a['level']} [{a['members']}]" for a in arrays)
-            or "no md array on these disks"
-        )
-        verdict = Verdict.FAIL if degraded or not arrays else Verdict.PASS
+        verdict, observed = mirror_verdict(arrays, str(exp["raid"]))
         rep.add("boot_mirror", "boot", f"{exp['raid']} with every member up ([UU])", observed, verdict)
     return rep.result()

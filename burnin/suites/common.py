@@ -6,8 +6,10 @@ temperatures and clocks over the suite's phase).
 from __future__ import annotations
 
 import json
+import threading
 import time
-from typing import Any, Dict, List, Optional
+import traceback
+from typing import Any, Callable, Dict, List, Optional
 
 from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import KernelLog, edac_deltas, edac_snapshot
@@ -64,10 +66,31 @@ class Report:
             return ev.error or "could not run"
         return None
 
+    def thread_crashed(self, component: str, tb: str) -> None:
+        """A worker thread died: its part is untested, so an inconclusive finding for that part with
+        the traceback's last line, the whole traceback as evidence, and the suite's error set."""
+        last = (tb.strip().splitlines() or ["unknown exception"])[-1]
+        ev_id = f"{self.suite}.thread.{component}"
+        self.evidence.append(
+            Evidence(id=ev_id, command=[f"thread {component}"], excerpt=tb[-4000:], error=last)
+        )
+        self.add(
+            "suite_thread",
+            component,
+            "the worker thread for this part runs to the end",
+            "crashed: " + last,
+            Verdict.INCONCLUSIVE,
+            [ev_id],
+        )
+        self.error = self.error or f"a {self.suite} worker thread crashed ({component}): {last}"
+
     def result(self) -> SuiteResult:
+        verdict = suite_verdict(self.findings)
+        if self.error and verdict in (Verdict.PASS, Verdict.WARN):
+            verdict = Verdict.INCONCLUSIVE  # a suite that could not run to its end never passes
         return SuiteResult(
             suite=self.suite,
-            verdict=suite_verdict(self.findings),
+            verdict=verdict,
             started_at=self.started,
             ended_at=time.time(),
             measurements=self.measurements,
@@ -75,6 +98,22 @@ class Report:
             evidence=self.evidence,
             error=self.error,
         )
+
+
+def start_thread(rep: Report, component: str, target: Callable[..., Any], *args: Any) -> threading.Thread:
+    """Start one of a suite's worker threads (a drive, a memtester instance, a soak half). Any exception
+    in it is caught and recorded against `component` (Report.thread_crashed), never lost with the thread:
+    the suite then cannot pass with that part untested. The caller joins the thread."""
+
+    def body() -> None:
+        try:
+            target(*args)
+        except BaseException:
+            rep.thread_crashed(component, traceback.format_exc())
+
+    th = threading.Thread(target=body, name=f"{rep.suite}:{component}", daemon=True)
+    th.start()
+    return th
 
 
 class HealthWatch:

@@ -8,7 +8,7 @@ missing metrics -> inconclusive; clocks below base under load -> warn; over the 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import online_cpus
@@ -27,11 +27,17 @@ SUITE = "cpu"
 CPU_TEMP_PREFIXES = ("temp.k10temp", "temp.coretemp", "temp.zenpower")
 
 
-def stress_ng_verdict(rc: Optional[int], fail_lines: List[str]) -> Verdict:
-    """stress-ng's exit code read with its meaning, and never alone: a `fail:` line fails the run."""
+def stress_ng_verdict(
+    rc: Optional[int],
+    fail_lines: List[str],
+    error_lines: Sequence[str] = (),
+    completion: Optional[str] = None,
+) -> Verdict:
+    """stress-ng's exit code read with its meaning, and never alone: a `fail:` line fails the run; an
+    `error:` line or an "unsuccessful run completed" (even with exit 0) proves nothing: inconclusive."""
     if fail_lines or rc == 2:
         return Verdict.FAIL
-    if rc == 0:
+    if rc == 0 and not error_lines and completion != "unsuccessful":
         return Verdict.PASS
     return Verdict.INCONCLUSIVE
 
@@ -51,12 +57,16 @@ def judge_stress_ng(
     observed = f"exit {rc} ({meaning}), {len(log['fail_lines'])} fail: lines"
     if log["fail_lines"]:
         observed += ": " + log["fail_lines"][0]
+    if log["error_lines"]:
+        observed += f", {len(log['error_lines'])} error: lines: " + log["error_lines"][0]
+    if log["completion"] == "unsuccessful":
+        observed += ", unsuccessful run"
     rep.add(
         f"{stressor}_stress",
         "host",
-        "exit 0 and no fail: lines",
+        "exit 0, no fail:/error: lines, a successful run",
         observed,
-        stress_ng_verdict(rc, log["fail_lines"]),
+        stress_ng_verdict(rc, log["fail_lines"], log["error_lines"], log["completion"]),
         [ev],
     )
     dispatched = log["dispatched"].get(stressor)

@@ -12,12 +12,14 @@ Standard library only, Python >= 3.9.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from burnin import gpu_parsers
-from burnin.context import SuiteContext
+from burnin.context import SuiteContext, ToolRun
 from burnin.gpu_load import CudaError, CudaStressor, CudaUnavailable, GpuLoadResult
 from burnin.gpu_verdicts import (
     GpuObservation,
@@ -384,22 +386,41 @@ def _accumulate(g: GpuObservation, s: Dict[str, Optional[float]], loaded: bool) 
         g.clock_events = (g.clock_events or 0) | int(events)
 
 
+def _gpu_burn(ctx: SuiteContext, opts: Dict[str, Any], secs: int) -> ToolRun:
+    """Run gpu_burn in `gpu_burn_dir` (it reads compare.ptx from its CWD), started directly, never
+    through `env -C`, so a missing gpu_burn or directory is reported as missing, not as env's exit."""
+    argv = ["gpu_burn", "-tc", str(secs)]
+    where = opts.get("gpu_burn_dir")
+    if not where:
+        return ctx.run_tool("gpu.gpu_burn", argv, secs + 120, artifact="gpu_burn.txt")
+    if not os.path.isdir(str(where)):
+        why = f"gpu_burn_dir {where} does not exist"
+        return ToolRun(Evidence(id="gpu.gpu_burn", command=argv, error=why), "", "", missing=True)
+    local = os.path.join(str(where), "gpu_burn")
+    if os.access(local, os.X_OK):
+        argv[0] = local
+    return ctx.run_tool("gpu.gpu_burn", argv, secs + 120, artifact="gpu_burn.txt", cwd=Path(str(where)))
+
+
 def _third_party(
     ctx: SuiteContext, opts: Dict[str, Any], exp: Dict[str, Any], result: SuiteResult
 ) -> List[Finding]:
     out: List[Finding] = []
     if opts.get("gpu_burn"):
         secs = max(10, int(ctx.duration_s * float(opts.get("gpu_burn_share", 0.25))))
-        argv = ["gpu_burn", "-tc", str(secs)]
-        if opts.get("gpu_burn_dir"):
-            argv = ["env", "-C", str(opts["gpu_burn_dir"]), *argv]  # it reads compare.ptx from its CWD
-        run = ctx.run_tool("gpu.gpu_burn", argv, secs + 120, artifact="gpu_burn.txt")
+        run = _gpu_burn(ctx, opts, secs)
         result.evidence.append(run.evidence)
-        verdict, observed = gpu_parsers.parse_gpu_burn(run.stdout).verdict()
-        if run.missing or run.timed_out:
-            verdict, observed = (
-                Verdict.INCONCLUSIVE,
-                "gpu_burn " + ("is not installed" if run.missing else "timed out"),
+        want = exp.get("count")
+        verdict, observed = gpu_parsers.parse_gpu_burn(run.stdout).verdict(
+            int(want) if want is not None else None
+        )
+        if run.missing or run.timed_out or run.evidence.error:
+            why = run.evidence.error or ("tool not found" if run.missing else "timed out")
+            verdict = Verdict.INCONCLUSIVE
+            observed = (
+                "gpu_burn is not installed"
+                if why.startswith("tool not found")
+                else f"gpu_burn could not run: {why}"
             )
         out.append(
             Finding(

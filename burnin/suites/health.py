@@ -153,8 +153,8 @@ def judge_nvme_health(
         "nvme_media_errors",
         component,
         "0, and no growth",
-        f"{media} (+{grew} during the suite)",
-        Verdict.FAIL if media or grew else Verdict.PASS,
+        "field missing" if media is None else f"{media} (+{grew} during the suite)",
+        Verdict.INCONCLUSIVE if media is None else Verdict.FAIL if media or grew else Verdict.PASS,
         ev,
         required,
     )

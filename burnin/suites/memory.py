@@ -20,7 +20,7 @@ from burnin.context import SuiteContext, ToolRun
 from burnin.hostio import meminfo_kib, online_cpus, read
 from burnin.parse_tools import memtester_mask, parse_memtester
 from burnin.schema import Evidence, Verdict
-from burnin.suites.common import HealthWatch, Report, inventory, inventory_evidence
+from burnin.suites.common import HealthWatch, Report, inventory, inventory_evidence, start_thread
 from burnin.suites.cpu import judge_stress_ng
 
 SUITE = "memory"
@@ -78,9 +78,7 @@ def _memtester(rep: Report, ctx: SuiteContext, sizes: Dict[str, int], budget_s: 
         with lock:
             runs.append(r)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(sizes["memtester_instances"])]
-    for t in threads:
-        t.start()
+    threads = [start_thread(rep, f"memtester.{i}", one, i) for i in range(sizes["memtester_instances"])]
     for t in threads:
         t.join()
     runs.sort(key=lambda r: r.evidence.id)

@@ -20,20 +20,30 @@ from burnin.fiojob import READ_JOBS, WRITE_JOBS, build_job
 from burnin.hostio import nvme_namespaces
 from burnin.parse_tools import fio_error_text, parse_fio
 from burnin.schema import Evidence, Verdict
-from burnin.suites.common import HealthWatch, Report
+from burnin.suites.common import HealthWatch, Report, start_thread
 from burnin.suites.health import judge_nvme_health, judge_smartctl, read_health
 
 SUITE = "nvme"
 
 
 def fio_job_verdict(rc: Optional[int], jobs: List[Dict[str, Any]]) -> Verdict:
-    """84 (verify) and 5 (EIO) are the drive's fault; any other error means fio could not judge."""
+    """84 (verify) and 5 (EIO) are the drive's fault; any other error means fio could not judge, and
+    neither does a job that moved zero bytes."""
     errors = [j["error"] for j in jobs if j["error"]]
     if any(e in (84, 5, 61) for e in errors):
         return Verdict.FAIL
     if errors or rc != 0 or not jobs:
         return Verdict.INCONCLUSIVE
+    if any(moved_bytes(j) == 0 for j in jobs):  # a pass that read/wrote nothing tested nothing
+        return Verdict.INCONCLUSIVE
     return Verdict.PASS
+
+
+def moved_bytes(job: Dict[str, Any]) -> Optional[int]:
+    """Bytes a fio job read plus wrote; None when the job has no throughput sections at all."""
+    if "read" not in job and "write" not in job:
+        return None
+    return sum(int((job.get(d) or {}).get("io_bytes", 0)) for d in ("read", "write"))
 
 
 def _targets(ctx: SuiteContext) -> List[Dict[str, Any]]:
@@ -287,11 +297,8 @@ def run(ctx: SuiteContext) -> Any:
         return rep.result()
     watch = HealthWatch()
     lock = threading.Lock()
-    threads = [
-        threading.Thread(target=_one_target, args=(rep, ctx, t, lock), name=t["name"]) for t in targets
-    ]
-    for th in threads:  # all drives at once: the drives, the PCIe switch and the cooling see full load
-        th.start()
+    # all drives at once: the drives, the PCIe switch and the cooling see full load
+    threads = [start_thread(rep, _component(t), _one_target, rep, ctx, t, lock) for t in targets]
     for th in threads:
         th.join()
     _expectations(rep, ctx, targets)
