@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from provision.cli.main import cli
+from provision.model.errors import ProvisionError
 from tests.conftest import PROFILES
 from tests.support.bundle import FIXTURES
 from tests.support.chromium import png_size, render
@@ -40,9 +41,14 @@ def run_dir(tmp: Path, edit: Any = None) -> Path:
 
 
 def provision(*args: str, state: Path | None = None) -> tuple[int, str, str]:
+    """Exit codes as the CLI maps them: a verdict other than accepted is exit 1 (VerdictFailed)."""
     runner = CliRunner()
     argv = ["--profiles", str(PROFILES), *(["--state", str(state)] if state else []), *args]
-    res = runner.invoke(cli, argv, catch_exceptions=False)
+    res = runner.invoke(cli, argv, catch_exceptions=True)
+    if isinstance(res.exception, ProvisionError):
+        return res.exception.exit_code, res.stdout, res.stderr + str(res.exception)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
     return res.exit_code, res.stdout, res.stderr
 
 
@@ -54,7 +60,7 @@ def broken(result: dict[str, Any]) -> None:
 
 def test_json_record_validates_against_the_shipped_schema(tmp_path: Path) -> None:
     code, out, _ = provision("report", "--run-dir", str(run_dir(tmp_path, broken)), "--format", "json")
-    assert code == 0
+    assert code == 1  # rejected: the record is written all the same
     record = json.loads(out)
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(record, SCHEMA, cls=jsonschema.Draft202012Validator)
@@ -97,7 +103,7 @@ def test_junit_has_one_testcase_per_finding_with_the_documented_mapping(tmp_path
     findings = json.loads(out)["findings"]
     out_file = tmp_path / "junit.xml"
     code, _, err = provision("report", "--run-dir", str(d), "--format", "junit", "-o", str(out_file))
-    assert code == 0 and "wrote" in err
+    assert code == 1 and "wrote" in err
     root = ET.parse(out_file).getroot()
     cases = root.findall(".//testcase")
     assert len(cases) == len(findings) == int(root.get("tests", "-1"))
@@ -121,7 +127,7 @@ def test_junit_has_one_testcase_per_finding_with_the_documented_mapping(tmp_path
 def test_html_renders_in_chromium_with_verdict_and_plots(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     code, _, _ = provision("report", "--run-dir", str(run_dir(tmp_path, broken)), "-o", str(page))
-    assert code == 0
+    assert code == 1
     html = page.read_text()
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     shot = tmp_path / "report.png"
@@ -282,7 +288,7 @@ def test_report_from_the_state_store_keeps_the_record_and_the_host_state(tmp_pat
         assert kept["run"]["run_id"] == "20251128T120000Z-compute-1" and kept["verdict"] == "accepted"
     second = stored_run(state, broken)
     code, out, _ = provision("report", "inferno-host-compute-1", "--format", "junit", state=state)
-    assert code == 0 and 'failures="1"' in out
+    assert code == 1 and 'failures="1"' in out
     with StateStore.open(state) as store:
         assert store.get_host_state("inferno-host-compute-1") is HostState.rejected
     code, out, _ = provision("report", "inferno-host-compute-1", "--diff", first, second, state=state)

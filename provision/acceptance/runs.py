@@ -74,13 +74,35 @@ def stored_record(store: StateStore, run_id: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def keep_acceptance(store: StateStore, host: str, run_id: str, acc: Acceptance) -> None:
+def newer_run(store: StateStore, host: str, run_id: str) -> Run | None:
+    """The host's newest run started after `run_id`, if any: its state belongs to that run now."""
+    runs = store.list_runs(host)  # in the order they started
+    ids = [r.id for r in runs]
+    later = runs[ids.index(run_id) + 1 :] if run_id in ids else []
+    return later[-1] if later else None
+
+
+def keep_acceptance(store: StateStore, host: str, run_id: str, acc: Acceptance) -> str | None:
     """Store the record with its run and move the host to accepted or rejected. An inconclusive run
-    leaves the state as it was (it proves nothing either way) and says so in an event."""
+    leaves the state as it was (it proves nothing either way) and says so in an event; so does a run
+    older than the host's newest one (a re-judged old run never moves a host past a newer run).
+    Returns why the state was left as it was, or None when it moved."""
     store.put_document(run_id, RECORD_FILE, acc.record)
     counts = acc.record["counts"]
-    store.add_event(host, "acceptance", {"verdict": acc.verdict.value, **counts}, run_id=run_id)
+    later = newer_run(store, host, run_id)
+    kept: str | None = None
+    if later is not None:
+        kept = f"run {later.id} is newer than run {run_id}: the host's state is that run's"
+    elif acc.verdict is RunVerdict.inconclusive:
+        kept = f"run {run_id} is inconclusive: it proves nothing either way"
+    payload: dict[str, Any] = {"verdict": acc.verdict.value, **counts}
+    if kept:
+        payload["state_kept"] = kept
+    store.add_event(host, "acceptance", payload, run_id=run_id)
+    if kept:
+        return kept
     if acc.verdict is RunVerdict.accepted:
         store.set_host_state(host, HostState.accepted, f"run {run_id} accepted")
-    elif acc.verdict is RunVerdict.rejected:
+    else:
         store.set_host_state(host, HostState.rejected, f"run {run_id}: {counts['fail']} check(s) failed")
+    return None

@@ -292,7 +292,8 @@ def _finish(rows: list[FleetRow], as_json: bool, fleet: bool) -> None:
             where = f"; report {r.report}" if r.report else ""
             sys.stdout.write(f"{r.host}: run {r.run_id} finished; verdict {r.verdict or 'none'}{where}\n")
     codes = [r.exit_code for r in rows if r.outcome != "ok"]
-    rejected = [r.host for r in rows if r.outcome == "ok" and r.verdict not in (None, "accepted")]
+    # Exit 0 only for accepted: a run that finished without a verdict proves nothing either.
+    rejected = [r.host for r in rows if r.outcome == "ok" and r.verdict != "accepted"]
     if not fleet and rows[0].outcome != "ok":
         r = rows[0]
         raise FlowFailed(

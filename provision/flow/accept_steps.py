@@ -20,6 +20,7 @@ from provision.acceptance.evaluation import Acceptance, evaluate
 from provision.acceptance.report.html import render_html
 from provision.acceptance.report.junit import render_junit
 from provision.acceptance.runfiles import RECORD_FILE, RunFiles, load_run_dir, read_golden
+from provision.acceptance.validation import RunVerdict
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
 from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests
@@ -84,8 +85,9 @@ class AcceptSteps:
         )
         counts = acc.record["counts"]
         verdict = acc.verdict.value
-        state = HostState.accepted if verdict == "accepted" else HostState.rejected
-        self.ctx.state(state, f"verdict {verdict}: {counts}")
+        if acc.verdict is not RunVerdict.inconclusive:  # inconclusive proves nothing: the state stays
+            state = HostState.accepted if acc.verdict is RunVerdict.accepted else HostState.rejected
+            self.ctx.state(state, f"verdict {verdict}: {counts}")
         shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
         return StepResult(
             message=f"verdict {verdict} ({shown})", evidence=("findings.json",), facts={"verdict": verdict}

@@ -23,6 +23,10 @@ class NotFound(BadInput):
     """A named host, profile, run or file does not exist."""
 
 
+class TransitionRefused(BadInput):
+    """A host state change the lifecycle's transition table does not allow (it names from and to)."""
+
+
 class HostLocked(ProvisionError):
     """Another process holds this host's lock."""
 

@@ -286,6 +286,9 @@ class Acceptance(Frozen):
     # (a VM has no temperature sensors or power meters). Their findings are still made and shown;
     # inconclusive ones no longer hold the run back. A failure still fails.
     not_required: dict[str, str] = {}
+    # A run without the BMC's (pre-OS) inventory cannot cross-check it against the OS's view: its
+    # `pre_os_crosscheck` finding is inconclusive, and blocks acceptance only where this is true.
+    pre_os_required: bool = False
 
 
 class Timeouts(Frozen):

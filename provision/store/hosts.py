@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from provision.model.errors import TransitionRefused
 from provision.store.connection import Connection, now
-from provision.store.lifecycle import HostRow, HostState, HostTransition, ts
+from provision.store.lifecycle import HostRow, HostState, HostTransition, transition_allowed, ts
 
 
 def get_host_state(conn: Connection, host: str) -> HostState | None:
@@ -23,6 +24,11 @@ def set_host_state(conn: Connection, host: str, state: HostState, reason: str = 
     with conn.write() as db:
         row = db.execute("SELECT state FROM hosts WHERE name = ?", (host,)).fetchone()
         previous = row["state"] if row else None
+        if not transition_allowed(HostState(previous) if previous else None, state):
+            raise TransitionRefused(
+                f"{host}: state {previous} -> {state}: expected a transition the lifecycle allows, "
+                f"got one it refuses ({reason or 'no reason given'})"
+            )
         db.execute(
             "INSERT INTO hosts (name, state, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",

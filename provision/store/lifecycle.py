@@ -24,6 +24,41 @@ class HostState(StrEnum):
     maintenance = "maintenance"
 
 
+# The states a run moves a host through, from any state: a new (or resumed) run starts over, and this
+# is the only way out of `maintenance` (a reinstall) other than a failure of that new run.
+RUN_STATES = frozenset(
+    {
+        HostState.inspected,
+        HostState.maintenance,
+        HostState.provisioning,
+        HostState.installed,
+        HostState.burning_in,
+    }
+)
+_JUDGED = frozenset({HostState.accepted, HostState.rejected})
+
+# Where each state may go (`set_host_state` refuses the rest). A verdict needs a host whose OS is
+# in place (not `provisioning`) and not out of its pool for a reinstall (`maintenance`: only that
+# run's own failure, `rejected`, leaves it); `handed-off` needs `accepted` and never goes back to it.
+TRANSITIONS: dict[HostState, frozenset[HostState]] = {
+    HostState.enrolled: RUN_STATES | _JUDGED,
+    HostState.inspected: RUN_STATES | _JUDGED,
+    HostState.provisioning: RUN_STATES | {HostState.rejected},
+    HostState.installed: RUN_STATES | _JUDGED,
+    HostState.burning_in: RUN_STATES | _JUDGED,
+    HostState.accepted: RUN_STATES | _JUDGED | {HostState.handed_off},
+    HostState.rejected: RUN_STATES | _JUDGED,
+    HostState.handed_off: RUN_STATES | {HostState.rejected, HostState.handed_off},
+    HostState.maintenance: RUN_STATES | {HostState.rejected},
+}
+
+
+def transition_allowed(previous: HostState | None, state: HostState) -> bool:
+    """A host the store has never seen (no row, no run) may take any first state: there is no history
+    to contradict. Otherwise the table decides."""
+    return previous is None or state in TRANSITIONS[previous]
+
+
 class RunStatus(StrEnum):
     running = "running"
     succeeded = "succeeded"

@@ -1,7 +1,8 @@
 """Validation: one pure engine turning (profile, pre-OS inventory, in-OS inventory, suite results,
 telemetry, optional golden reference) into findings, and findings into the run's verdict.
 
-A run is ACCEPTED only when nothing fails and no required check is inconclusive.
+A run is ACCEPTED only when no required check fails and no required check is inconclusive. One rule
+for optional checks, the agent's as well: a failed optional finding warns, it never rejects.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from provision.model.profile import Profile
 
 class RunVerdict(StrEnum):
     accepted = "accepted"
-    rejected = "rejected"  # something failed
-    inconclusive = "inconclusive"  # nothing failed, but a required check has no evidence
+    rejected = "rejected"  # a required check failed
+    inconclusive = "inconclusive"  # nothing required failed, but a required check has no evidence
 
 
 def run_verdict(findings: Sequence[Finding]) -> RunVerdict:
-    if any(f.verdict is Verdict.FAIL for f in findings):
+    """A failed optional finding only warns (as in the agent's suite verdicts): it never rejects."""
+    if any(f.verdict is Verdict.FAIL and f.required for f in findings):
         return RunVerdict.rejected
     if not findings or any(f.verdict is Verdict.INCONCLUSIVE and f.required for f in findings):
         return RunVerdict.inconclusive
@@ -65,6 +67,8 @@ def validate(
         out += check_firmware(profile, views)
         if pre_os is not None and in_os is not None:
             out += crosscheck(pre_os, in_os)
+        elif in_os is not None:
+            out.append(_no_pre_os(profile))
     out += check_suites(profile, list(planned), list(suites), golden)
     if profile is not None:
         out += check_telemetry(profile, telemetry, list(suites))
@@ -76,6 +80,21 @@ def validate(
             for f in out
         ]
     return _unique(out)
+
+
+def _no_pre_os(profile: Profile) -> Finding:
+    """The BMC/OS cross-check could not be made: say so. Required only where the profile's acceptance
+    demands it (`pre_os_required`); elsewhere (a run copied by hand, `burnin --local`) it is shown,
+    inconclusive and optional."""
+    return finding(
+        "pre_os_crosscheck",
+        "bmc",
+        "a pre-OS (Redfish) inventory to cross-check the OS's view against",
+        "no pre-OS inventory with this run (run `provision inspect` first)",
+        Verdict.INCONCLUSIVE,
+        source="redfish",
+        required=profile.acceptance.pre_os_required,
+    )
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -45,13 +45,14 @@ def check_suites(
     by_name = {s.suite: s for s in suites}
     out: list[Finding] = []
     planned_names = []
+    waived = set(profile.acceptance.not_required) if profile else set()
     for spec in planned:
         name = str(spec.get("suite"))
         planned_names.append(name)
-        out.append(_completed(name, bool(spec.get("required", True)), by_name.get(name)))
+        out.append(_completed(name, bool(spec.get("required", True)), by_name.get(name), waived))
     for s in suites:
         if s.suite not in planned_names:
-            out.append(_completed(s.suite, True, s))
+            out.append(_completed(s.suite, True, s, waived))
         out += s.findings
     if profile is None:
         return out
@@ -69,7 +70,10 @@ def _evidence(suite: SuiteResult | None) -> list[str]:
     return [e.id for e in suite.evidence] if suite else []
 
 
-def _completed(name: str, required: bool, suite: SuiteResult | None) -> Finding:
+def _completed(name: str, required: bool, suite: SuiteResult | None, waived: set[str]) -> Finding:
+    """The suite ran to its end and its own verdict stands: a crashed, stopped or cancelled suite, or
+    one whose own verdict is inconclusive, is inconclusive here too. A suite inconclusive only on
+    checks the profile waives (`acceptance.not_required`) has given what this node class can give."""
     comp = f"suite:{name}"
     if suite is None:
         return finding(
@@ -93,12 +97,19 @@ def _completed(name: str, required: bool, suite: SuiteResult | None) -> Finding:
             required=required,
         )
     took = f"ran {suite.ended_at - suite.started_at:.0f} s, suite verdict {suite.verdict.value}"
+    verdict = Verdict.PASS
+    if suite.verdict is Verdict.INCONCLUSIVE:
+        open_checks = [f for f in suite.findings if f.required and f.verdict is Verdict.INCONCLUSIVE]
+        if not open_checks or any(f.check not in waived for f in open_checks):
+            verdict = Verdict.INCONCLUSIVE
+        else:
+            took += " (only on waived checks: " + ", ".join(sorted({f.check for f in open_checks})) + ")"
     return finding(
         "suite_completed",
         comp,
         "ran to its end",
         took,
-        Verdict.PASS,
+        verdict,
         source="burnin",
         evidence=_evidence(suite),
         required=required,

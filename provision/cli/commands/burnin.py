@@ -84,8 +84,8 @@ def _finish(
     doc["verdict"] = result.verdict.value
     doc["run_dir"] = str(ref.path.parent)
     emit(doc, as_json, summarize)
-    if result.verdict is Verdict.FAIL:
-        raise VerdictFailed(f"burn-in {run_id}: verdict fail")
+    if result.verdict not in (Verdict.PASS, Verdict.WARN):  # exit 0 only for a run that passed
+        raise VerdictFailed(f"burn-in {run_id}: verdict {result.verdict.value}")
 
 
 def _keep_pre_os(store: StateStore, host: str, run_id: str) -> None:

@@ -18,8 +18,9 @@ from provision.acceptance.report.html import render_html
 from provision.acceptance.report.junit import render_junit
 from provision.acceptance.runfiles import RunFiles, load_run_dir, read_golden
 from provision.acceptance.runs import find_run, keep_acceptance, load_run, open_store, stored_record
+from provision.acceptance.validation import RunVerdict
 from provision.cli.app import App
-from provision.model.errors import BadInput
+from provision.model.errors import BadInput, VerdictFailed
 from provision.model.profile import Profile
 
 LOCAL_HOST = "local"  # the host name `provision burnin --local` keeps its runs under
@@ -96,6 +97,11 @@ def render(acc: Acceptance, files: RunFiles, fmt: str) -> str:
     help="Report the run in DIR (the agent's result.json and telemetry).",
 )
 @click.option("--profile", "profile_name", help="Hold the run to this profile (default: its host's).")
+@click.option(
+    "--record",
+    is_flag=True,
+    help="With HOST --run ID: keep the re-judged record and state (default: read-only).",
+)
 @click.pass_obj
 def report(
     app: App,
@@ -107,12 +113,15 @@ def report(
     diff: tuple[str, str] | None,
     run_dir: Path | None,
     profile_name: str | None,
+    record: bool,
 ) -> None:
     """Write HOST's burn-in report (HTML, JSON, JUnit), or a diff of two runs.
 
-    The run comes from the state store (HOST, its latest burn-in or --run ID; the record and the
-    host's accepted/rejected state are kept there), from --local (the last 'burnin --local' run)
-    or from --run-dir DIR (a run directory copied by hand)."""
+    The run comes from the state store (HOST, its latest burn-in, whose record and the host's
+    accepted/rejected state are kept there; or --run ID, re-judged read-only unless --record, and
+    never moving the host past a newer run), from --local (the last 'burnin --local' run) or from
+    --run-dir DIR (a run directory copied by hand). Exit 0 only when the run is accepted; 1 when it
+    is rejected or inconclusive."""
     if sum((local, run_dir is not None, host is not None)) > 1:
         raise BadInput("HOST, --local and --run-dir: expected one of them, got several")
     if host is not None:
@@ -126,7 +135,9 @@ def report(
         with open_store(app.state_dir) as store:
             run = find_run(store, LOCAL_HOST, run_id)
             files = load_run(store, run, power_sums(app))
-        _write(render(accept_files(app, files, "local", profile_name), files, fmt), output)
+        acc = accept_files(app, files, "local", profile_name)
+        _write(render(acc, files, fmt), output)
+        _exit_for(acc, f"run {run.id}")
         return
     if run_dir is not None:
         directory = run_dir
@@ -135,15 +146,26 @@ def report(
             raise BadInput(f"{directory}: host: expected {host!r}, got {files.run.host!r}")
         acc = accept_files(app, files, "burnin", profile_name)
         _write(render(acc, files, fmt), output)
+        _exit_for(acc, str(directory))
         return
     if host is None:
         raise BadInput("report: expected HOST, --local or --run-dir DIR, got none of them")
-    with open_store(app.state_dir, writable=True) as store:  # keeps the record and the host's state
+    keep = run_id is None or record  # re-judging a named run is read-only unless --record
+    with open_store(app.state_dir, writable=keep) as store:
         run = find_run(store, host, run_id)
         files = load_run(store, run, power_sums(app))
         acc = accept_files(app, files, run.kind, profile_name)
-        keep_acceptance(store, host, run.id, acc)
+        kept = keep_acceptance(store, host, run.id, acc) if keep else None
     _write(render(acc, files, fmt), output)
+    if kept:
+        click.echo(f"{host}: state left as it was: {kept}", err=True)
+    _exit_for(acc, f"run {run.id}")
+
+
+def _exit_for(acc: Acceptance, what: str) -> None:
+    """Exit 0 only for an accepted run: rejected and inconclusive are exit 1 (the report is written)."""
+    if acc.verdict is not RunVerdict.accepted:
+        raise VerdictFailed(f"{what}: verdict {acc.verdict.value}")
 
 
 def _record_of(app: App, host: str | None, ref: str, profile_name: str | None) -> dict[str, Any]:
