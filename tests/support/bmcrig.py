@@ -1,13 +1,19 @@
-"""A real sushy-emulator (fake driver) holding N systems, as the BMCs of N test hosts.
+"""The one sushy-emulator starter of the tests: the real emulator (fake driver) holding N systems,
+as the BMCs of N test hosts, on a free loopback port, in its own process group, always stopped by
+PID.
 
 Every system is one "server": the emulator keeps its power state and boot override, and its
 access log lets a test (or the fleet benchmark) count the Redfish requests made per system.
-The power-change delay is pinned to 1 s by tests.support.fast_emulator.
+The power-change delay is pinned (1 s by default) by tests.support.fast_emulator. Options: the
+systems' first power state, TLS (a certificate and key), an htpasswd file for basic auth, a mockup
+tree whose hardware a single system shows (tests.support.rich_emulator), and the lean variant for
+many systems at once (tests.support.lean_emulator).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import uuid as uuidlib
@@ -28,6 +34,7 @@ class FakeSystem:
     name: str
     uuid: str
     mac: str
+    ip: str = "127.0.0.1"
 
     @property
     def path(self) -> str:
@@ -39,6 +46,8 @@ class Emulator:
     url: str
     log: Path
     systems: list[FakeSystem]
+    port: int = 0
+    pid: int = 0
 
     def system(self, s: FakeSystem) -> dict[str, object]:
         got = requests.get(f"{self.url}{s.path}", timeout=5)
@@ -72,6 +81,9 @@ def emulator_argv(
     tree: Path | None = None,
     mockup_system: str = "/redfish/v1/Systems/1",
     lean: bool = False,
+    power_state: str = "Off",
+    tls: tuple[Path, Path] | None = None,
+    auth_file: Path | None = None,
 ) -> list[str]:
     """Write the emulator's config; the command line that runs it (state kept under workdir).
 
@@ -79,16 +91,21 @@ def emulator_argv(
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "emulator.conf"
     fake = [
-        {"uuid": s.uuid, "name": s.name, "power_state": "Off", "nics": [{"mac": s.mac, "ip": "127.0.0.1"}]}
+        {"uuid": s.uuid, "name": s.name, "power_state": power_state, "nics": [{"mac": s.mac, "ip": s.ip}]}
         for s in systems
     ]
-    config.write_text(
-        f"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n"
-        f"SUSHY_EMULATOR_LISTEN_PORT = {port}\n"
-        f"SUSHY_EMULATOR_FAKE_DRIVER = True\n"
-        f"SUSHY_EMULATOR_STATE_DIR = {str(workdir / 'emulator-state')!r}\n"
-        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(fake)}\n"
-    )
+    lines = [
+        "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'",
+        f"SUSHY_EMULATOR_LISTEN_PORT = {port}",
+        "SUSHY_EMULATOR_FAKE_DRIVER = True",
+        f"SUSHY_EMULATOR_STATE_DIR = {str(workdir / 'emulator-state')!r}",
+        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(fake)}",
+    ]
+    if tls:
+        lines += [f"SUSHY_EMULATOR_SSL_CERT = {str(tls[0])!r}", f"SUSHY_EMULATOR_SSL_KEY = {str(tls[1])!r}"]
+    if auth_file:
+        lines.append(f"SUSHY_EMULATOR_AUTH_FILE = {str(auth_file)!r}")
+    config.write_text("\n".join(lines) + "\n")
     argv = [sys.executable, "-m", "tests.support.fast_emulator", "--config", str(config), "--fake"]
     if lean:
         argv[2] = "tests.support.lean_emulator"
@@ -101,18 +118,25 @@ def emulator_argv(
 @contextmanager
 def emulator(
     workdir: Path,
-    names: list[str],
-    port: int | None = None,
+    systems: list[FakeSystem],
+    *,
+    power_state: str = "Off",
+    tls: tuple[Path, Path] | None = None,
+    auth_file: Path | None = None,
+    power_delay_s: int = 1,
     tree: Path | None = None,
     mockup_system: str = "/redfish/v1/Systems/1",
 ) -> Iterator[Emulator]:
-    """Start sushy-emulator with one fake system per name; stop it by PID, always.
+    """Start sushy-emulator with these systems (fake_systems(names) makes them); stop it by PID, always.
 
     `tree`: a mockup tree file whose hardware the (single) system shows (tests.support.rich_emulator).
+    `power_delay_s`: how long a power change stays pending (a test that needs it pending sets it long).
     """
-    systems = fake_systems(names)
-    port = port or free_port()
-    argv = emulator_argv(workdir, systems, port, tree, mockup_system)
+    port = free_port()
+    argv = emulator_argv(workdir, systems, port, tree, mockup_system, False, power_state, tls, auth_file)
     log = workdir / "emulator.log"
-    with running(argv, log=log, port=port, cwd=REPO):
-        yield Emulator(f"http://127.0.0.1:{port}", log, systems)
+    # The emulator downloads virtual media into TMPDIR: keep it in the test's own folder.
+    env = {**os.environ, "TMPDIR": str(workdir), "FAST_EMULATOR_DELAY_S": str(power_delay_s)}
+    with running(argv, log=log, port=port, env=env, cwd=REPO) as proc:
+        scheme = "https" if tls else "http"
+        yield Emulator(f"{scheme}://127.0.0.1:{port}", log, systems, port, proc.pid)

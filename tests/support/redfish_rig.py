@@ -1,5 +1,6 @@
-"""Real Redfish services for tests: sushy-emulator (fake driver) and sushy-static, on free loopback
-ports, each in its own process group, always stopped by PID. Plus the hosts.yaml rewrite and an
+"""Real Redfish services for tests: one system on sushy-emulator (started by tests.support.bmcrig,
+the one emulator starter) and sushy-static, on free loopback ports, each in its own process group,
+always stopped by PID. Plus TLS and htpasswd files for them, the hosts.yaml rewrite and an
 in-process CLI runner that returns (exit code, stdout, stderr)."""
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import pytest
 import yaml
 
 from provision.cli.main import main
+from tests.support.bmcrig import Emulator, FakeSystem
+from tests.support.bmcrig import emulator as bmc_emulator
 from tests.support.procs import free_port, running
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_UUID = "27946b59-9e44-4fa7-8e91-f3527a1ef094"
 SYSTEM_PATH = f"/redfish/v1/Systems/{SYSTEM_UUID}"
+NODE = FakeSystem("node-0", SYSTEM_UUID, "3c:ec:ef:10:01:10", "10.0.1.11")
 
 
 @dataclass(frozen=True)
@@ -56,38 +60,10 @@ def htpasswd(directory: Path, user: str, password: str) -> Path:
 
 
 @contextmanager
-def emulator(
-    work: Path,
-    *,
-    power_state: str = "Off",
-    tls: tuple[Path, Path] | None = None,
-    auth_file: Path | None = None,
-    power_delay_s: int = 1,
-) -> Iterator[Service]:
-    """sushy-emulator with its fake driver and a fresh state dir (state persists in SQLite otherwise)."""
-    work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    lines = [
-        "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'",
-        f"SUSHY_EMULATOR_LISTEN_PORT = {port}",
-        "SUSHY_EMULATOR_FAKE_DRIVER = True",
-        f"SUSHY_EMULATOR_STATE_DIR = {str(work / 'state')!r}",
-        f"SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': {SYSTEM_UUID!r}, 'name': 'node-0', "
-        f"'power_state': {power_state!r}, 'nics': [{{'mac': '3c:ec:ef:10:01:10', 'ip': '10.0.1.11'}}]}}]",
-    ]
-    if tls:
-        lines += [f"SUSHY_EMULATOR_SSL_CERT = {str(tls[0])!r}", f"SUSHY_EMULATOR_SSL_KEY = {str(tls[1])!r}"]
-    if auth_file:
-        lines.append(f"SUSHY_EMULATOR_AUTH_FILE = {str(auth_file)!r}")
-    config = work / "emulator.conf"
-    config.write_text("\n".join(lines) + "\n")
-    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(work), "PYTHONPATH": str(REPO)}
-    env["FAST_EMULATOR_DELAY_S"] = str(power_delay_s)
-    argv = [sys.executable, "-m", "tests.support.fast_emulator", "--config", str(config)]
-    log = work / "emulator.log"
-    with running(argv, log=log, port=port, env=env, cwd=REPO) as proc:
-        scheme = "https" if tls else "http"
-        yield Service(f"{scheme}://127.0.0.1:{port}", port, proc.pid, log)
+def emulator(work: Path, **options: Any) -> Iterator[Emulator]:
+    """The one-system emulator the Redfish tests drive (SYSTEM_PATH), with tests.support.bmcrig's options."""
+    with bmc_emulator(work, [NODE], **options) as emu:
+        yield emu
 
 
 @contextmanager
