@@ -22,7 +22,11 @@ from burnin import gpu_ptx
 THREADS_PER_BLOCK = 256
 REFERENCE_ITERS = 1024  # the launch every GPU runs identically: its digest is compared across GPUs
 LAUNCH_TARGET_S = 0.25  # compute launches are sized to about this long (short: stop stays responsive)
-_ECC_UNCORRECTABLE = 214  # CUDA_ERROR_ECC_UNCORRECTABLE: always a hardware fault
+# Errors a kernel raises on the card itself, whenever they happen (the first launch included): the
+# card's fault, never a setup problem. 214 ECC_UNCORRECTABLE, 700 ILLEGAL_ADDRESS, 714
+# HARDWARE_STACK_ERROR, 715 ILLEGAL_INSTRUCTION, 716 MISALIGNED_ADDRESS, 717 INVALID_ADDRESS_SPACE,
+# 718 INVALID_PC, 719 LAUNCH_FAILED. A driver that cannot load or a JIT refusal is not among them.
+_DEVICE_FAULTS = frozenset((214, 700, 714, 715, 716, 717, 718, 719))
 
 
 class CudaUnavailable(Exception):
@@ -203,12 +207,12 @@ class _Kernels:
             self.compute(result.compute, compute_s, stop)
         except CudaError as exc:
             result.compute.error = str(exc)
-            result.compute.fault = result.compute.launches > 0 or exc.code == _ECC_UNCORRECTABLE
+            result.compute.fault = result.compute.launches > 0 or exc.code in _DEVICE_FAULTS
         try:
             self.memory(result.memory, memory_s, memory_pct, stop)
         except CudaError as exc:
             result.memory.error = str(exc)
-            result.memory.fault = result.memory.passes > 0 or exc.code == _ECC_UNCORRECTABLE
+            result.memory.fault = result.memory.passes > 0 or exc.code in _DEVICE_FAULTS
 
     def launch(self, name: str, *args: Any) -> None:
         params = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.byref(a), ctypes.c_void_p) for a in args])
@@ -269,8 +273,8 @@ class _Kernels:
             size = size * 9 // 10 // 4096 * 4096
         self.s._check("cuMemAlloc", code)
         try:
-            self.s._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(errors), ctypes.c_size_t(4)))
-            count = ctypes.c_uint32()
+            self.s._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(errors), ctypes.c_size_t(8)))
+            count = ctypes.c_uint64()  # the kernel's counter is u64: 2**32 bad words must not wrap to few
             words = ctypes.c_uint64(size // 4)
             res.tested_bytes = size
             seconds = 0.0
@@ -280,12 +284,12 @@ class _Kernels:
                 base = ((res.passes // 2) * 0x9E3779B9) & 0xFFFFFFFF
                 seed = ctypes.c_uint32(base ^ (0xFFFFFFFF if res.passes % 2 else 0))
                 self.s._check(
-                    "cuMemsetD32", self.lib.cuMemsetD32_v2(errors, ctypes.c_uint32(0), ctypes.c_size_t(1))
+                    "cuMemsetD32", self.lib.cuMemsetD32_v2(errors, ctypes.c_uint32(0), ctypes.c_size_t(2))
                 )
                 seconds += self.timed("mem_write", buf, words, seed)
                 seconds += self.timed("mem_check", buf, words, seed, errors)
                 self.s._check(
-                    "cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(4))
+                    "cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(8))
                 )
                 res.mismatched_words += count.value
                 res.passes += 1

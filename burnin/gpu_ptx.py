@@ -15,7 +15,7 @@ fma_burn(out: u64, iters: u32)
 mem_write(buf: u64, n_words: u64, seed: u32)
     buf[i] := pattern(i, seed) for i < n_words, grid-stride.
 mem_check(buf: u64, n_words: u64, seed: u32, errors: u64)
-    counts words where buf[i] != pattern(i, seed) into *errors (u32, atomically).
+    counts words where buf[i] != pattern(i, seed) into *errors (u64, atomically: never wraps).
 
 pattern(i, seed) = (lo32(i) * 0x9E3779B1) xor hi32(i) xor seed: distinct per word (odd multiplier,
 a bijection on 32 bits), so address-line faults show up as well as stuck bits; the host alternates the
@@ -162,7 +162,7 @@ _MEM_CHECK = (
     + """
 \tld.global.u32 %r7, [%rd6];
 \tsetp.ne.u32 %p1, %r7, %r5;
-\t@%p1 red.global.add.u32 [%rd7], 1;
+\t@%p1 red.global.add.u64 [%rd7], 1;
 """
     + _MEM_EPILOGUE
 ).format(loop="C_LOOP", done="C_DONE")

@@ -292,9 +292,13 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
     majority = max(set(digests), key=digests.count) if digests else None
     for g in gpus:
         c = component(g)
+        bad = (g.compute_mismatches or 0) + (g.memory_mismatches or 0)
+        odd = g.reference_digest is not None and len(set(digests)) > 1 and g.reference_digest != majority
         if g.load_fault:
             out.append(_f("gpu_stress_result", c, "load runs to the end", g.load_fault, Verdict.FAIL))
-        elif g.compute_mismatches is None or g.memory_mismatches is None:
+        elif (
+            g.compute_mismatches is None or g.memory_mismatches is None or (g.load_error and not (bad or odd))
+        ):
             out.append(
                 _f(
                     "gpu_stress_result",
@@ -304,12 +308,11 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
                     Verdict.INCONCLUSIVE,
                 )
             )
-        else:
-            bad = g.compute_mismatches + g.memory_mismatches
-            odd = g.reference_digest is not None and len(set(digests)) > 1 and g.reference_digest != majority
+        else:  # a mismatch in either phase fails, even when the other phase could not run
             observed = f"compute {g.compute_mismatches}, memory {g.memory_mismatches} mismatched words" + (
                 "; reference launch differs from the other GPUs" if odd else ""
             )
+            observed += f"; {g.load_error}" if g.load_error else ""
             out.append(
                 _f(
                     "gpu_stress_result",

@@ -141,3 +141,15 @@ def test_boot_disks_under_the_os_are_the_mirror_members_or_the_one_disk_without_
     lab = load_catalog(REPO / "profiles-lab").profiles["lab-vm"]
     boot = expect_from_profile(lab)["boot_disks"]
     assert (boot["count"], boot["raid"]) == (1, None)  # the stand-in writes one disk, mirrors none
+
+
+def test_acceptance_plan_runs_dcgm_at_the_profiles_level_and_quick_runs_none() -> None:
+    p = CATALOG.profiles["circle-2-lust"]
+    assert p.gpus is not None
+    level = p.gpus.dcgm_diag_level
+    acc = build_plan("r7", "inferno-host-compute-1", "acceptance", profile=p)
+    gpu = next(s for s in acc["suites"] if s["suite"] == "gpu")
+    assert gpu["options"]["dcgm_level"] == level
+    # a quick plan is a smoke test: no DCGM (its -r 3/4 alone runs for tens of minutes)
+    quick = build_plan("r8", "inferno-host-compute-1", "quick", profile=p)
+    assert "dcgm_level" not in next(s for s in quick["suites"] if s["suite"] == "gpu")["options"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from burnin import gpu_ptx
 from burnin.gpu_load import CudaStressor, GpuLoadResult
 from burnin.schema import Verdict
 from burnin.suites import gpu as gpu_suite
@@ -72,6 +73,33 @@ def test_launch_failure_mid_load_is_a_fault(libcuda: str, monkeypatch: pytest.Mo
     r = burn(libcuda, 0)
     assert r.compute.fault and "CUDA_ERROR_ECC_UNCORRECTABLE (214)" in (r.compute.error or "")
     assert r.memory.fault  # every later launch fails too
+
+
+@pytest.mark.parametrize(
+    "code,name", [(719, "CUDA_ERROR_LAUNCH_FAILED"), (700, "CUDA_ERROR_ILLEGAL_ADDRESS")]
+)
+def test_a_fault_on_the_very_first_launch_is_the_cards_fault(
+    tmp_path: Path, libcuda: str, monkeypatch: pytest.MonkeyPatch, code: int, name: str
+) -> None:
+    monkeypatch.setenv("FAKE_CUDA_FAIL_DEV", "0")  # CUDA ordinal 0 is NVML index 1
+    monkeypatch.setenv("FAKE_CUDA_FAIL_AFTER", "0")  # the reference launch itself fails
+    monkeypatch.setenv("FAKE_CUDA_FAIL_CODE", str(code))
+    r = burn(libcuda, 0)
+    assert r.compute.launches == 0 and r.compute.fault and f"{name} ({code})" in (r.compute.error or "")
+    h = Harness(tmp_path, {"count": 2}, {"memory_pct": 50})
+    h.ctx.spec["duration_s"] = 1
+    result = gpu_suite.run(h.ctx, lib=FakeNvml([FakeGpu(0), FakeGpu(1)]), stressor=CudaStressor.open(libcuda))
+    bad = find(result, "gpu_stress_result", "gpu:1")[0]
+    assert bad.verdict is Verdict.FAIL and name in bad.observed
+    assert find(result, "gpu_stress_result", "gpu:0")[0].verdict is Verdict.PASS
+
+
+def test_the_mismatch_counter_is_64_bit(libcuda: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_CUDA_CORRUPT_DEV", "0")
+    monkeypatch.setenv("FAKE_CUDA_EXTRA_ERRORS", str(5 * 2**32 + 7))  # the stand-in's counter is u64
+    r = burn(libcuda, 0)
+    assert r.memory.passes >= 1 and r.memory.mismatched_words == r.memory.passes * (5 * 2**32 + 8)
+    assert "red.global.add.u64" in gpu_ptx.PTX and "red.global.add.u32" not in gpu_ptx.PTX
 
 
 def test_jit_refusal_is_a_setup_error_with_the_log(libcuda: str, monkeypatch: pytest.MonkeyPatch) -> None:

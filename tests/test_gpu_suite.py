@@ -262,6 +262,24 @@ def test_stress_mismatches_faults_and_a_divergent_reference(tmp_path: Path) -> N
     assert "differs" in find(result, "gpu_stress_result", "gpu:1")[0].observed
 
 
+def test_a_setup_error_in_one_phase_keeps_the_other_phases_mismatches(tmp_path: Path) -> None:
+    mem_bad = healthy_result(device=None)  # type: ignore[arg-type]
+    mem_bad.compute.error = "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (2)"  # compute: setup error
+    mem_bad.memory.mismatched_words = 3
+    compute_bad = healthy_result(device=None)  # type: ignore[arg-type]
+    compute_bad.compute.mismatches = 5
+    compute_bad.memory.error = "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (2)"  # memory: setup error
+    setup_only = healthy_result(device=None)  # type: ignore[arg-type]
+    setup_only.memory.error = "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY (2)"
+    result, _, _ = run(tmp_path, four(), results={0: mem_bad, 1: compute_bad, 2: setup_only})
+    got = verdicts(result, "gpu_stress_result")
+    assert got == [Verdict.FAIL, Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.PASS]
+    assert "memory 3 mismatched" in find(result, "gpu_stress_result", "gpu:0")[0].observed
+    assert "compute 5," in find(result, "gpu_stress_result", "gpu:1")[0].observed
+    per_gpu = result.measurements["per_gpu"]
+    assert (per_gpu[0]["memory_mismatches"], per_gpu[1]["compute_mismatches"]) == (3, 5)
+
+
 def test_node_peak_power_over_the_feed_fails(tmp_path: Path) -> None:
     result, _, _ = run(tmp_path, four(power_load_mw=600_000), expect={**EXPECT, "feed_continuous_w": 3000})
     power = find(result, "gpu_node_power")[0]
@@ -348,6 +366,18 @@ def test_third_party_tools_requested_but_missing_are_inconclusive(tmp_path: Path
     assert burn.observed == "gpu_burn could not run: gpu_burn_dir /opt/gpu-burn does not exist"
     assert find(result, "gpu_dcgm_diag")[0].observed == "dcgmi is not installed"
     assert result.verdict is Verdict.INCONCLUSIVE
+
+
+def test_dcgm_runs_at_the_plans_level_and_a_missing_dcgmi_is_optional(tmp_path: Path) -> None:
+    result, h, _ = run(tmp_path, four(), options={"dcgm_level": 3})
+    assert ["dcgmi", "diag", "-r", "3", "--json"] in h.tools
+    dcgm = find(result, "gpu_dcgm_diag")[0]
+    assert (dcgm.verdict, dcgm.observed, dcgm.required) == (
+        Verdict.INCONCLUSIVE,
+        "dcgmi is not installed",
+        False,
+    )
+    assert result.verdict is Verdict.PASS  # an optional inconclusive does not block the suite
 
 
 def test_cancelled_run_is_inconclusive_but_keeps_what_it_saw(tmp_path: Path) -> None:

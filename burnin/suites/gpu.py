@@ -289,7 +289,8 @@ def _sample_round(
 
 def _record_load_result(ctx: SuiteContext, g: GpuObservation, n: int, r: GpuLoadResult) -> None:
     """Fold one GPU's stressor result into its observation. A fault is the card's; an error is ours
-    (setup), and then its mismatch counts prove nothing."""
+    (setup). Each phase's mismatch counts are kept whatever the other phase did: a mismatch is
+    corruption the card produced, so it fails the card (burnin.gpu_verdicts.stress_findings)."""
     g.flops, g.mem_bytes_per_s, g.reference_digest = (
         r.compute.flops,
         r.memory.bytes_per_s,
@@ -299,8 +300,7 @@ def _record_load_result(ctx: SuiteContext, g: GpuObservation, n: int, r: GpuLoad
     errors = [x.error for x in (r.compute, r.memory) if x.error and not x.fault]
     g.load_fault = "; ".join(e for e in faults if e) or None
     g.load_error = "; ".join(e for e in errors if e) or None
-    if not errors:
-        g.compute_mismatches, g.memory_mismatches = r.compute.mismatches, r.memory.mismatched_words
+    g.compute_mismatches, g.memory_mismatches = r.compute.mismatches, r.memory.mismatched_words
     ctx.log(
         "gpu_load_result",
         gpu=n,

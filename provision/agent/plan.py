@@ -124,6 +124,15 @@ def _with_defaults(suites: list[dict[str, Any]], name: str) -> list[dict[str, An
     return out
 
 
+def _with_dcgm_level(suites: list[dict[str, Any]], level: int) -> None:
+    """The profile's `gpus.dcgm_diag_level` as the gpu suite's `dcgm_level`, unless the suite sets
+    one. Acceptance only: a quick plan is a smoke test that must stay within minutes, and
+    `dcgmi diag -r 3/4` alone runs for tens of minutes to hours, so quick runs no DCGM."""
+    for spec in suites:
+        if spec["suite"] == "gpu":
+            spec["options"].setdefault("dcgm_level", level)
+
+
 def build_plan(
     run_id: str,
     host_name: str,
@@ -143,6 +152,8 @@ def build_plan(
         else:
             suites, interval = [dict(s) for s in LOCAL_SUITES[plan]], 1.0
         suites = _with_defaults(suites, plan)
+        if profile is not None and profile.gpus is not None and plan == "acceptance":
+            _with_dcgm_level(suites, profile.gpus.dcgm_diag_level)
         doc: dict[str, Any] = {}
     else:
         doc = dict(plan)

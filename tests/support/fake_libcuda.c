@@ -8,6 +8,8 @@
  *   FAKE_CUDA_CORRUPT_DEV=d      mem_check on device d finds one flipped word per pass
  *   FAKE_CUDA_FMA_FLIP_DEV=d     fma_burn on device d flips one bit of thread 1500 after its first launch
  *   FAKE_CUDA_FAIL_DEV=d, FAKE_CUDA_FAIL_AFTER=k  launches after the k-th on device d fail with 214
+ *   FAKE_CUDA_FAIL_CODE=c        ... with c instead (e.g. 700 ILLEGAL_ADDRESS, 719 LAUNCH_FAILED)
+ *   FAKE_CUDA_EXTRA_ERRORS=n     mem_check on FAKE_CUDA_CORRUPT_DEV also adds n (u64) to the counter
  *   FAKE_CUDA_BAD_PTX=1          cuModuleLoadDataEx fails with 218 and writes a JIT log
  * Build: cc -O2 -shared -fPIC -o libcuda.so.1 fake_libcuda.c -lm
  */
@@ -42,6 +44,8 @@ CUresult cuGetErrorName(CUresult code, const char **name) {
     case 2: *name = "CUDA_ERROR_OUT_OF_MEMORY"; break;
     case 214: *name = "CUDA_ERROR_ECC_UNCORRECTABLE"; break;
     case 218: *name = "CUDA_ERROR_INVALID_PTX"; break;
+    case 700: *name = "CUDA_ERROR_ILLEGAL_ADDRESS"; break;
+    case 719: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
     case 500: *name = "CUDA_ERROR_NOT_FOUND"; break;
     default: *name = "CUDA_ERROR_UNKNOWN"; break;
     }
@@ -182,7 +186,8 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
     int dev = current_dev;
     if (dev < 0) return 201; /* CUDA_ERROR_INVALID_CONTEXT */
     launches[dev]++;
-    if (dev == env_int("FAKE_CUDA_FAIL_DEV", -1) && launches[dev] > env_int("FAKE_CUDA_FAIL_AFTER", 0)) return 214;
+    if (dev == env_int("FAKE_CUDA_FAIL_DEV", -1) && launches[dev] > env_int("FAKE_CUDA_FAIL_AFTER", 0))
+        return env_int("FAKE_CUDA_FAIL_CODE", 214);
     uint64_t threads = (uint64_t)gx * bx;
     switch (*(int *)fn) {
     case FMA: {
@@ -207,8 +212,12 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
         uint32_t *buf = (uint32_t *)(uintptr_t)*(uint64_t *)params[0];
         uint64_t n = *(uint64_t *)params[1];
         uint32_t seed = *(uint32_t *)params[2];
-        uint32_t *errors = (uint32_t *)(uintptr_t)*(uint64_t *)params[3];
-        if (dev == env_int("FAKE_CUDA_CORRUPT_DEV", -1) && n > 7) buf[n / 2] ^= 0x100u;
+        uint64_t *errors = (uint64_t *)(uintptr_t)*(uint64_t *)params[3]; /* u64, like the PTX's red.add.u64 */
+        if (dev == env_int("FAKE_CUDA_CORRUPT_DEV", -1) && n > 7) {
+            const char *extra = getenv("FAKE_CUDA_EXTRA_ERRORS");
+            buf[n / 2] ^= 0x100u;
+            if (extra && *extra) *errors += strtoull(extra, NULL, 10);
+        }
         for (uint64_t i = 0; i < n; i++)
             if (buf[i] != pattern(i, seed)) (*errors)++;
         return 0;
