@@ -103,7 +103,9 @@ def test_a_suite_inconclusive_only_on_waived_checks_has_completed(
     text = lust.read_text()
     assert "\nacceptance:\n" in text
     lust.write_text(
-        text.replace("\nacceptance:\n", "\nacceptance:\n  not_required: {edac_errors: test}\n", 1)
+        text.replace(
+            "\nacceptance:\n", "\nacceptance:\n  not_required: [{check: edac_errors, reason: test}]\n", 1
+        )
     )
 
     def open_on_edac(result: dict[str, Any]) -> None:

@@ -51,6 +51,24 @@ def remove(name: str) -> Callable[[Path], None]:
 
 CASES = [
     Case(
+        "waiver-plain-string",
+        replace(LUST, "\nacceptance:\n", "\nacceptance:\n  not_required: [cpu_temperature]\n"),
+        "{d}/circle-2-lust.yaml:103: acceptance.not_required: expected a list of {{check: <check id>, "
+        "component: <optional component or prefix>, reason: <why>}}, got the old plain check-name form",
+    ),
+    Case(
+        "waiver-check-reason-map",
+        replace(LUST, "\nacceptance:\n", "\nacceptance:\n  not_required: {cpu_temperature: no sensor}\n"),
+        "{d}/circle-2-lust.yaml:103: acceptance.not_required: expected a list of {{check: <check id>, "
+        "component: <optional component or prefix>, reason: <why>}}, got the old plain check-name form",
+    ),
+    Case(
+        "waiver-without-reason",
+        replace(LUST, "\nacceptance:\n", "\nacceptance:\n  not_required: [{check: cpu_temperature}]\n"),
+        "{d}/circle-2-lust.yaml:103: acceptance.not_required[0].reason: "
+        "expected a value (the field is required), got nothing",
+    ),
+    Case(
         "yaml-syntax",
         replace(LUST, "cpu:\n  model", "cpu: [\n  model"),
         "{d}/circle-2-lust.yaml:12: expected valid YAML, got expected ',' or ']', but got ':'",

@@ -10,6 +10,7 @@ import pytest
 
 from burnin.schema import Finding, Verdict
 from provision.acceptance.validation import RunVerdict, run_verdict
+from provision.model.profile import Waiver
 from tests.support.bundle import HOST, Bundle, by_id, catalog, golden
 
 P, F, W, INC = Verdict.PASS, Verdict.FAIL, Verdict.WARN, Verdict.INCONCLUSIVE
@@ -93,17 +94,22 @@ def test_profile_not_required_checks_stop_blocking_but_still_show_and_still_fail
     base = catalog().profile_of(catalog().host(HOST))
     assert _verdict(b.findings(profile=base)) is RunVerdict.inconclusive
     waived = {"cpu_temperature": "no sensor in a VM", "peak_power": "no meter in a VM"}
-    lab = base.model_copy(update={"acceptance": base.acceptance.model_copy(update={"not_required": waived})})
+    waivers = tuple(Waiver(check=c, reason=r) for c, r in waived.items())
+    lab = base.model_copy(update={"acceptance": base.acceptance.model_copy(update={"not_required": waivers})})
     findings = b.findings(profile=lab)
     for check, why in waived.items():
         shown = [f for f in findings if f.check == check]
-        assert shown and all(not f.required and why in f.expected for f in shown), shown
+        assert shown and all(not f.required and f"(waived: {why})" in f.expected for f in shown), shown
     still = [f for f in findings if f.verdict is INC and f.required]
     assert _verdict(findings) is (RunVerdict.inconclusive if still else RunVerdict.accepted), still
     b2 = Bundle()
     b2.inos["gpus"].pop()
     lab2 = base.model_copy(
-        update={"acceptance": base.acceptance.model_copy(update={"not_required": {"gpu_count": "waived"}})}
+        update={
+            "acceptance": base.acceptance.model_copy(
+                update={"not_required": (Waiver(check="gpu_count", reason="waived"),)}
+            )
+        }
     )
     assert _verdict(b2.findings(profile=lab2)) is RunVerdict.rejected  # a failure is never waived
 

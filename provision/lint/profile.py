@@ -5,6 +5,7 @@ from __future__ import annotations
 from provision.lint import plan as lint_plan
 from provision.lint.finding import Findings
 from provision.model import taxonomy as tx
+from provision.model.checks import evidence_class, is_known_check
 from provision.model.profile import Platform, Profile
 from provision.model.yamlfile import Document
 
@@ -31,7 +32,30 @@ def check(p: Profile, doc: Document, out: Findings) -> None:
     _memory(p, doc, out)
     _gpus(p, doc, out)
     _power(p, doc, out)
+    _waivers(p, doc, out)
     lint_plan.check(p, doc, out)
+
+
+def _waivers(p: Profile, doc: Document, out: Findings) -> None:
+    """Each `acceptance.not_required` entry names a check the engine or the agent can emit, and
+    waives no evidence class (suite completion, stress results, ECC, XIDs) outside a lab profile."""
+    own = [f.check for f in p.acceptance.floors] + [c.check for c in p.acceptance.counters]
+    for i, w in enumerate(p.acceptance.not_required):
+        loc = ("acceptance", "not_required", i, "check")
+        if not is_known_check(w.check, own):
+            out.error(
+                "waiver-unknown-check",
+                doc,
+                loc,
+                f"{w.check!r} is no check the validation engine or the agent emits: it would waive nothing",
+            )
+        elif (cls := evidence_class(w.check)) and not p.lab:
+            out.error(
+                "waiver-evidence-class",
+                doc,
+                loc,
+                f"{w.check!r} is evidence ({cls}) that only a profile marked `lab: true` may waive",
+            )
 
 
 def _taxonomy(p: Profile, doc: Document, out: Findings) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from provision.model.grammar import (
     GpuName,
@@ -257,6 +257,21 @@ class Counter(Frozen):
     required: bool = True
 
 
+WAIVER_FORM = "a list of {check: <check id>, component: <optional component or prefix>, reason: <why>}"
+
+
+class Waiver(Frozen):
+    """One `acceptance.not_required` entry: a check this node class cannot give evidence for, and why.
+    `component` narrows it to one component, or to those starting with it (`gpu` for gpu0, gpu1...)."""
+
+    check: Annotated[str, Field(min_length=1)]
+    component: Annotated[str, Field(min_length=1)] | None = None
+    reason: Annotated[str, Field(min_length=1)]
+
+    def covers(self, check: str, component: str) -> bool:
+        return check == self.check and (self.component is None or component.startswith(self.component))
+
+
 class Acceptance(Frozen):
     """Thresholds that are policy rather than hardware facts."""
 
@@ -285,10 +300,21 @@ class Acceptance(Frozen):
     # Checks (Finding.check names) this node class cannot give evidence for, each with the reason
     # (a VM has no temperature sensors or power meters). Their findings are still made and shown;
     # inconclusive ones no longer hold the run back. A failure still fails.
-    not_required: dict[str, str] = {}
+    not_required: tuple[Waiver, ...] = ()
     # A run without the BMC's (pre-OS) inventory cannot cross-check it against the OS's view: its
     # `pre_os_crosscheck` finding is inconclusive, and blocks acceptance only where this is true.
     pre_os_required: bool = False
+
+    @field_validator("not_required", mode="before")
+    @classmethod
+    def _waiver_form(cls, v: object) -> object:
+        if isinstance(v, dict) or (isinstance(v, (list, tuple)) and any(isinstance(e, str) for e in v)):
+            raise ValueError(f"expected {WAIVER_FORM}, got the old plain check-name form")
+        return tuple(v) if isinstance(v, list) else v  # the strict loader hands JSON lists on as lists
+
+    def waiver(self, check: str, component: str) -> Waiver | None:
+        """The entry that waives this check on this component, if any."""
+        return next((w for w in self.not_required if w.covers(check, component)), None)
 
 
 class Timeouts(Frozen):
@@ -310,6 +336,9 @@ class Timeouts(Frozen):
 class Profile(Frozen):
     name: ProfileName
     description: str
+    # A lab node class (a VM): only here may `acceptance.not_required` waive evidence classes
+    # (suite completion, stress results, ECC, XIDs). `provision lint` refuses them elsewhere.
+    lab: bool = False
     chassis: Chassis
     cpu: Cpu
     memory: Memory

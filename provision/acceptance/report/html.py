@@ -18,6 +18,7 @@ from typing import Any
 
 from provision.acceptance.report.svg import plot, timeline
 from provision.acceptance.timeseries import Phase, Telemetry, downsample, kind_of
+from provision.model.checks import WAIVED, waiver_reason
 
 PLOT_BUCKETS = 400
 _SERIAL = re.compile(r"serial ([^)\s]+)")
@@ -99,13 +100,19 @@ def _table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _optional(f: dict[str, Any]) -> str:
+    """How an optional finding is labelled: a waived one says why (`acceptance.not_required`)."""
+    reason = waiver_reason(f["expected"])
+    return "optional" if reason is None else f"{WAIVED}{reason}"
+
+
 def _findings_table(findings: list[dict[str, Any]]) -> str:
     rows = []
     for f in findings:
         evidence = ", ".join(f["evidence"]) or "from " + (f["source"] or "agent")
         rows.append(
             f'<tr><td><span class="v v-{f["verdict"]}">{escape(f["verdict"])}</span>'
-            f"{'' if f['required'] else '<br><span class=muted>optional</span>'}</td>"
+            f"{'' if f['required'] else '<br><span class=muted>' + escape(_optional(f)) + '</span>'}</td>"
             f"<td class=mono>{escape(f['check'])}</td><td>{escape(f['component'])}</td>"
             f"<td>{escape(f['expected'])}</td><td>{escape(f['observed'])}</td>"
             f"<td class=mono>{escape(evidence)}</td></tr>"

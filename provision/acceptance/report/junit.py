@@ -16,6 +16,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from provision.model.checks import WAIVED, waiver_reason
+
 
 def _case(parent: ET.Element, host: str, f: dict[str, Any]) -> tuple[str, ...]:
     case = ET.SubElement(
@@ -40,7 +42,9 @@ def _case(parent: ET.Element, host: str, f: dict[str, Any]) -> tuple[str, ...]:
         el.text = text
         return ("errors",)
     if verdict == "inconclusive":
-        ET.SubElement(case, "skipped", {"message": f"inconclusive (not required): {f['observed']}"})
+        reason = waiver_reason(f["expected"])
+        why = "not required" if reason is None else f"{WAIVED}{reason}"
+        ET.SubElement(case, "skipped", {"message": f"inconclusive ({why}): {f['observed']}"})
         return ("skipped",)
     out = ET.SubElement(case, "system-out")
     out.text = ("WARN " if verdict == "warn" else "") + text

@@ -20,8 +20,9 @@ from provision.acceptance.validation.crosscheck import crosscheck
 from provision.acceptance.validation.spec import check_firmware, check_inventory, check_pre_os
 from provision.acceptance.validation.suites import check_suites
 from provision.acceptance.validation.thermal import check_telemetry
+from provision.model.checks import WAIVED
 from provision.model.hosts import Host
-from provision.model.profile import Profile
+from provision.model.profile import Profile, Waiver
 
 
 class RunVerdict(StrEnum):
@@ -72,14 +73,16 @@ def validate(
     out += check_suites(profile, list(planned), list(suites), golden)
     if profile is not None:
         out += check_telemetry(profile, telemetry, list(suites))
-        waived = profile.acceptance.not_required
-        out = [
-            replace(f, required=False, expected=f"{f.expected} (not required: {waived[f.check]})")
-            if f.check in waived
-            else f
-            for f in out
-        ]
+        out = [_waive(f, profile.acceptance.waiver(f.check, f.component)) for f in out]
     return _unique(out)
+
+
+def _waive(f: Finding, waiver: Waiver | None) -> Finding:
+    """A finding the profile waives (`acceptance.not_required`) is still made and shown, optional, with
+    the waiver's reason in `expected` as "(waived: <reason>)", which the reports show."""
+    if waiver is None:
+        return f
+    return replace(f, required=False, expected=f"{f.expected} ({WAIVED}{waiver.reason})")
 
 
 def _no_pre_os(profile: Profile) -> Finding:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from burnin.schema import Finding, SuiteResult, Verdict
 from provision.acceptance.golden import Golden
 from provision.acceptance.validation.common import Part, finding, fmt, median, number, select
-from provision.model.profile import Counter, Floor, PeakOf, Profile
+from provision.model.profile import Acceptance, Counter, Floor, PeakOf, Profile
 
 MEMORY_BYTES_PER_TRANSFER = 8
 
@@ -45,7 +45,7 @@ def check_suites(
     by_name = {s.suite: s for s in suites}
     out: list[Finding] = []
     planned_names = []
-    waived = set(profile.acceptance.not_required) if profile else set()
+    waived = profile.acceptance if profile else None
     for spec in planned:
         name = str(spec.get("suite"))
         planned_names.append(name)
@@ -70,7 +70,7 @@ def _evidence(suite: SuiteResult | None) -> list[str]:
     return [e.id for e in suite.evidence] if suite else []
 
 
-def _completed(name: str, required: bool, suite: SuiteResult | None, waived: set[str]) -> Finding:
+def _completed(name: str, required: bool, suite: SuiteResult | None, waived: Acceptance | None) -> Finding:
     """The suite ran to its end and its own verdict stands: a crashed, stopped or cancelled suite, or
     one whose own verdict is inconclusive, is inconclusive here too. A suite inconclusive only on
     checks the profile waives (`acceptance.not_required`) has given what this node class can give."""
@@ -100,7 +100,9 @@ def _completed(name: str, required: bool, suite: SuiteResult | None, waived: set
     verdict = Verdict.PASS
     if suite.verdict is Verdict.INCONCLUSIVE:
         open_checks = [f for f in suite.findings if f.required and f.verdict is Verdict.INCONCLUSIVE]
-        if not open_checks or any(f.check not in waived for f in open_checks):
+        if not open_checks or any(
+            waived is None or not waived.waiver(f.check, f.component) for f in open_checks
+        ):
             verdict = Verdict.INCONCLUSIVE
         else:
             took += " (only on waived checks: " + ", ".join(sorted({f.check for f in open_checks})) + ")"
