@@ -3,10 +3,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+
+from provision.model.catalog import Catalog, load_catalog
+from provision.store.state import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = REPO / "profiles"
@@ -71,6 +74,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _COLLECTION_SKIPS and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    """A fresh state store of the test's own, closed after it."""
+    with StateStore.open(tmp_path / "state") as s:
+        yield s
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    """The shipped profiles and inventory, loaded."""
+    return load_catalog(PROFILES)
 
 
 @pytest.fixture

@@ -22,23 +22,12 @@ from provision.install.render import dnsmasq_for, kickstart_for
 from provision.model.catalog import Catalog, load_catalog
 from provision.model.hosts import DiskId
 from provision.store.state import HostState, RunStatus, StateStore
-from tests.conftest import PROFILES, require_tool
+from tests.conftest import require_tool
 from tests.support.procs import free_port
 from tests.test_kickstart import _drop_boot_disks, parse
 
 COMPUTE = "inferno-host-compute-1"
 MASTER = "inferno-host-master"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with StateStore.open(tmp_path / "state") as s:
-        yield s
-
-
-@pytest.fixture
-def catalog() -> Catalog:
-    return load_catalog(PROFILES)
 
 
 @pytest.fixture

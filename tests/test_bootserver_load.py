@@ -26,24 +26,13 @@ import provision.install.bootserver as bootserver
 from provision.install.bootserver import BootServer, redact, redact_text
 from provision.install.httpd import HttpServer
 from provision.install.httpmsg import HttpRequest, Limits, Response
-from provision.model.catalog import Catalog, load_catalog
+from provision.model.catalog import Catalog
 from provision.store.state import HostState, StateStore
 from tests.conftest import PROFILES
 from tests.support.procs import free_port, running
 
 COMPUTE = "inferno-host-compute-1"
 LOGGER = "provision.install.bootserver"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with StateStore.open(tmp_path / "state") as s:
-        yield s
-
-
-@pytest.fixture
-def catalog() -> Catalog:
-    return load_catalog(PROFILES)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
@@ -35,11 +34,6 @@ def go(store: StateStore, req: RunRequest, calls: list[str], fail_at: str | None
         return steps(calls, fail_at)
 
     return run_host(store, req, PlainProgress(io.StringIO()), factory).outcome
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    return StateStore.open(tmp_path / "state")
 
 
 def test_resume_continues_the_unfinished_run_and_a_finished_one_starts_anew(store: StateStore) -> None:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,6 @@ from tests.conftest import REPO
 from tests.support.procs import stop_pid
 
 HOST = "inferno-host-compute-1"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with StateStore.open(tmp_path / "state") as s:
-        yield s
 
 
 def test_new_store_is_at_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:

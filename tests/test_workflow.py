@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -70,11 +69,6 @@ def run_once(
     engine = Engine(store, JsonProgress(out), rec.steps())
     summary = engine.run(HOST, run_id, plan(recs, restart), facts_of(recs))
     return summary.outcome, out.getvalue()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    return StateStore.open(tmp_path / "state")
 
 
 def test_step_names_are_stable_snake_case_in_the_design_order() -> None:
