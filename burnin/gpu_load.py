@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from burnin import gpu_ptx
 
 THREADS_PER_BLOCK = 256
 REFERENCE_ITERS = 1024  # the launch every GPU runs identically: its digest is compared across GPUs
+SPOT_WORDS = 256  # words of each memory pass the host reads back and checks itself, per window
 LAUNCH_TARGET_S = 0.25  # compute launches are sized to about this long (short: stop stays responsive)
 # Errors a kernel raises on the card itself, whenever they happen (the first launch included): the
 # card's fault, never a setup problem. 214 ECC_UNCORRECTABLE, 700 ILLEGAL_ADDRESS, 714
@@ -55,6 +57,9 @@ class ComputeResult:
     launches: int = 0
     mismatches: int = 0  # output words differing from the period or from the first timed launch
     reference_digest: Optional[str] = None  # sha256 of the REFERENCE_ITERS launch's first period
+    # output words differing from the closed-form value (gpu_ptx.fma_closed_form), every launch's every
+    # word; a Python int, so it never wraps (the results carry it as a JSON integer)
+    closed_form_mismatches: int = 0
     elapsed_s: float = 0.0
     error: Optional[str] = None
     fault: bool = False  # the error happened mid-load (a GPU fault), not while setting up
@@ -64,8 +69,9 @@ class ComputeResult:
 class MemoryResult:
     bytes_per_s: Optional[float] = None  # write + read-back bytes over kernel time
     passes: int = 0
-    mismatched_words: int = 0
-    tested_bytes: int = 0
+    mismatched_words: int = 0  # per pass the larger of the GPU's own count and the host's spot check
+    tested_bytes: int = 0  # bytes written and checked by at least one whole pass; 0 before one completed
+    spot_mismatches: int = 0  # words of the host's read-back windows differing from gpu_ptx.pattern
     error: Optional[str] = None
     fault: bool = False
 
@@ -89,6 +95,26 @@ def fma_mismatches(data: bytes, first: Optional[bytes]) -> int:
     if first is not None and data != first:
         bad += sum(1 for o in range(0, min(len(data), len(first)), 4) if data[o : o + 4] != first[o : o + 4])
     return bad
+
+
+def closed_form_mismatches(data: bytes, period: bytes) -> int:
+    """Words of an fma_burn output differing from the closed-form period (gpu_ptx.fma_closed_form)."""
+    n = len(data) // 4
+    expected = (period * (n // gpu_ptx.FMA_PERIOD + 1))[: n * 4]
+    if data[: n * 4] == expected:
+        return 0
+    return sum(1 for o in range(0, n * 4, 4) if data[o : o + 4] != expected[o : o + 4])
+
+
+def spot_windows(n_words: int) -> List[int]:
+    """Start words of the host's read-back windows: the buffer's start, middle and end."""
+    starts = [0, max(0, n_words // 2 - SPOT_WORDS // 2), max(0, n_words - SPOT_WORDS)]
+    return sorted(set(starts))
+
+
+def spot_mismatches(words: List[int], start: int, seed: int) -> int:
+    """Words read back from [start, start + len(words)) that differ from the memory kernels' pattern."""
+    return sum(1 for i, w in enumerate(words) if w != gpu_ptx.pattern(start + i, seed))
 
 
 def digest(data: bytes) -> str:
@@ -242,10 +268,14 @@ class _Kernels:
             data = self.fetch(host, out, words)
             res.reference_digest = digest(data)
             res.mismatches += fma_mismatches(data, None)
+            res.closed_form_mismatches += closed_form_mismatches(
+                data, gpu_ptx.fma_closed_form(REFERENCE_ITERS)
+            )
             iters = int(
                 min(1 << 22, max(REFERENCE_ITERS, REFERENCE_ITERS * LAUNCH_TARGET_S / max(seconds, 1e-6)))
             )
             first: Optional[bytes] = None
+            expected = gpu_ptx.fma_closed_form(iters)
             deadline = time.monotonic() + duration_s
             flop = 0.0
             while time.monotonic() < deadline and not stop.is_set():
@@ -254,6 +284,7 @@ class _Kernels:
                 flop += 2.0 * words * iters * gpu_ptx.FMA_PER_TRIP
                 data = self.fetch(host, out, words)
                 res.mismatches += fma_mismatches(data, first)
+                res.closed_form_mismatches += closed_form_mismatches(data, expected)
                 first = data if first is None else first
             res.flops = flop / res.elapsed_s if res.elapsed_s > 0 else None
         finally:
@@ -276,7 +307,6 @@ class _Kernels:
             self.s._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(errors), ctypes.c_size_t(8)))
             count = ctypes.c_uint64()  # the kernel's counter is u64: 2**32 bad words must not wrap to few
             words = ctypes.c_uint64(size // 4)
-            res.tested_bytes = size
             seconds = 0.0
             deadline = time.monotonic() + duration_s
             while (res.passes == 0 or time.monotonic() < deadline) and not stop.is_set():
@@ -291,13 +321,28 @@ class _Kernels:
                 self.s._check(
                     "cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(8))
                 )
-                res.mismatched_words += count.value
+                spot = self.spot_check(buf, size // 4, seed.value)
+                res.spot_mismatches += spot
+                res.mismatched_words += max(count.value, spot)
                 res.passes += 1
+                res.tested_bytes = size  # a whole pass written and checked
             res.bytes_per_s = 2.0 * size * res.passes / seconds if seconds > 0 else None
         finally:
             self.lib.cuMemFree_v2(buf)
             if errors.value:
                 self.lib.cuMemFree_v2(errors)
+
+    def spot_check(self, buf: ctypes.c_uint64, n_words: int, seed: int) -> int:
+        """The host's own check of a pass: windows read back and compared with gpu_ptx.pattern, so a
+        mem_check that counts nothing (a broken kernel, a broken card) cannot pass the pass alone."""
+        host = ctypes.create_string_buffer(SPOT_WORDS * 4)
+        bad = 0
+        for start in spot_windows(n_words):
+            count = min(SPOT_WORDS, n_words - start)
+            src = ctypes.c_uint64((buf.value or 0) + start * 4)
+            self.s._check("cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(host, src, ctypes.c_size_t(count * 4)))
+            bad += spot_mismatches(list(struct.unpack_from(f"<{count}I", host.raw)), start, seed)
+        return bad
 
     def fetch(self, host: Any, dptr: ctypes.c_uint64, words: int) -> bytes:
         self.s._check("cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(host, dptr, ctypes.c_size_t(words * 4)))

@@ -11,7 +11,8 @@ fma_burn(out: u64, iters: u32)
     per loop trip). The map is its own inverse up to rounding, so values stay in [1, 9] and do not
     contract to a fixed point: a value corrupted mid-run stays corrupted to the end. Chain k of thread g
     starts at k + 1 + (g mod 1024) / 1024, so out[g] must equal out[g mod 1024] bit for bit, on every
-    launch, on every correct GPU (fma.rn is IEEE-exact).
+    launch, on every correct GPU (fma.rn is IEEE-exact); and the host checks every word against the
+    closed form too (fma_closed_form): a chain ends at its start value after an even number of steps.
 mem_write(buf: u64, n_words: u64, seed: u32)
     buf[i] := pattern(i, seed) for i < n_words, grid-stride.
 mem_check(buf: u64, n_words: u64, seed: u32, errors: u64)
@@ -19,7 +20,8 @@ mem_check(buf: u64, n_words: u64, seed: u32, errors: u64)
 
 pattern(i, seed) = (lo32(i) * 0x9E3779B1) xor hi32(i) xor seed: distinct per word (odd multiplier,
 a bijection on 32 bits), so address-line faults show up as well as stuck bits; the host alternates the
-seed with its complement so every bit is written both ways.
+seed with its complement so every bit is written both ways, and reads back a few windows of each pass
+to check them against pattern() itself (a mem_check that counts nothing cannot pass a pass alone).
 
 Standard library only, Python >= 3.9.
 """
@@ -173,6 +175,34 @@ def _f32_hex(value: float) -> str:
     import struct
 
     return "{:08X}".format(struct.unpack("<I", struct.pack("<f", value))[0])
+
+
+def _f32(value: float) -> float:
+    """`value` rounded to FP32 (what an .rn FP32 instruction stores)."""
+    import struct
+
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
+def fma_closed_form(iters: int) -> bytes:
+    """The fma_burn output period (FMA_PERIOD little-endian FP32 words) a correct GPU writes after
+    `iters` loop trips. x := fma(x, -1, 10) is x -> 10 - x, exact for these starts (multiples of 1/1024
+    below 16), so after an even number of steps each chain holds its start value and after an odd one
+    10 minus it; the sum of the 8 chains is exact too. Computed the way the kernel does, in FP32."""
+    import struct
+
+    odd = (iters * FMA_UNROLL) % 2 == 1
+    out = []
+    for j in range(FMA_PERIOD):
+        base = _f32(_f32(float(j)) * _f32(1.0 / FMA_PERIOD))
+        chains = [_f32(base + (k + 1.0)) for k in range(FMA_CHAINS)]
+        if odd:
+            chains = [_f32(10.0 - c) for c in chains]
+        total = _f32(chains[0] + chains[1])
+        for c in chains[2:]:
+            total = _f32(total + c)
+        out.append(struct.pack("<f", total))
+    return b"".join(out)
 
 
 def pattern(index: int, seed: int) -> int:

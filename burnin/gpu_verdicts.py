@@ -55,6 +55,8 @@ class GpuObservation:
     mem_bytes_per_s: Optional[float] = None
     compute_mismatches: Optional[int] = None
     memory_mismatches: Optional[int] = None
+    closed_form_mismatches: Optional[int] = None  # compute words differing from the closed-form value
+    memory_tested_bytes: int = 0  # bytes the memory kernel wrote and checked in at least one whole pass
     reference_digest: Optional[str] = None
     load_error: Optional[str] = None  # the stressor could not run here (setup): inconclusive
     load_fault: Optional[str] = None  # the stressor failed mid-load: a fault
@@ -292,7 +294,8 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
     majority = max(set(digests), key=digests.count) if digests else None
     for g in gpus:
         c = component(g)
-        bad = (g.compute_mismatches or 0) + (g.memory_mismatches or 0)
+        closed = g.closed_form_mismatches or 0
+        bad = (g.compute_mismatches or 0) + (g.memory_mismatches or 0) + closed
         odd = g.reference_digest is not None and len(set(digests)) > 1 and g.reference_digest != majority
         if g.load_fault:
             out.append(_f("gpu_stress_result", c, "load runs to the end", g.load_fault, Verdict.FAIL))
@@ -312,12 +315,13 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
             observed = f"compute {g.compute_mismatches}, memory {g.memory_mismatches} mismatched words" + (
                 "; reference launch differs from the other GPUs" if odd else ""
             )
+            observed += f"; {closed} compute words differ from the closed-form value" if closed else ""
             observed += f"; {g.load_error}" if g.load_error else ""
             out.append(
                 _f(
                     "gpu_stress_result",
                     c,
-                    "0 mismatched words, same result as the other GPUs",
+                    "0 mismatched words, the closed-form result, same as the other GPUs",
                     observed,
                     Verdict.FAIL if bad or odd else Verdict.PASS,
                 )

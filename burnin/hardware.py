@@ -28,6 +28,25 @@ def normalize_wwn(text: Optional[str]) -> Optional[str]:
     return value or None
 
 
+# What BMCs and DMI write where they know nothing: never an identity, never compared.
+_PLACEHOLDERS = {
+    "n/a", "na", "none", "null", "unknown", "not available", "not specified", "not applicable",
+    "not installed", "default string", "to be filled by o.e.m.", "no asset tag", "-",
+}  # fmt: skip
+_FILLER = re.compile(r"^(0x)?([0:.\-]+|[f:.\-]+|[x]+)$", re.IGNORECASE)
+
+
+def known(text: Optional[str]) -> Optional[str]:
+    """`text` stripped, or None where it is a placeholder ("N/A", "not available", a serial of
+    zeros, a MAC of zeros or ones): an unknown value, which must never match another."""
+    if not isinstance(text, str):
+        return None
+    value = text.strip()
+    if not value or value.casefold() in _PLACEHOLDERS or _FILLER.match(value):
+        return None
+    return value
+
+
 @dataclass(frozen=True)
 class SystemInfo:
     manufacturer: Optional[str] = None
@@ -171,6 +190,42 @@ class Temperature:
     upper_critical_c: Optional[float] = None
 
 
+@dataclass(frozen=True)
+class Psu:
+    name: str  # "PSU3", Redfish PowerSupply Id or legacy MemberId
+    model: Optional[str] = None
+    serial: Optional[str] = None
+    firmware: Optional[str] = None
+    capacity_w: Optional[float] = None
+    input_voltage_v: Optional[float] = None
+    location: Optional[str] = None  # ServiceLabel, where the BMC gives one
+    state: Optional[str] = None  # Redfish Status.State ("Enabled", "StandbySpare", ...)
+    health: Optional[str] = None  # "OK", "Warning", "Critical"
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    """A System or Chassis the source read, and what it is to the host."""
+
+    path: str  # Redfish @odata.id
+    role: str  # "host" (the bootable System), "baseboard" (a GPU board's System), "chassis"
+    name: Optional[str] = None
+    model: Optional[str] = None
+    serial: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    """One part's health as its source states it (Redfish Status), for every kind of part."""
+
+    part: str  # "psu:PSU3", "drive:Disk.Bay.1", "chassis:1": the kind, then the part's name
+    location: Optional[str] = None  # slot or service label, where known
+    state: Optional[str] = None  # Status.State
+    health: Optional[str] = None  # Status.Health
+    rollup: Optional[str] = None  # Status.HealthRollup (the part and what it contains)
+    message: Optional[str] = None  # the source's own words (Conditions[].Message, Oem text)
+
+
 @dataclass
 class HardwareInventory:
     source: str  # "redfish" or "os"
@@ -190,6 +245,9 @@ class HardwareInventory:
     firmware: List[Firmware] = field(default_factory=list)
     power: List[PowerReading] = field(default_factory=list)
     temperatures: List[Temperature] = field(default_factory=list)
+    psus: List[Psu] = field(default_factory=list)
+    enclosures: List[Enclosure] = field(default_factory=list)
+    health: List[PartStatus] = field(default_factory=list)
     gaps: Dict[str, str] = field(default_factory=dict)  # what could not be read, and why
 
     def to_dict(self) -> Dict[str, Any]:
@@ -208,6 +266,9 @@ _PARTS = {
     "firmware": Firmware,
     "power": PowerReading,
     "temperatures": Temperature,
+    "psus": Psu,
+    "enclosures": Enclosure,
+    "health": PartStatus,
 }
 
 

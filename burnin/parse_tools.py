@@ -326,16 +326,20 @@ def parse_smartctl(text: str) -> Dict[str, Any]:
 
 _HW_ERROR = re.compile(
     r"(mce: \[Hardware Error\]|Machine check|EDAC .*(CE|UE|error)|\bMCE\b|"
-    r"PCIe Bus Error|AER: .*(Uncorrected|Corrected)|\bnvme\d+: .*(timeout|reset)|I/O error)",
+    r"PCIe Bus Error|AER: .*(Uncorrected|Corrected)|\bnvme\d+: .*(timeout|reset)|I/O error|"
+    r"critical (medium|target) error)",
     re.IGNORECASE,
 )
 
 
 # I/O errors on an optical drive (sr0...): the BMC's virtual CD-ROM with no medium, not a disk fault
-_OPTICAL_IO = re.compile(r"I/O error.*\bdev\s+sr\d+\b|\[sr\d+\].*I/O error", re.IGNORECASE)
+_OPTICAL_IO = re.compile(
+    r"(I/O|critical (medium|target)) error.*\bdev\s+sr\d+\b|\[sr\d+\].*(I/O|medium) error", re.IGNORECASE
+)
 
 
 def scan_kernel_log(lines: List[str]) -> List[str]:
-    """Kernel log lines that report hardware errors (MCE, EDAC, PCIe AER, NVMe resets, I/O errors);
-    I/O errors of sr* devices (BMC virtual media) are ignored, those of real disks kept."""
+    """Kernel log lines that report hardware errors (MCE, EDAC, PCIe AER, NVMe resets, I/O errors, the
+    block layer's "critical medium/target error"); those of sr* devices (BMC virtual media) are
+    ignored, those of real disks kept."""
     return [line for line in lines if _HW_ERROR.search(line) and not _OPTICAL_IO.search(line)]

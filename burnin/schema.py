@@ -56,6 +56,7 @@ class Finding:
     evidence: List[str] = field(default_factory=list)  # Evidence ids
     required: bool = True  # an inconclusive required finding blocks acceptance
     source: str = ""  # "redfish", "os", "burnin", "nvml"
+    waived: Optional[str] = None  # the profile's reason when `acceptance.not_required` waives it
 
 
 def make_finding(

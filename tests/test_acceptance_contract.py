@@ -251,25 +251,24 @@ def test_an_inconclusive_run_leaves_the_state_in_report(tmp_path: Path) -> None:
 
 # -- 5. a missing pre-OS inventory is said ------------------------------------------------------------
 def test_a_run_without_a_pre_os_inventory_says_so(tmp_path: Path) -> None:
+    """The shipped metal profiles demand the BMC's view (`acceptance.pre_os_required: true`)."""
     res, record = judge(tmp_path, pre_os=False)
     missing = by_id(record)["pre_os_crosscheck:bmc"]
-    assert missing["verdict"] == "inconclusive" and not missing["required"]
+    assert missing["verdict"] == "inconclusive" and missing["required"]
     assert "no pre-OS inventory" in missing["observed"]
-    assert record["verdict"] == "accepted" and res.exit_code == 0  # optional unless the profile asks
+    assert record["verdict"] == "inconclusive" and res.exit_code == 1
+    res, record = judge(tmp_path / "with", pre_os=True)
+    assert "pre_os_crosscheck:bmc" not in by_id(record) and record["verdict"] == "accepted"
 
 
-def test_a_profile_that_demands_the_pre_os_crosscheck_is_not_accepted_without_it(
+def test_a_profile_that_does_not_demand_the_pre_os_crosscheck_shows_it_optional(
     tmp_path: Path, profiles_copy: Path
 ) -> None:
     lust = profiles_copy / "circle-2-lust.yaml"
-    lust.write_text(
-        lust.read_text().replace("\nacceptance:\n", "\nacceptance:\n  pre_os_required: true\n", 1)
-    )
+    lust.write_text(lust.read_text().replace("  pre_os_required: true", "  pre_os_required: false", 1))
     res, record = judge(tmp_path, pre_os=False, profiles=profiles_copy)
-    assert by_id(record)["pre_os_crosscheck:bmc"]["required"] is True
-    assert record["verdict"] == "inconclusive" and res.exit_code == 1
-    res, record = judge(tmp_path / "with", pre_os=True, profiles=profiles_copy)
-    assert "pre_os_crosscheck:bmc" not in by_id(record) and record["verdict"] == "accepted"
+    assert by_id(record)["pre_os_crosscheck:bmc"]["required"] is False
+    assert record["verdict"] == "accepted" and res.exit_code == 0
 
 
 # -- 6. a failed optional finding warns, never rejects -------------------------------------------------

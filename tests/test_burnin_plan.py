@@ -41,7 +41,7 @@ def test_quick_plan_from_profile_gets_defaults() -> None:
     mem = next(s for s in plan["suites"] if s["suite"] == "memory")
     assert mem["options"]["max_mib"] == 4096 and mem["required"] is True
     assert plan["allow_destructive"] == []
-    assert plan["expect"]["power"]["stagger_cpu_gpu"] is True
+    assert plan["expect"]["power"]["soak_cpu_load_pct"] == 100  # 2.7 kW of burn fits the 4,992 W feed
 
 
 def test_acceptance_allow_lists_scratch_disks_by_serial_and_wwn() -> None:

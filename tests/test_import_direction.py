@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "handoff": {"model"},
     "lab": {"model"},
     "install": {"model", "store"},
-    "acceptance": {"model", "store"},
+    "acceptance": {"model", "store", "agent"},  # the contract is the acceptance plan the agent gets
     "flow": {"model", "store", "bmc", "agent", "handoff", "install", "acceptance"},
     "cli": {"model", "lint", "store", "bmc", "agent", "handoff", "lab", "install", "acceptance", "flow"},
 }

@@ -57,7 +57,8 @@ def test_shipped_files_pass_with_the_seed_conflicts_as_warnings(
     assert (lust.severity, lust.field) == (Severity.warning, "power.expected_draw_w")
     assert lust.message == (
         "a full burn draws about 2 x 400 W CPU + 4 x 300 W GPU + 700 W other = 2700 W, above the seed's "
-        "2300 W; the feed's continuous rating is 4992 W; the acceptance plan staggers the CPU and GPU burns"
+        "2300 W; the feed's continuous rating is 4992 W; the feed carries the whole burn: the soak loads "
+        "CPUs and GPUs together at full load"
     )
     limbo = by_code[(LIMBO, "memory.bandwidth")]
     assert (limbo.severity, limbo.field) == (Severity.warning, "memory.populated_channels_per_socket")

@@ -323,17 +323,23 @@ def test_report_local_reads_the_last_local_run_as_burnin_local_stores_it(tmp_pat
     agent.mkdir()
     shutil.copy(FIXTURES / "lust-telemetry.jsonl", agent / "telemetry.jsonl")
     code, out, _ = provision("report", "--local", "--format", "json", state=state)
-    assert code == 0
     record = json.loads(out)
+    # no profile, no contract: health and integrity are judged, but it is never an acceptance
+    assert (code, record["verdict"]) == (1, "inconclusive"), record["reason"]
+    assert "contract_profile:node" in {f["id"] for f in record["findings"]}
     assert record["host"] == "local" and record["profile"] is None and record["run"]["kind"] == "local"
     jsonschema.validate(record, SCHEMA, cls=jsonschema.Draft202012Validator)
     phases = {p["name"]: p for p in record["phases"]}
-    assert phases["gpu"]["start"] == result["started_at"] + 160  # relative t moved onto the run's clock
+    assert phases["gpu"]["start"] == result["started_at"] + 36600  # relative t moved onto the run's clock
     assert "agent/telemetry.jsonl" in {r["path"] for r in record["raw"]}
     code, out, _ = provision(
         "report", "--local", "--profile", "circle-2-lust", "--format", "json", state=state
     )
-    assert json.loads(out)["profile"] == "circle-2-lust"
+    record = json.loads(out)
+    assert (code, record["profile"], record["verdict"]) == (1, "circle-2-lust", "inconclusive")
+    # the contract is met; only the BMC's view is missing (a local run has no pre-OS inventory)
+    blocking = [f["id"] for f in record["findings"] if f["verdict"] == "inconclusive" and f["required"]]
+    assert blocking == ["pre_os_crosscheck:bmc"], blocking
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ provision --state "$state" lab exec --id "$lab_id" -- provision inspect lab-node
 stamp "== provision host lab-node-1 (Redfish -> UEFI PXE -> kickstart -> install -> SSH -> burn-in -> report)"
 set +e
 provision --state "$state" lab exec --id "$lab_id" -- \
-  provision host lab-node-1 --plan quick --identity "$key"
+  provision host lab-node-1 --identity "$key"
 rc=$?
 set -e
 stamp "== the verdict and the report"

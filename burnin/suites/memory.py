@@ -85,6 +85,7 @@ def _memtester(rep: Report, ctx: SuiteContext, sizes: Dict[str, int], budget_s: 
     worst: List[str] = []
     verdicts: List[Verdict] = []
     tested = 0
+    tested_clean = 0  # bytes of instances that ran their whole loop and passed: proven coverage
     for r in runs:
         rep.keep(r)
         why = rep.cannot_run(r)
@@ -99,6 +100,8 @@ def _memtester(rep: Report, ctx: SuiteContext, sizes: Dict[str, int], budget_s: 
         if v is Verdict.PASS and not parsed["done"]:
             v = Verdict.INCONCLUSIVE
         verdicts.append(v)
+        if v is Verdict.PASS:
+            tested_clean += parsed["tested_bytes"] or 0
         if v is not Verdict.PASS:
             bits = "; ".join(memtester_mask(rc or 0)) or "no Done."
             worst.append(
@@ -106,6 +109,7 @@ def _memtester(rep: Report, ctx: SuiteContext, sizes: Dict[str, int], budget_s: 
                 + (f": {parsed['failures'][0]}" if parsed["failures"] else "")
             )
     rep.measurements["memtester_tested_mib"] = tested // MIB
+    rep.measurements["memtester_verified_mib"] = tested_clean // MIB
     observed = f"{verdicts.count(Verdict.PASS)}/{len(runs)} instances clean" + (
         ": " + "; ".join(worst[:3]) if worst else ""
     )
@@ -116,6 +120,26 @@ def _memtester(rep: Report, ctx: SuiteContext, sizes: Dict[str, int], budget_s: 
         observed,
         Verdict.worst(verdicts),
         [r.evidence.id for r in runs],
+    )
+
+
+def vm_verified_mib(rep: Report, metrics: Dict[str, Any], sizes: Dict[str, int]) -> int:
+    """The stress-ng vm footprint (workers x bytes each), counted only when the vm stressor's own
+    judgement passed (exit, fail:/error: lines, every worker dispatched) and it did work (bogo-ops > 0)."""
+    judged = {f.check: f.verdict for f in rep.findings}
+    ops = metrics.get("bogo-ops")
+    if judged.get("vm_stress") is not Verdict.PASS or judged.get("vm_workers") is not Verdict.PASS:
+        return 0
+    if not isinstance(ops, (int, float)) or ops <= 0:
+        return 0
+    return sizes["vm_workers"] * sizes["vm_kib_per_worker"] // 1024
+
+
+def tested_mib(measurements: Dict[str, Any]) -> int:
+    """The largest share of RAM one verified pattern pass covered completely. stress-ng vm and memtester
+    overlap in physical memory, so their figures are not added: the larger one counts."""
+    return max(
+        int(measurements.get("vm_verified_mib") or 0), int(measurements.get("memtester_verified_mib") or 0)
     )
 
 
@@ -304,6 +328,7 @@ def run(ctx: SuiteContext) -> Any:
         opts, mem.get("MemAvailable", mem.get("MemFree", 0)), mem.get("MemTotal", 0), cpus, duration / 2
     )
     rep.measurements.update(sizes)
+    rep.measurements.update({"ram_mib": mem.get("MemTotal", 0) // 1024, "tested_mib": 0})
     watch = HealthWatch()
     # Bandwidth first, on memory the stressors have not yet fragmented (huge pages still at hand):
     # the figure is then comparable with a golden unit's.
@@ -325,9 +350,11 @@ def run(ctx: SuiteContext) -> Any:
         rep, r, yaml_path.read_text() if yaml_path.is_file() else None, "vm", sizes["vm_workers"]
     )
     rep.measurements["vm_bogo_ops"] = metrics.get("bogo-ops")
+    rep.measurements["vm_verified_mib"] = vm_verified_mib(rep, metrics, sizes)
     if not ctx.stop.is_set():
         ctx.log("progress", suite=SUITE, step="memtester", instances=sizes["memtester_instances"])
         _memtester(rep, ctx, sizes, duration / 2)
+    rep.measurements["tested_mib"] = tested_mib(rep.measurements)
     _population(rep, ctx)
     watch.judge(rep, ctx, bool(ctx.expect("memory").get("ecc")))
     return rep.result()

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 from burnin import blockdev
 from burnin.context import SuiteContext
 from burnin.fiojob import READ_JOBS, WRITE_JOBS, build_job
-from burnin.hostio import nvme_namespaces
+from burnin.hostio import block_size_bytes, nvme_namespaces
 from burnin.parse_tools import fio_error_text, parse_fio
 from burnin.schema import Evidence, Verdict
 from burnin.suites.common import HealthWatch, Report, start_thread
@@ -150,6 +150,7 @@ def fio_pass(
     for j in parsed["jobs"]:
         direction = "read" if "read" in j["name"] else "write"
         perf[j["name"]] = j[direction]
+    count_bytes(rep, t, parsed["jobs"])
     if "verify" in jobs:
         vj = next((j for j in parsed["jobs"] if j["name"] == "verify"), None)
         ok = vj is not None and vj["error"] == 0 and vj["read"]["io_bytes"] > 0
@@ -168,6 +169,37 @@ def fio_pass(
             [ev_id],
         )
     return parsed
+
+
+def drive_bytes(rep: Report, t: Dict[str, Any]) -> Dict[str, Any]:
+    """measurements["per_drive"][component]: {"written_bytes", "read_bytes", "capacity_bytes"}."""
+    per_drive = rep.measurements.setdefault("per_drive", {})
+    entry = per_drive.get(_component(t))
+    if entry is None:
+        entry = per_drive.setdefault(
+            _component(t), {"written_bytes": 0, "read_bytes": 0, "capacity_bytes": _capacity(t)}
+        )
+    return entry  # type: ignore[no-any-return]
+
+
+def count_bytes(rep: Report, t: Dict[str, Any], jobs: List[Dict[str, Any]]) -> None:
+    """Add what fio moved to the drive's totals: each job's write direction (seq/rand write, the verify
+    job's write) to written, its read direction (seq/rand read, the verify read-back) to read. A job
+    that ended in an error proves no coverage and is not counted."""
+    entry = drive_bytes(rep, t)
+    for j in jobs:
+        if j["error"]:
+            continue
+        entry["written_bytes"] += int(j["write"]["io_bytes"])
+        entry["read_bytes"] += int(j["read"]["io_bytes"])
+
+
+def _capacity(t: Dict[str, Any]) -> Optional[int]:
+    """The drive's size in bytes from sysfs; None for a scratch file (its size is not a drive's)."""
+    if t["kind"] != "block":
+        return None
+    cap = (t.get("sysfs") or {}).get("capacity_bytes")
+    return int(cap) if cap else block_size_bytes(t["name"])
 
 
 def _one_target(rep: Report, ctx: SuiteContext, t: Dict[str, Any], lock: threading.Lock) -> None:
@@ -295,6 +327,8 @@ def run(ctx: SuiteContext) -> Any:
         )
         _expectations(rep, ctx, targets)
         return rep.result()
+    for t in targets:
+        drive_bytes(rep, t)  # every drive is listed, an untested one with 0 bytes
     watch = HealthWatch()
     lock = threading.Lock()
     # all drives at once: the drives, the PCIe switch and the cooling see full load

@@ -84,7 +84,8 @@ def expect_from_profile(profile: Profile) -> dict[str, Any]:
             "edac_ue_max": acc.edac_ue_max,
         },
         "power": {
-            "stagger_cpu_gpu": profile.burnin.acceptance.stagger_cpu_gpu,
+            # the soak runs CPUs and GPUs together; the CPUs at this share when the feed is short
+            "soak_cpu_load_pct": profile.soak_cpu_load_pct,
             "continuous_w": profile.power.continuous_w,
             "expected_draw_w": profile.power.expected_draw_w,
         },
@@ -133,6 +134,16 @@ def _with_dcgm_level(suites: list[dict[str, Any]], level: int) -> None:
             spec["options"].setdefault("dcgm_level", level)
 
 
+def profile_suites(profile: Profile, name: str) -> list[dict[str, Any]]:
+    """The suites of the profile's plan `name` as the agent gets them: with the plan's default
+    options and, for acceptance, the profile's DCGM level. For "acceptance" this is also the contract
+    every run of a host of this profile is held to (provision/acceptance/validation/contract.py)."""
+    suites = _with_defaults([s.model_dump(mode="json") for s in getattr(profile.burnin, name).suites], name)
+    if profile.gpus is not None and name == "acceptance":
+        _with_dcgm_level(suites, profile.gpus.dcgm_diag_level)
+    return suites
+
+
 def build_plan(
     run_id: str,
     host_name: str,
@@ -146,14 +157,10 @@ def build_plan(
         if plan not in PLAN_NAMES:
             raise BadInput(f"--plan: expected quick, acceptance or a plan FILE, got {plan!r}")
         if profile is not None:
-            bp = getattr(profile.burnin, plan)
-            suites = [s.model_dump(mode="json") for s in bp.suites]
-            interval: float = bp.sample_interval_s
+            suites = profile_suites(profile, plan)
+            interval: float = getattr(profile.burnin, plan).sample_interval_s
         else:
-            suites, interval = [dict(s) for s in LOCAL_SUITES[plan]], 1.0
-        suites = _with_defaults(suites, plan)
-        if profile is not None and profile.gpus is not None and plan == "acceptance":
-            _with_dcgm_level(suites, profile.gpus.dcgm_diag_level)
+            suites, interval = _with_defaults([dict(s) for s in LOCAL_SUITES[plan]], plan), 1.0
         doc: dict[str, Any] = {}
     else:
         doc = dict(plan)

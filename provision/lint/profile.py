@@ -33,6 +33,7 @@ def check(p: Profile, doc: Document, out: Findings) -> None:
     _gpus(p, doc, out)
     _power(p, doc, out)
     _waivers(p, doc, out)
+    _seed_capacity(p, doc, out)
     lint_plan.check(p, doc, out)
 
 
@@ -387,7 +388,6 @@ def _power(p: Profile, doc: Document, out: Findings) -> None:
     if p.gpus:
         parts += f" + {p.gpus.count} x {p.gpus.power_limit_w} W GPU"
     parts += f" + {pw.other_draw_w} W other"
-    stagger = p.burnin.acceptance.stagger_cpu_gpu
     if pw.expected_draw_w > pw.continuous_w:
         out.error(
             "power.feed",
@@ -396,11 +396,14 @@ def _power(p: Profile, doc: Document, out: Findings) -> None:
             f"expected at most the feed's continuous {pw.continuous_w:.0f} W ({pw.circuit_amps} A x "
             f"{pw.voltage_v} V x {pw.continuous_pct:g}%), got {pw.expected_draw_w} W",
         )
+    cap = p.soak_cpu_load_pct
     if burn > pw.expected_draw_w:
         advice = (
-            "the acceptance plan staggers the CPU and GPU burns"
-            if stagger
-            else "size PSUs and cooling for the burn, not for the seed's figure"
+            "size PSUs and cooling for the burn, not for the seed's figure"
+            if not p.gpus
+            else "the feed carries the whole burn: the soak loads CPUs and GPUs together at full load"
+            if cap == 100
+            else f"the soak loads the GPUs fully and the CPUs at {cap}% (the feed's share)"
         )
         out.warning(
             "power.expected-draw",
@@ -409,13 +412,35 @@ def _power(p: Profile, doc: Document, out: Findings) -> None:
             f"a full burn draws about {parts} = {burn} W, above the seed's {pw.expected_draw_w} W; "
             f"the feed's continuous rating is {pw.continuous_w:.0f} W; {advice}",
         )
-    peak = max(p.cpu_burn_w, p.gpu_burn_w) + pw.other_draw_w if stagger else burn
-    if peak > pw.continuous_w:
+    if cap == 0:
         out.error(
             "power.burn-feed",
             doc,
             ("power", "circuit_amps"),
-            f"expected the burn's peak within the feed's continuous {pw.continuous_w:.0f} W "
-            f"({pw.circuit_amps} A x {pw.voltage_v} V x {pw.continuous_pct:g}%), got about {peak} W "
-            f"({'staggered' if stagger else parts})",
+            f"expected the GPUs' burn and the rest of the box within the feed's continuous "
+            f"{pw.continuous_w:.0f} W ({pw.circuit_amps} A x {pw.voltage_v} V x {pw.continuous_pct:g}%), "
+            f"got {p.gpu_burn_w + pw.other_draw_w} W before any CPU load",
         )
+
+
+def _seed_capacity(p: Profile, doc: Document, out: Findings) -> None:
+    """Each storage class' `seed_capacity` is a capacity ("3.84 TB", "1 GiB") within 3% of its
+    `capacity_bytes` (drives report a little over their label, never a different size)."""
+    import re
+
+    units = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+    for i, cls in enumerate(p.storage):
+        loc = ("storage", i, "seed_capacity")
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?)B\s*", cls.seed_capacity, re.IGNORECASE)
+        if m is None:
+            want = 'a capacity such as "3.84 TB", "960 GB" or "1 GiB"'
+            out.error("storage.seed-capacity", doc, loc, f"expected {want}, got {cls.seed_capacity!r}")
+            continue
+        step = 1024 ** "kmgtp".index(m[2].lower()) * 1024 if m[3] else units[m[2].lower()]
+        seed = float(m[1]) * (step if m[2] else 1)
+        if abs(cls.capacity_bytes - seed) > 0.03 * seed:
+            out.error(
+                "storage.seed-capacity", doc, loc,
+                f"expected about {cls.capacity_bytes:,} bytes (capacity_bytes, within 3%), "
+                f"got {cls.seed_capacity!r} = {seed:,.0f} bytes",
+            )  # fmt: skip

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-# How a waived finding's `expected` carries the waiver's reason: "<expected> (waived: <reason>)".
+# How reports show a waived finding (Finding.waived holds the waiver's reason): "waived: <reason>".
 WAIVED = "waived: "
 
 KNOWN_CHECKS: frozenset[str] = frozenset(
@@ -99,11 +99,19 @@ KNOWN_CHECKS: frozenset[str] = frozenset(
         "nvme_spare",
         "nvme_warning_temp_time",
         "nvme_wear",
+        "part_health",
         "peak_power",
         "pre_os_crosscheck",
+        "psu_capacity",
+        "psu_count",
+        "psu_headroom",
+        "psu_redundancy",
         "sata_link",
         "smart_history",
         "smart_status",
+        "soak_cpu_load_pct",
+        "soak_gpu_joined",
+        "soak_gpu_load",
         "suite_completed",
         "suite_ran",
         "suite_thread",
@@ -120,6 +128,7 @@ KNOWN_CHECKS: frozenset[str] = frozenset(
 # Check ids made from a name at run time (fnmatch patterns): firmware minimums, BMC/OS cross-checks,
 # per-role drive counts, the CPU suite's per-stressor checks, the GPU throughput spreads and floors.
 KNOWN_CHECK_PATTERNS: tuple[str, ...] = (
+    "contract_*",  # the acceptance contract (acceptance/validation/contract.py); never waivable
     "firmware_min_*",
     "*_seen_by_bmc",
     "*_seen_by_os",
@@ -142,6 +151,8 @@ EVIDENCE_CLASSES: tuple[str, ...] = (
     "stress_*",
     "*ecc*",
     "gpu_xid",
+    "part_health",  # the BMC's own word on a part: a Critical PSU or an offline drive
+    "bmc_event_log",
 )
 
 
@@ -166,11 +177,4 @@ __all__ = [
     "WAIVED",
     "evidence_class",
     "is_known_check",
-    "waiver_reason",
 ]
-
-
-def waiver_reason(expected: str) -> str | None:
-    """The reason a waived finding's `expected` carries, or None when it was not waived."""
-    at = expected.rfind(f"({WAIVED}")
-    return expected[at + len(WAIVED) + 1 : -1] if at >= 0 and expected.endswith(")") else None

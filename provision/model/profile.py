@@ -6,9 +6,9 @@ Pure: typed, frozen models only. Loading lives in `provision.model.catalog`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from provision.model.grammar import (
     GpuName,
@@ -150,6 +150,29 @@ class Power(Frozen):
     continuous_pct: Pct = 80.0  # NEC: continuous load at most 80% of the breaker rating
     other_draw_w: NonNegInt = 0  # fans, DIMMs, drives, NICs: added to CPU and GPU TDPs for a full burn
 
+    class Psus(Frozen):
+        """The power supplies the node is built with; `redundancy` says how many may fail."""
+
+        count: PosInt
+        capacity_w: PosInt  # each
+        redundancy: Literal["N", "N+1", "N+N"] = "N+1"
+
+        @property
+        def carrying(self) -> int:
+            """How many PSUs must carry the full load with the redundancy held back."""
+            spare = {"N": 0, "N+1": 1, "N+N": self.count // 2}[self.redundancy]
+            return self.count - spare
+
+        @model_validator(mode="after")
+        def _spares_fit(self) -> Power.Psus:
+            if self.redundancy == "N+N" and self.count % 2:
+                raise ValueError(f"redundancy N+N needs an even count of PSUs, got {self.count}")
+            if self.redundancy == "N+1" and self.count < 2:
+                raise ValueError(f"redundancy N+1 needs at least 2 PSUs, got {self.count}")
+            return self
+
+    psus: Psus | None = None  # optional: judged at inspection where given
+
     @property
     def continuous_w(self) -> float:
         return self.circuit_amps * self.voltage_v * self.continuous_pct / 100
@@ -214,12 +237,31 @@ class SuiteSpec(Frozen):
 class BurninPlan(Frozen):
     sample_interval_s: float = Field(default=1.0, gt=0)
     suites: tuple[SuiteSpec, ...]
-    stagger_cpu_gpu: bool = False  # the feed cannot carry CPU and GPU burn at once
+
+
+class Coverage(Frozen):
+    """How much of the machine the acceptance run must have exercised, beyond time. Each floor is
+    judged from the suites' own measurements (provision/acceptance/validation/contract.py)."""
+
+    memory_tested_pct: Pct | None = None  # RAM one verified pattern pass covered, of MemTotal
+    gpu_memory_tested_pct: Pct | None = None  # each GPU's memory written and checked, of its total
+    # bytes written / read on each scratch drive, as % of its capacity (100 = every byte once)
+    scratch_written_pct: Annotated[float, Field(ge=0)] | None = None
+    scratch_read_pct: Annotated[float, Field(ge=0)] | None = None
+    soak_together_min: Annotated[float, Field(ge=0)] | None = None  # minutes, CPUs + GPUs loaded
+
+
+class AcceptancePlan(BurninPlan):
+    """The acceptance plan is also the contract: its suites, each for at least its `duration_s` with
+    at least its evidence options (destructive writes, gpu_burn, a DCGM level), and its coverage.
+    A run of any plan is accepted only when it gave all of that."""
+
+    coverage: Coverage = Coverage()
 
 
 class Plans(Frozen):
     quick: BurninPlan
-    acceptance: BurninPlan
+    acceptance: AcceptancePlan
 
 
 class PeakOf(StrEnum):
@@ -268,6 +310,16 @@ class Waiver(Frozen):
     component: Annotated[str, Field(min_length=1)] | None = None
     reason: Annotated[str, Field(min_length=1)]
 
+    @field_validator("check")
+    @classmethod
+    def _not_the_contract(cls, v: str) -> str:
+        if v.startswith("contract_"):
+            raise ValueError(
+                f"{v!r} is the acceptance contract, which no waiver lifts: "
+                "ask for less evidence in the profile's burnin.acceptance plan instead"
+            )
+        return v
+
     def covers(self, check: str, component: str) -> bool:
         return check == self.check and (self.component is None or component.startswith(self.component))
 
@@ -304,6 +356,8 @@ class Acceptance(Frozen):
     # A run without the BMC's (pre-OS) inventory cannot cross-check it against the OS's view: its
     # `pre_os_crosscheck` finding is inconclusive, and blocks acceptance only where this is true.
     pre_os_required: bool = False
+    # Clear the BMC's event log (LogService.ClearLog) when the mark is taken before the burn-in.
+    clear_event_log: bool = False
 
     @field_validator("not_required", mode="before")
     @classmethod
@@ -376,3 +430,13 @@ class Profile(Frozen):
     def full_burn_w(self) -> int:
         """CPUs and GPUs at their limits at once, plus the rest of the box (fans, DIMMs, drives)."""
         return self.cpu_burn_w + self.gpu_burn_w + self.power.other_draw_w
+
+    @property
+    def soak_cpu_load_pct(self) -> int:
+        """The CPU load the soak may add to full GPU load within the feed's continuous rating: 100 when
+        the whole burn fits, else the share of the CPUs' TDP that still fits (0: the GPUs and the rest
+        of the box alone exceed the feed; `provision lint` refuses that profile)."""
+        if self.full_burn_w <= self.power.continuous_w or not self.cpu_burn_w:
+            return 100
+        room = self.power.continuous_w - self.gpu_burn_w - self.power.other_draw_w
+        return max(0, min(100, int(100 * room / self.cpu_burn_w)))

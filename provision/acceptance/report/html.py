@@ -18,7 +18,7 @@ from typing import Any
 
 from provision.acceptance.report.svg import plot, timeline
 from provision.acceptance.timeseries import Phase, Telemetry, downsample, kind_of
-from provision.model.checks import WAIVED, waiver_reason
+from provision.model.checks import WAIVED
 
 PLOT_BUCKETS = 400
 _SERIAL = re.compile(r"serial ([^)\s]+)")
@@ -102,7 +102,7 @@ def _table(
 
 def _optional(f: dict[str, Any]) -> str:
     """How an optional finding is labelled: a waived one says why (`acceptance.not_required`)."""
-    reason = waiver_reason(f["expected"])
+    reason = f.get("waived")
     return "optional" if reason is None else f"{WAIVED}{reason}"
 
 
@@ -258,15 +258,14 @@ def record_digest(record: dict[str, Any]) -> str:
 
 
 def _why(record: dict[str, Any]) -> str:
-    """The verdict's reason, in one sentence."""
-    counts = record["counts"]
-    inconclusive = record["required_inconclusive"]
+    """The verdict's reason, in one sentence (older records have none: say it from the counts)."""
+    if record.get("reason"):
+        return str(record["reason"])
+    counts, inconclusive = record["counts"], record["required_inconclusive"]
     if record["verdict"] == "accepted":
         return "Nothing failed and every required check has evidence."
     if record["verdict"] == "rejected":
-        return f"{counts['fail']} check(s) failed" + (
-            f"; {inconclusive} required check(s) have no usable evidence." if inconclusive else "."
-        )
+        return f"{counts['fail']} check(s) failed."
     return f"Nothing failed, but {inconclusive} required check(s) have no usable evidence."
 
 

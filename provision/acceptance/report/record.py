@@ -14,7 +14,7 @@ from typing import Any
 from burnin.hardware import HardwareInventory
 from burnin.schema import Finding, RunResult, Verdict, to_dict
 from provision.acceptance.timeseries import Telemetry
-from provision.acceptance.validation import RunVerdict, run_verdict
+from provision.acceptance.validation import RunVerdict, run_verdict, verdict_reason
 
 REPORT_SCHEMA_ID = "https://inferno.example/schemas/acceptance-report-v1.json"
 REPORT_SCHEMA_VERSION = 1
@@ -134,6 +134,7 @@ def build_record(
         "host": host,
         "profile": profile,
         "verdict": verdict.value,
+        "reason": verdict_reason(findings),
         "counts": {v.value: counts.get(v.value, 0) for v in Verdict},
         "required_inconclusive": sum(1 for f in findings if f.verdict is Verdict.INCONCLUSIVE and f.required),
         "run": _run(run, run_kind, golden_run),

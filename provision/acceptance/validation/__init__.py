@@ -16,11 +16,11 @@ from burnin.schema import Finding, SuiteResult, Verdict
 from provision.acceptance.golden import Golden
 from provision.acceptance.timeseries import Telemetry
 from provision.acceptance.validation.common import finding
+from provision.acceptance.validation.contract import check_contract, shortfall
 from provision.acceptance.validation.crosscheck import crosscheck
 from provision.acceptance.validation.spec import check_firmware, check_inventory, check_pre_os
 from provision.acceptance.validation.suites import check_suites
 from provision.acceptance.validation.thermal import check_telemetry
-from provision.model.checks import WAIVED
 from provision.model.hosts import Host
 from provision.model.profile import Profile, Waiver
 
@@ -38,6 +38,26 @@ def run_verdict(findings: Sequence[Finding]) -> RunVerdict:
     if not findings or any(f.verdict is Verdict.INCONCLUSIVE and f.required for f in findings):
         return RunVerdict.inconclusive
     return RunVerdict.accepted
+
+
+def verdict_reason(findings: Sequence[Finding]) -> str:
+    """The verdict in one sentence; a run short of its profile's contract says what it lacks."""
+    verdict = run_verdict(findings)
+    failed = sum(1 for f in findings if f.verdict is Verdict.FAIL and f.required)
+    open_ = [f for f in findings if f.verdict is Verdict.INCONCLUSIVE and f.required]
+    short = shortfall(findings)
+    lacking = "not an acceptance run: " + "; ".join(f"{f.component} {f.observed}" for f in short[:8])
+    lacking += f"; and {len(short) - 8} more" if len(short) > 8 else ""
+    if verdict is RunVerdict.accepted:
+        return "Nothing failed, every required check has evidence and the profile's contract was met."
+    if verdict is RunVerdict.rejected:
+        text = f"{failed} required check(s) failed"
+        return text + (f"; also {lacking}" if short else ".")
+    if short:
+        return lacking[0].upper() + lacking[1:]
+    if not findings:
+        return "No findings at all: nothing was judged."
+    return f"Nothing failed, but {len(open_)} required check(s) have no usable evidence."
 
 
 def validate(
@@ -71,6 +91,7 @@ def validate(
         elif in_os is not None:
             out.append(_no_pre_os(profile))
     out += check_suites(profile, list(planned), list(suites), golden)
+    out += check_contract(profile, list(planned), list(suites))
     if profile is not None:
         out += check_telemetry(profile, telemetry, list(suites))
         out = [_waive(f, profile.acceptance.waiver(f.check, f.component)) for f in out]
@@ -78,11 +99,11 @@ def validate(
 
 
 def _waive(f: Finding, waiver: Waiver | None) -> Finding:
-    """A finding the profile waives (`acceptance.not_required`) is still made and shown, optional, with
-    the waiver's reason in `expected` as "(waived: <reason>)", which the reports show."""
+    """A finding the profile waives (`acceptance.not_required`) is still made and shown, optional,
+    with the waiver's reason, which the reports show as "waived: <reason>"."""
     if waiver is None:
         return f
-    return replace(f, required=False, expected=f"{f.expected} ({WAIVED}{waiver.reason})")
+    return replace(f, required=False, waived=waiver.reason)
 
 
 def _no_pre_os(profile: Profile) -> Finding:
@@ -110,4 +131,4 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-__all__ = ["RunVerdict", "run_verdict", "validate"]
+__all__ = ["RunVerdict", "run_verdict", "validate", "verdict_reason"]

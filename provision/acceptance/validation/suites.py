@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from burnin.schema import Finding, SuiteResult, Verdict
 from provision.acceptance.golden import Golden
-from provision.acceptance.validation.common import Part, finding, fmt, median, number, select
+from provision.acceptance.validation.common import Part, finding, fmt, median, number, select, time_share
 from provision.model.profile import Acceptance, Counter, Floor, PeakOf, Profile
 
 MEMORY_BYTES_PER_TRANSFER = 8
@@ -49,10 +49,11 @@ def check_suites(
     for spec in planned:
         name = str(spec.get("suite"))
         planned_names.append(name)
-        out.append(_completed(name, bool(spec.get("required", True)), by_name.get(name), waived))
+        planned_s = number(spec.get("duration_s"))
+        out.append(_completed(name, bool(spec.get("required", True)), by_name.get(name), waived, planned_s))
     for s in suites:
         if s.suite not in planned_names:
-            out.append(_completed(s.suite, True, s, waived))
+            out.append(_completed(s.suite, True, s, waived, None))
         out += s.findings
     if profile is None:
         return out
@@ -70,10 +71,13 @@ def _evidence(suite: SuiteResult | None) -> list[str]:
     return [e.id for e in suite.evidence] if suite else []
 
 
-def _completed(name: str, required: bool, suite: SuiteResult | None, waived: Acceptance | None) -> Finding:
-    """The suite ran to its end and its own verdict stands: a crashed, stopped or cancelled suite, or
-    one whose own verdict is inconclusive, is inconclusive here too. A suite inconclusive only on
-    checks the profile waives (`acceptance.not_required`) has given what this node class can give."""
+def _completed(
+    name: str, required: bool, suite: SuiteResult | None, waived: Acceptance | None, planned_s: float | None
+) -> Finding:
+    """The suite ran to its end and its own verdict stands: a crashed, stopped or cancelled suite, one
+    that ran well short of its planned time (`time_share`), or one whose own verdict is inconclusive,
+    is inconclusive here too. A suite inconclusive only on checks the profile waives
+    (`acceptance.not_required`) has given what this node class can give."""
     comp = f"suite:{name}"
     if suite is None:
         return finding(
@@ -96,7 +100,19 @@ def _completed(name: str, required: bool, suite: SuiteResult | None, waived: Acc
             evidence=_evidence(suite),
             required=required,
         )
-    took = f"ran {suite.ended_at - suite.started_at:.0f} s, suite verdict {suite.verdict.value}"
+    elapsed = suite.ended_at - suite.started_at
+    if planned_s is not None and elapsed < planned_s * time_share(name):
+        return finding(
+            "suite_completed",
+            comp,
+            "ran to its end",
+            f"stopped early: ran {elapsed:.0f} s of the {planned_s:g} s planned",
+            Verdict.INCONCLUSIVE,
+            source="burnin",
+            evidence=_evidence(suite),
+            required=required,
+        )
+    took = f"ran {elapsed:.0f} s, suite verdict {suite.verdict.value}"
     verdict = Verdict.PASS
     if suite.verdict is Verdict.INCONCLUSIVE:
         open_checks = [f for f in suite.findings if f.required and f.verdict is Verdict.INCONCLUSIVE]

@@ -16,9 +16,12 @@ from burnin.planfile import PlanError, check_plan
 from burnin.runner import Runner
 from burnin.schema import RunResult, Verdict, run_from_dict, to_dict
 from provision.acceptance.runfiles import PRE_OS_FILE, RESULT_FILE
+from provision.acceptance.runs import load_run
+from provision.acceptance.validation import RunVerdict
 from provision.agent.plan import PLAN_NAMES, build_plan
 from provision.agent.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
 from provision.cli.app import App, emit
+from provision.cli.commands.report import accept_files, power_sums
 from provision.model.errors import BadInput, NotFound, VerdictFailed
 from provision.model.files import MAX_INPUT_BYTES, FileRefused, read_regular, size_text
 from provision.model.profile import Profile
@@ -51,8 +54,15 @@ def _plan_source(plan: str) -> str | dict[str, Any]:
 
 def summarize(result: dict[str, Any]) -> str:
     lines = [
-        f"run {result['run_id']} on {result['host']}: {result['verdict'].upper()}  ({result['run_dir']})"
+        f"run {result['run_id']} on {result['host']}: agent verdict {result['verdict'].upper()}"
+        f"  ({result['run_dir']})"
     ]
+    acc = result.get("acceptance")
+    lines.append(
+        f"  against {acc['profile']}: {acc['verdict'].upper()}: {acc['reason']}"
+        if acc
+        else "  no profile: health and integrity only, not an acceptance"
+    )
     for s in result["suites"]:
         lines.append(f"  {s['suite']:<11} {s['verdict']:<13} {s.get('error') or ''}")
         for f in s["findings"]:
@@ -71,9 +81,17 @@ def _status(verdict: Verdict) -> RunStatus:
 
 
 def _finish(
-    store: StateStore, run_id: str, result: RunResult, as_json: bool, files: dict[str, bytes] | None = None
+    app: App,
+    store: StateStore,
+    run_id: str,
+    result: RunResult,
+    profile: Profile | None,
+    as_json: bool,
+    files: dict[str, bytes] | None = None,
 ) -> None:
-    """Keep the result with the raw files collected from the host (telemetry), then say the verdict."""
+    """Keep the result with the raw files collected from the host (telemetry), then say the verdict:
+    with a profile, the run held to the profile's acceptance contract (exit 0 only when accepted);
+    without one (`--local` alone), the agent's own verdict on health and integrity."""
     for name, blob in sorted((files or {}).items()):
         store.put_document(run_id, name, blob)
     doc = to_dict(result)
@@ -83,7 +101,18 @@ def _finish(
     store.finish_run(run_id, _status(result.verdict))
     doc["verdict"] = result.verdict.value
     doc["run_dir"] = str(ref.path.parent)
+    acc = None
+    if profile is not None:
+        files_of_run = load_run(store, store.get_run(run_id), power_sums(app))
+        acc = accept_files(app, files_of_run, KIND, profile.name)
+        doc["acceptance"] = {
+            "profile": profile.name,
+            "verdict": acc.verdict.value,
+            "reason": acc.record["reason"],
+        }
     emit(doc, as_json, summarize)
+    if acc is not None and acc.verdict is not RunVerdict.accepted:
+        raise VerdictFailed(f"burn-in {run_id}: {acc.verdict.value}: {acc.record['reason']}")
     if result.verdict not in (Verdict.PASS, Verdict.WARN):  # exit 0 only for a run that passed
         raise VerdictFailed(f"burn-in {run_id}: verdict {result.verdict.value}")
 
@@ -116,7 +145,7 @@ def _local(app: App, plan_src: str | dict[str, Any], profile: Profile | None, as
             raise
         finally:
             signal.signal(signal.SIGINT, previous)
-        _finish(store, run.id, result, as_json)
+        _finish(app, store, run.id, result, profile, as_json)
 
 
 def _remote(
@@ -156,7 +185,7 @@ def _remote(
             store.finish_run(run.id, RunStatus.interrupted)
             raise
         _keep_pre_os(store, host_name, run.id)
-        _finish(store, run.id, run_from_dict(got.result), as_json, got.files)
+        _finish(app, store, run.id, run_from_dict(got.result), profile, as_json, got.files)
 
 
 @click.command()
