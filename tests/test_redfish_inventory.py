@@ -192,7 +192,9 @@ def test_a_500_on_one_resource_is_a_gap_and_the_rest_is_read() -> None:
     inv = collect_inventory(garbled)
     assert "P1-DIMMA1" in inv.gaps["memory"] and len(inv.dimms) == 23
     finding = next(f for f in check_memory(PROFILE, inv) if f.id == "dimm_count:memory")
-    assert finding.verdict is Verdict.FAIL  # one DIMM unreadable is one DIMM not proven present
+    # One DIMM unreadable is one DIMM not proven present, nor proven missing: inconclusive (which
+    # blocks acceptance all the same), with the BMC's failure named in the finding.
+    assert finding.verdict is Verdict.INCONCLUSIVE and "P1-DIMMA1" in finding.observed
 
 
 def test_a_dead_bmc_mid_walk_is_an_error_not_a_gap() -> None:
@@ -291,8 +293,10 @@ def test_sushys_sample_documents_normalize_with_absent_parts_skipped_and_gaps_na
     nic = docs["/redfish/v1/Systems/437XR1138R2/EthernetInterfaces/12446A3B0411"]
     assert [(n.mac, n.speed_mbps) for n in inv.nics] == [(nic["MACAddress"].lower(), nic["SpeedMbps"])]
     assert inv.system.boot_target == "Pxe" and inv.system.serial == "437XR1138R2"
-    # No Memory members and no firmware inventory in these samples: said, not guessed.
-    assert set(inv.gaps) == {"memory", "firmware"}
+    # No Memory members and no firmware inventory in these samples: said, not guessed; and the
+    # chassis and drive they link but do not carry are 404s, gaps that make those counts inconclusive.
+    assert set(inv.gaps) == {"memory", "firmware", "chassis", "drives"}
+    assert "Drives/3F5A8C54207B7233: the BMC answered 404" in inv.gaps["drives"]
     assert inv.dimms == []
     findings = check_memory(PROFILE, inv)
     assert [(f.check, f.verdict) for f in findings] == [("dimm_count", Verdict.INCONCLUSIVE)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from burnin.schema import Finding
+from provision.acceptance.eventlog import event_log_findings
 from provision.acceptance.golden import Golden
 from provision.acceptance.report.record import build_record
 from provision.acceptance.runfiles import RunFiles
@@ -43,7 +44,7 @@ def evaluate(
         telemetry=files.telemetry,
         golden=golden,
         host=host,
-    )
+    ) + event_log_findings(files.event_log)
     record = build_record(
         host=host_name,
         profile=profile.name if profile else None,

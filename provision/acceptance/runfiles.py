@@ -18,6 +18,7 @@ from typing import Any
 from burnin.hardware import HardwareInventory, inventory_from_dict
 from burnin.schema import SCHEMA_VERSION, RunResult, run_from_dict
 from burnin.tools import sha256_file
+from provision.acceptance.eventlog import EVENT_LOG_FILE
 from provision.acceptance.golden import Golden, golden_from_dict
 from provision.acceptance.report.record import RawEvidence
 from provision.acceptance.timeseries import DEFAULT_SUMS, Telemetry, parse_telemetry
@@ -50,6 +51,7 @@ class RunFiles:
     telemetry: Telemetry | None
     raw: list[RawEvidence]
     directory: Path | None = None
+    event_log: dict[str, Any] | None = None  # the BMC's event log after the burn-in (eventlog.json)
 
 
 def read_json(path: Path) -> Any:
@@ -118,7 +120,11 @@ def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS
         tel = read_telemetry(tel_path, sums) if tel_path else None
         if tel is not None and tel.start_s is not None and tel.start_s < RELATIVE_BEFORE_S:
             tel.shift(run.started_at)  # the agent writes seconds since the run started
-    return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory)
+    log_path = directory / EVENT_LOG_FILE
+    log = read_json(log_path) if log_path.is_file() else None
+    if log is not None and not isinstance(log, dict):
+        raise BadInput(f"{log_path}: expected an event-log object, got {type(log).__name__}")
+    return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory, log)
 
 
 def golden_path(profiles_dir: Path, profile: str) -> Path:

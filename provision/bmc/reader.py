@@ -1,7 +1,7 @@
-"""Reading a Redfish tree defensively: document helpers, a GET wrapper that turns one resource's
-HTTP error into a gap, and the chassis-level parts of inspection (power, thermal, firmware), which
-come in two generations: legacy Power/Thermal and PowerSubsystem/ThermalSubsystem. No I/O here:
-`fetch` is the adapter's GET.
+"""Reading a Redfish tree defensively: document helpers, and a GET wrapper that turns one
+resource's HTTP error, 404 or error body into a gap, skips what it has read already (a tree listing
+one drive 32 times yields one), and records each part's Status. No I/O here: `fetch` is the
+adapter's GET.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from burnin.hardware import Firmware, HardwareInventory, PowerReading, SystemInfo, Temperature
+from burnin.hardware import HardwareInventory, PartStatus, known
 from provision.bmc.types import BmcBadDocument, BmcHttpError
 
 Doc = dict[str, Any]
@@ -61,6 +61,25 @@ def str_of(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+def ident_of(value: Any) -> str | None:
+    """A serial, MAC, model or part number; None where the BMC wrote a placeholder ("N/A", zeros)."""
+    return known(value) if isinstance(value, str) else None
+
+
+def num_of(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def label_of(doc: Doc) -> str | None:
+    """The part's printed location: Location.PartLocation.ServiceLabel (or legacy Location.Info)."""
+    for key in ("Location", "PhysicalLocation"):  # Drive < 1.4 names it PhysicalLocation
+        loc = obj_of(doc, key)
+        label = str_of(obj_of(loc, "PartLocation").get("ServiceLabel")) or str_of(loc.get("Info"))
+        if label:
+            return label
+    return None
+
+
 def state_of(doc: Doc) -> str | None:
     status = doc.get("Status")
     return str_of(status.get("State")) if isinstance(status, dict) else None
@@ -69,6 +88,11 @@ def state_of(doc: Doc) -> str | None:
 def health_of(doc: Doc) -> str | None:
     status = doc.get("Status")
     return str_of(status.get("Health")) if isinstance(status, dict) else None
+
+
+def is_error_body(doc: Any) -> bool:
+    """An error served with HTTP 200 (`{"error": {...}}`, some BMCs for a part they lost)."""
+    return isinstance(doc, dict) and "error" in doc and "@odata.id" not in doc
 
 
 def hexid_of(value: Any) -> str | None:
@@ -88,104 +112,69 @@ class Reader:
         self.pcie_paths: list[str] = []
         self._gpu_links: dict[str, str | None] = {}
         self._slots: dict[str, str | None] = {}
+        self._gpu_paths: dict[str, str] = {}  # Processor @odata.id -> Gpu.index
+        self._gpu_mem: dict[str, int] = {}  # Processor @odata.id -> MiB of Memory linked to it
+        self._read: set[str] = set()  # parts already taken (by @odata.id), so none is counted twice
 
     def get(self, path: str | None, area: str) -> Doc | None:
-        """GET that turns an HTTP error on one resource into a gap; a dead BMC still raises."""
+        """GET that turns an HTTP error, a 404 or an error body on one resource into a gap in
+        `area` (so the counts there are inconclusive); a dead BMC still raises."""
         if not path:
             return None
         try:
-            return self._fetch(path)
+            doc = self._fetch(path)
         except (BmcHttpError, BmcBadDocument) as exc:
             if isinstance(exc, BmcHttpError) and exc.status is None:
                 raise  # no answer at all: the BMC is gone, not one resource
             self.gap(area, str(exc))
             return None
+        if doc is None:
+            self.gap(area, f"{path}: the BMC answered 404 for a resource it links")
+        elif is_error_body(doc):
+            error = doc.get("error")
+            text = error.get("message") if isinstance(error, dict) else error
+            self.gap(area, f"{path}: the BMC answered with an error body: {str(text)[:120]}")
+            return None
+        return doc
+
+    def first(self, path: str) -> bool:
+        """True the first time a part's path is taken: a part linked twice is counted once."""
+        key = path.rstrip("/")
+        if key in self._read:
+            return False
+        self._read.add(key)
+        return True
+
+    def status(self, part: str, doc: Doc, location: str | None = None) -> None:
+        """Record a part's Redfish Status (State, Health, HealthRollup and the BMC's own words)."""
+        status = doc.get("Status")
+        if not isinstance(status, dict) or any(s.part == part for s in self.inv.health):
+            return
+        words = [str_of(c.get("Message")) for c in status.get("Conditions") or [] if isinstance(c, dict)]
+        self.inv.health.append(
+            PartStatus(
+                part=part,
+                location=location,
+                state=str_of(status.get("State")),
+                health=str_of(status.get("Health")),
+                rollup=str_of(status.get("HealthRollup")),
+                message="; ".join(w for w in words if w) or None,
+            )
+        )
 
     def gap(self, area: str, why: str) -> None:
         self.inv.gaps[area] = f"{self.inv.gaps[area]}; {why}" if area in self.inv.gaps else why
 
-    def members(self, path: str | None, area: str) -> list[Doc]:
+    def members(self, path: str | None, area: str, absent: bool = False) -> list[Doc]:
+        """A collection's members, each once; `Absent` ones (empty bays) only when asked for."""
         coll = self.get(path, area)
         out = []
-        for member in refs_of((coll or {}).get("Members")):
+        for member in dict.fromkeys(refs_of((coll or {}).get("Members"))):
             doc = self.get(member, area)
-            if doc is not None:
+            if doc is not None and (absent or state_of(doc) != "Absent"):
                 out.append(doc)
         return out
 
     def pcie_members(self, path: str | None) -> list[str]:
         coll = self.get(path, "pcie")
-        return refs_of((coll or {}).get("Members"))
-
-
-class ChassisReader(Reader):
-    def chassis(self, doc: Doc) -> None:
-        self.pcie_paths += self.pcie_members(ref_of(doc, "PCIeDevices"))
-        name = str(doc.get("Id"))
-        power = self.get(ref_of(doc, "Power"), "power")
-        if power is not None:
-            for ctl in power.get("PowerControl") or []:
-                if isinstance(ctl, dict):
-                    self.inv.power.append(
-                        PowerReading(
-                            name=f"{name}/{str_of(ctl.get('Name')) or ctl.get('MemberId')}",
-                            watts=ctl.get("PowerConsumedWatts"),
-                            capacity_w=ctl.get("PowerCapacityWatts"),
-                        )
-                    )
-        elif ref_of(doc, "PowerSubsystem"):
-            sub = self.get(ref_of(doc, "PowerSubsystem"), "power") or {}
-            for psu in self.members(ref_of(sub, "PowerSupplies"), "power"):
-                metrics = self.get(ref_of(psu, "Metrics"), "power") or {}
-                reading = obj_of(metrics, "InputPowerWatts")
-                self.inv.power.append(
-                    PowerReading(
-                        name=f"{name}/{str_of(psu.get('Name')) or psu.get('Id')}",
-                        watts=reading.get("Reading"),
-                        capacity_w=psu.get("PowerCapacityWatts"),
-                    )
-                )
-        thermal = self.get(ref_of(doc, "Thermal"), "thermal")
-        if thermal is not None:
-            for t in thermal.get("Temperatures") or []:
-                if isinstance(t, dict):
-                    self.inv.temperatures.append(
-                        Temperature(
-                            name=f"{name}/{t.get('Name')}",
-                            celsius=t.get("ReadingCelsius"),
-                            upper_critical_c=t.get("UpperThresholdCritical"),
-                        )
-                    )
-        elif ref_of(doc, "ThermalSubsystem"):
-            sub = self.get(ref_of(doc, "ThermalSubsystem"), "thermal") or {}
-            metrics = self.get(ref_of(sub, "ThermalMetrics"), "thermal") or {}
-            for t in metrics.get("TemperatureReadingsCelsius") or []:
-                if isinstance(t, dict):
-                    label = str_of(t.get("DeviceName")) or str(t.get("DataSourceUri"))
-                    self.inv.temperatures.append(
-                        Temperature(name=f"{name}/{label}", celsius=t.get("Reading"))
-                    )
-
-    def firmware(self, root: Doc, managed_by: list[str]) -> None:
-        """Firmware inventory, and the BMC version from the managers the host's System names."""
-        update = self.get(ref_of(root, "UpdateService"), "firmware")
-        docs = self.members(ref_of(update, "FirmwareInventory"), "firmware") if update else []
-        if not docs:
-            self.gap("firmware", "no UpdateService/FirmwareInventory")
-        for doc in docs:
-            version = str_of(doc.get("Version"))
-            if version:
-                self.inv.firmware.append(
-                    Firmware(name=str_of(doc.get("Name")) or str(doc.get("Id")), version=version)
-                )
-        if not managed_by:
-            # Without Links.ManagedBy only a lone manager is surely the host's.
-            listed = refs_of((self.get(ref_of(root, "Managers"), "managers") or {}).get("Members"))
-            managed_by = listed if len(listed) == 1 else []
-            if not managed_by:
-                self.gap("managers", f"the System names no manager (Links.ManagedBy); {len(listed)} listed")
-        for mgr in (d for d in (self.get(p, "managers") for p in managed_by) if d is not None):
-            if str_of(mgr.get("FirmwareVersion")) and self.inv.system.bmc_version is None:
-                self.inv.system = SystemInfo(
-                    **{**self.inv.system.__dict__, "bmc_version": mgr["FirmwareVersion"]}
-                )
+        return list(dict.fromkeys(refs_of((coll or {}).get("Members"))))

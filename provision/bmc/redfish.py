@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import sushy
 from sushy import exceptions as sx
 
+from provision.bmc.cache import DEFAULT_WORKERS, ResourceCache
 from provision.bmc.credentials import Credentials, read_credentials
 from provision.bmc.types import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
 from provision.model.errors import BadInput, BmcError
@@ -236,19 +237,36 @@ class BmcClient:
 
         return self.call("GET", get, where=path)
 
-    def try_json(self, path: str) -> dict[str, Any] | None:
-        """GET, or None where the BMC answers 404/405/501 (a part it does not implement)."""
+    def try_json(self, path: str, missing: tuple[int, ...] = (404, 405, 501)) -> dict[str, Any] | None:
+        """GET, or None where the BMC answers one of `missing` (a part it does not implement)."""
 
         def get() -> dict[str, Any] | None:
             try:
                 data = self.root._conn.get(path=path).json()
             except sx.HTTPError as exc:
-                if _status(exc) in (404, 405, 501):
+                if _status(exc) in missing:
                     return None
                 raise
             return data if isinstance(data, dict) else None
 
         return self.call("GET", get, where=path)
+
+    def resources(self, *, expand: bool | None = None, workers: int = DEFAULT_WORKERS) -> ResourceCache:
+        """The fetch for one inspection: each resource asked for once, `$expand` where the service
+        root offers it, at most `workers` GETs in flight. Starts from the root read at connect."""
+
+        def get(path: str) -> dict[str, Any] | None:
+            # A query the BMC refuses (405/501) must reach the cache as a refusal, not as "no such part".
+            return self.try_json(path, (404,)) if "?" in path else self.try_json(path)
+
+        root = self.root.json
+        return ResourceCache(
+            get, root=root if isinstance(root, dict) else None, expand=expand, workers=workers
+        )
+
+    def post_action(self, target: str, body: dict[str, Any]) -> None:
+        """POST a Redfish action (LogService.ClearLog, ...) to the target the resource names."""
+        self.call(f"POST {target}", lambda: self.root._conn.post(path=target, data=body), where=target)
 
     # -- the system ------------------------------------------------------------------------------
 

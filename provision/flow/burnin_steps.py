@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from burnin.build import build as build_agent
+from provision.acceptance.eventlog import EVENT_LOG_FILE, event_log_document
 from provision.agent.plan import build_plan
 from provision.agent.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
+from provision.bmc.eventlog import LogEntry, LogMark, entries_since, entry_dicts
+from provision.bmc.redfish import connect
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
-from provision.model.errors import SshError
+from provision.flow.install_steps import EVENT_LOG_MARK
+from provision.model.errors import BmcError, SshError
 from provision.store.lifecycle import HostState
 
 
@@ -225,7 +229,25 @@ class BurninSteps:
         )
         self.ctx.store.put_document(self.ctx.run.id, "result.json", result)
         self.ctx.store.put_document(self.ctx.run.id, "telemetry.jsonl", telemetry.encode())
+        self._event_log(call)
         return StepResult(
             message=f"result and {len(telemetry.splitlines())} telemetry lines collected",
-            evidence=("result.json", "telemetry.jsonl"),
+            evidence=("result.json", "telemetry.jsonl", EVENT_LOG_FILE),
         )
+
+    def _event_log(self, call: StepCall) -> None:
+        """What the BMC's event log gained since the mark `inspect` took; judged at `validate`. A BMC
+        that cannot be read now is said in the document (an inconclusive finding), not a failed step:
+        the results are collected and the host's evidence is not lost over its BMC."""
+        host = self.ctx.env.host
+        mark = LogMark.from_dict(call.facts.get(EVENT_LOG_MARK))
+        entries: list[LogEntry] = []
+        error = mark.error
+        if error is None:
+            try:
+                with connect(host.bmc) as bmc, bmc.resources() as fetch:
+                    entries, error = entries_since(fetch, host.bmc.system, mark)
+            except BmcError as exc:
+                entries, error = [], str(exc)
+        doc = event_log_document(mark.to_dict(), entry_dicts(entries), error)
+        self.ctx.store.put_document(self.ctx.run.id, EVENT_LOG_FILE, doc)

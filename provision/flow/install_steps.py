@@ -21,6 +21,7 @@ from burnin.schema import Verdict, to_dict
 from provision.acceptance.inspection import inspect_findings
 from provision.acceptance.inventory_diff import diff_inventories, retarget_boot_disks, suites_to_weigh
 from provision.bmc.boot_override import BootDevice, BootRequest, set_boot
+from provision.bmc.eventlog import take_mark
 from provision.bmc.inventory import collect_inventory
 from provision.bmc.power import PowerAction, set_power
 from provision.bmc.redfish import connect
@@ -41,6 +42,7 @@ INSTALL_FINISHED = "install.finished"
 INSTALL_FAILED = "install.failed"
 PREOS_INVENTORY = "inventory-redfish.json"
 INSTALL_KINDS = (INSTALL_STARTED, INSTALL_FINISHED, INSTALL_FAILED)
+EVENT_LOG_MARK = "event_log_mark"  # the fact the burn-in's event-log read compares with
 
 
 class InstallFailed(ExternalError):
@@ -86,15 +88,20 @@ class InstallSteps:
 
                 kube.quarantine(kube.connect(Path(kubeconfig)), self.ctx.name)
                 self.ctx.note(call, f"node {self.ctx.name} tainted (quarantine) until it is accepted again")
-        with connect(host.bmc) as bmc:
-            inv = collect_inventory(bmc.try_json, host.bmc.system)
+        with connect(host.bmc) as bmc, bmc.resources() as fetch:
+            inv = collect_inventory(fetch, host.bmc.system)
+            # The event log's newest entry now (cleared first if the profile says so): what the
+            # burn-in adds after it is judged at `collect`. Journaled as a fact of this step, so a
+            # resumed run compares with this mark, not with a later one.
+            clear = bmc.post_action if self.ctx.env.profile.acceptance.clear_event_log else None
+            mark = take_mark(fetch, host.bmc.system, clear=clear)
         findings = inspect_findings(self.ctx.env.profile, inv, host)  # what `provision inspect` judges
         self.ctx.store.put_document(self.ctx.run.id, PREOS_INVENTORY, to_dict(inv))
         self.ctx.store.put_document(
             self.ctx.run.id, "findings-redfish.json", {"findings": [to_dict(f) for f in findings]}
         )
         failed = [f for f in findings if f.verdict is Verdict.FAIL]
-        facts: dict[str, Any] = {"preos_inventory": PREOS_INVENTORY}
+        facts: dict[str, Any] = {"preos_inventory": PREOS_INVENTORY, EVENT_LOG_MARK: mark.to_dict()}
         evidence = [PREOS_INVENTORY, "findings-redfish.json"]
         if self.ctx.env.kind == "reinstall":
             facts.update(self._diff(call, inv))

@@ -4,7 +4,10 @@ against each other (MACs, addresses, PDU outlets, BMCs, the load on a shared PDU
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import defaultdict
+from pathlib import Path
 
 from provision.lint.finding import Findings
 from provision.model import taxonomy as tx
@@ -81,6 +84,10 @@ def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) ->
             (*at, "bmc", "verify_tls"),
             "TLS verification of the BMC is off: anyone on the management network can impersonate it",
         )
+    if isinstance(host.bmc.verify_tls, str):
+        problem = ca_bundle_problem(host.bmc.verify_tls)
+        if problem:
+            out.error("host.bmc-tls-file", doc, (*at, "bmc", "verify_tls"), problem)
     if host.bmc.url.startswith("http://"):
         out.warning(
             "host.bmc-http",
@@ -88,6 +95,20 @@ def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) ->
             (*at, "bmc", "url"),
             "the BMC is reached over plain http: its credentials cross the network in clear text",
         )
+
+
+def ca_bundle_problem(path: str) -> str | None:
+    """Why `path` cannot be the CA bundle `bmc.verify_tls` names (read where the BMC client reads
+    it: relative to the working directory), or None. Otherwise "maybe" would fail only at use."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"expected a readable CA bundle file, got {path!r} ({exc.strerror or 'cannot stat'})"
+    if not stat.S_ISREG(mode):
+        return f"expected a readable CA bundle file, got {path!r} (not a regular file)"
+    if not os.access(Path(path), os.R_OK):
+        return f"expected a readable CA bundle file, got {path!r} (not readable)"
+    return None
 
 
 def _unique(hosts: list[Host], doc: Document, out: Findings) -> None:

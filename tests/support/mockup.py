@@ -36,6 +36,8 @@ class Faults:
     gpu_link: tuple[int, int, int] | None = None  # (gpu index, gen, width) it trained at
     drive_bytes: tuple[int, int] | None = None  # (drive index, capacity it reports)
     simple_storage_only: bool = False  # no Storage resource, only the older SimpleStorage
+    psu_critical: int | None = None  # index into the 4 PSUs: that one reports Health Critical
+    drive_offline: int | None = None  # index into the drives: UnavailableOffline, Health Critical
 
 
 def _populated_channels(per_socket: int, channels: int) -> list[int]:
@@ -329,8 +331,9 @@ class _Builder(ServiceBuilder):
                     "MediaType": "SSD",
                     "Revision": "GDC5902Q",
                     "Identifiers": [{"DurableNameFormat": "NAA", "DurableName": wwn.removeprefix("0x")}],
-                    "Status": ok(),
-                }
+                    "Status": ok() if self.f.drive_offline != n else {"State": "UnavailableOffline",
+                                                                      "Health": "Critical"},
+                }  # fmt: skip
                 out.append((cls.interface.value, doc))
                 n += 1
         return out

@@ -42,6 +42,7 @@ class ServiceBuilder:
 
     p: Profile
     h: Host
+    f: Any  # tests.support.mockup.Faults
     tag: str
     style: Style
     tree: dict[str, Doc]
@@ -98,6 +99,7 @@ class ServiceBuilder:
             doc["Thermal"] = ref(f"{self.chassis}/Thermal")
             self.tree[f"{self.chassis}/Power"] = {
                 "@odata.id": f"{self.chassis}/Power",
+                "PowerSupplies": [self._psu(i) for i in range(4)],
                 "PowerControl": [
                     {
                         "MemberId": "0",
@@ -116,6 +118,21 @@ class ServiceBuilder:
             }
         self.tree[self.chassis] = doc
         coll(self.tree, f"{self.chassis}/PCIeDevices", "PCIe Devices", self.pcie)
+
+    def _psu(self, i: int) -> Doc:
+        """A legacy Power.PowerSupplies entry: four 2700 W PSUs, as the compute host carries."""
+        status = {"State": "Enabled", "Health": "Critical" if self.f.psu_critical == i else "OK"}
+        return {
+            "@odata.id": f"{self.chassis}/Power#/PowerSupplies/{i}",
+            "MemberId": str(i),
+            "Name": f"PSU{i + 1}",
+            "Model": "PWS-2K70A-1R",
+            "SerialNumber": f"P2K7{self.tag}{i:04d}",
+            "FirmwareVersion": "1.3",
+            "PowerCapacityWatts": 2700,
+            "LineInputVoltage": 208,
+            "Status": status,
+        }
 
     def service_resources(self, systems: list[str]) -> None:
         coll(self.tree, f"{ROOT}/Chassis", "Chassis", [self.chassis])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from burnin.hardware import HardwareInventory, normalize_wwn
+from burnin.hardware import HardwareInventory, known, normalize_wwn
 from burnin.schema import Finding, Verdict
 from provision.acceptance.validation.common import finding
 
@@ -18,7 +18,9 @@ T = TypeVar("T")
 
 
 def _norm(text: str | None) -> str | None:
-    return text.strip().upper() if text and text.strip() else None
+    """An identity to match on; a placeholder ("N/A", a serial of zeros) is none, never a match."""
+    value = known(text)
+    return value.upper() if value else None
 
 
 def _match(
@@ -117,7 +119,7 @@ def crosscheck(pre: HardwareInventory, inos: HardwareInventory) -> list[Finding]
         "drive",
         pre.drives,
         inos.drives,
-        lambda d: _norm(d.serial) or normalize_wwn(d.wwn),
+        lambda d: _norm(d.serial) or normalize_wwn(known(d.wwn)),
         lambda d: f"drive:{d.name} (serial {d.serial or d.wwn})",
         pre.gaps.get("storage"),
     )

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from burnin.hardware import Dimm, Drive, HardwareInventory
 from burnin.schema import Finding, Verdict
-from provision.acceptance.inspection import inspect_findings
+from provision.acceptance.inspection import dimm_size_ok, inspect_findings
 from provision.acceptance.validation.common import equal, finding, version_key
 from provision.model.hosts import Host
 from provision.model.profile import DriveClass, DriveInterface, Profile
@@ -102,10 +102,10 @@ def _memory(profile: Profile, inv: HardwareInventory) -> list[Finding]:
     total_mib = spec.total_gib * MIB_PER_GIB
     sizes = [d.size_mib for d in present]
     observed_total = sum(s for s in sizes if s is not None) if present and None not in sizes else None
-    out.append(equal("memory_total_mib", "node", total_mib, observed_total, source=src))
+    out.append(_size("memory_total_mib", "node", total_mib, observed_total, src))
     for d in present:
         comp = dimm_label(d)
-        out.append(equal("dimm_size_mib", comp, spec.dimm_size_gib * MIB_PER_GIB, d.size_mib, source=src))
+        out.append(_size("dimm_size_mib", comp, spec.dimm_size_gib * MIB_PER_GIB, d.size_mib, src))
         out.append(equal("dimm_type", comp, spec.type, d.type, source=src))
         out.append(equal("dimm_rated_mts", comp, spec.rated_mts, d.rated_mts, source=src))
         out.append(_configured_speed(profile, d, src))
@@ -118,6 +118,16 @@ def _memory(profile: Profile, inv: HardwareInventory) -> list[Finding]:
     if present:
         out.append(_channels_finding(profile, present, src))
     return out
+
+
+def _size(check: str, comp: str, want_mib: int, got_mib: int | None, src: str) -> Finding:
+    """A memory size, within the tolerance that absorbs vendors' MiB arithmetic (15625 for 16 GB)."""
+    if got_mib is None or got_mib == want_mib:
+        return equal(check, comp, want_mib, got_mib, source=src)
+    verdict = Verdict.PASS if dimm_size_ok(want_mib, got_mib) else Verdict.FAIL
+    return finding(
+        check, comp, want_mib, got_mib, verdict, source=src, suffix="" if src == "os" else f"@{src}"
+    )
 
 
 def _channels_finding(profile: Profile, present: list[Dimm], src: str) -> Finding:

@@ -61,8 +61,8 @@ def inspect(app: App, host: str, as_json: bool) -> None:
     """
     entry = app.catalog.host(host)
     profile = app.catalog.profile_of(entry)
-    with connect(entry.bmc) as bmc:
-        inventory = collect_inventory(bmc.try_json, entry.bmc.system)
+    with connect(entry.bmc) as bmc, bmc.resources() as fetch:  # each resource once, $expand if offered
+        inventory = collect_inventory(fetch, entry.bmc.system)
         retries = bmc.retries
     findings = inspect_findings(profile, inventory, entry)
     verdict = overall(findings)
