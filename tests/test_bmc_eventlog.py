@@ -271,7 +271,7 @@ def test_the_flow_marks_at_inspect_and_judges_what_the_burnin_added(
     assert facts[EVENT_LOG_MARK]["last_id"] == "2" and facts[EVENT_LOG_MARK]["error"] is None
     write_tree(with_event_log(build_tree(PROFILE, HOST), [*BOOT, CRITICAL]), mockup)
     # `collect` after a resume: the mark comes from the journal's facts, as the engine hands them on
-    BurninSteps(ctx)._event_log(call(StepName.collect, json.loads(json.dumps(facts))))
+    BurninSteps(ctx)._bmc_after(call(StepName.collect, json.loads(json.dumps(facts))))
     doc = json.loads(ctx.store.get_document(ctx.run.id, EVENT_LOG_FILE))
     assert doc is not None and [e["id"] for e in doc["entries"]] == ["3"]
     assert [(f.id, f.verdict) for f in event_log_findings(doc)] == [("bmc_event_log:sel:3", Verdict.FAIL)]

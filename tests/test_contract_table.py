@@ -105,7 +105,7 @@ OWNED = {source: _owned(source) for source in INPUTS}
 
 def test_the_good_run_is_accepted_and_every_check_it_makes_has_an_input() -> None:
     assert run_verdict(GOOD) is RunVerdict.accepted
-    checks = {f.check for f in GOOD}
+    checks = {f.check for f in GOOD if f.verdict is Verdict.PASS}
     orphans = checks - set().union(*OWNED.values())
     assert not orphans, f"checks that still pass with every input missing in turn: {sorted(orphans)}"
     assert len(checks) > 40

@@ -158,3 +158,27 @@ def test_the_compute_host_with_psu3_critical_is_not_passed_by_provision_inspect(
     failed = sorted(f["id"] for f in data["findings"] if f["verdict"] == "fail")
     assert (rc, failed) == (1, ["part_health:psu:PSU3", "psu_redundancy:power"]), err
     assert [p["health"] for p in data["inventory"]["psus"]] == ["OK", "OK", "Critical", "OK"]
+
+
+def test_a_psu_that_fails_during_the_burn_in_rejects_the_run(tmp_path: Path) -> None:
+    """The flow reads the BMC again after the burn-in (`inventory-redfish-after.json`): a PSU that went
+    Critical under load rejects the run, though it was well at gate 1; no such read is only said."""
+    from tests.support.bundle import FIXTURES
+    from tests.test_acceptance_contract import run_dir
+    from tests.test_handoff_apply import provision
+
+    after = json.loads((FIXTURES / "lust-redfish-inventory.json").read_text())
+    psu3 = next(h for h in after["health"] if h["part"] == "psu:PSU3")
+    psu3.update(health="Critical", message="Input voltage lost")
+    d = run_dir(tmp_path)
+    args = ["report", "--run-dir", str(d), "--profile", "circle-2-lust", "--format", "json"]
+    res = provision(*args, state=tmp_path / "state")
+    found = {f["id"]: f for f in json.loads(res.stdout)["findings"]}
+    assert res.exit_code == 0 and found["bmc_after_burnin:bmc"]["required"] is False
+    (d / "inventory-redfish-after.json").write_text(json.dumps(after))
+    res = provision(*args, state=tmp_path / "state")
+    record = json.loads(res.stdout)
+    failed = [f for f in record["findings"] if f["verdict"] == "fail"]
+    assert (res.exit_code, record["verdict"]) == (1, "rejected")
+    assert [f["id"] for f in failed] == ["part_health:psu:PSU3@after"], failed
+    assert "Input voltage lost" in failed[0]["observed"]

@@ -39,6 +39,7 @@ def evaluate(
         profile,
         pre_os=files.pre_os,
         in_os=files.in_os,
+        after=files.after,
         planned=list(files.run.plan.get("suites", [])),
         suites=files.run.suites,
         telemetry=files.telemetry,

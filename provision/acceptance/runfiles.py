@@ -26,6 +26,7 @@ from provision.model.errors import BadInput, NotFound
 
 RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
+AFTER_FILE = "inventory-redfish-after.json"  # the BMC read again after the burn-in: health, PSUs
 RECORD_FILE = "acceptance.json"
 # What the controller derives from a run (its record and reports): not raw evidence.
 DERIVED = frozenset(
@@ -52,6 +53,7 @@ class RunFiles:
     raw: list[RawEvidence]
     directory: Path | None = None
     event_log: dict[str, Any] | None = None  # the BMC's event log after the burn-in (eventlog.json)
+    after: HardwareInventory | None = None  # the BMC's inventory after the burn-in (AFTER_FILE)
 
 
 def read_json(path: Path) -> Any:
@@ -124,7 +126,9 @@ def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS
     log = read_json(log_path) if log_path.is_file() else None
     if log is not None and not isinstance(log, dict):
         raise BadInput(f"{log_path}: expected an event-log object, got {type(log).__name__}")
-    return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory, log)
+    after_path = directory / AFTER_FILE
+    after = parse_inventory(read_json(after_path), str(after_path)) if after_path.is_file() else None
+    return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory, log, after)
 
 
 def golden_path(profiles_dir: Path, profile: str) -> Path:

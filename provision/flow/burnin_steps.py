@@ -15,9 +15,11 @@ from typing import Any
 
 from burnin.build import build as build_agent
 from provision.acceptance.eventlog import EVENT_LOG_FILE, event_log_document
+from provision.acceptance.runfiles import AFTER_FILE
 from provision.agent.plan import build_plan
 from provision.agent.ssh import NETWORK_ERRORS, REMOTE_DIR, RemoteAgent, SshTarget
 from provision.bmc.eventlog import LogEntry, LogMark, entries_since, entry_dicts
+from provision.bmc.inventory import collect_inventory
 from provision.bmc.redfish import connect
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
@@ -229,25 +231,31 @@ class BurninSteps:
         )
         self.ctx.store.put_document(self.ctx.run.id, "result.json", result)
         self.ctx.store.put_document(self.ctx.run.id, "telemetry.jsonl", telemetry.encode())
-        self._event_log(call)
+        after = self._bmc_after(call)
         return StepResult(
             message=f"result and {len(telemetry.splitlines())} telemetry lines collected",
-            evidence=("result.json", "telemetry.jsonl", EVENT_LOG_FILE),
+            evidence=("result.json", "telemetry.jsonl", EVENT_LOG_FILE, *after),
         )
 
-    def _event_log(self, call: StepCall) -> None:
-        """What the BMC's event log gained since the mark `inspect` took; judged at `validate`. A BMC
-        that cannot be read now is said in the document (an inconclusive finding), not a failed step:
-        the results are collected and the host's evidence is not lost over its BMC."""
+    def _bmc_after(self, call: StepCall) -> tuple[str, ...]:
+        """The BMC after the burn-in: what its event log gained since the mark `inspect` took, and its
+        inventory again (parts' health and PSUs, judged at `validate`). A BMC that cannot be read now
+        is said in the event-log document (an inconclusive finding), not a failed step: the results
+        are collected and the host's evidence is not lost over its BMC. Returns the files kept."""
         host = self.ctx.env.host
         mark = LogMark.from_dict(call.facts.get(EVENT_LOG_MARK))
         entries: list[LogEntry] = []
         error = mark.error
-        if error is None:
-            try:
-                with connect(host.bmc) as bmc, bmc.resources() as fetch:
+        kept: tuple[str, ...] = ()
+        try:
+            with connect(host.bmc) as bmc, bmc.resources() as fetch:
+                if error is None:
                     entries, error = entries_since(fetch, host.bmc.system, mark)
-            except BmcError as exc:
-                entries, error = [], str(exc)
+                inv = collect_inventory(fetch, host.bmc.system)
+                self.ctx.store.put_document(self.ctx.run.id, AFTER_FILE, inv.to_dict())
+                kept = (AFTER_FILE,)
+        except BmcError as exc:
+            entries, error = entries, error or str(exc)
         doc = event_log_document(mark.to_dict(), entry_dicts(entries), error)
         self.ctx.store.put_document(self.ctx.run.id, EVENT_LOG_FILE, doc)
+        return kept

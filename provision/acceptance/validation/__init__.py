@@ -18,7 +18,12 @@ from provision.acceptance.timeseries import Telemetry
 from provision.acceptance.validation.common import finding
 from provision.acceptance.validation.contract import check_contract, shortfall
 from provision.acceptance.validation.crosscheck import crosscheck
-from provision.acceptance.validation.spec import check_firmware, check_inventory, check_pre_os
+from provision.acceptance.validation.spec import (
+    check_after_burnin,
+    check_firmware,
+    check_inventory,
+    check_pre_os,
+)
 from provision.acceptance.validation.suites import check_suites
 from provision.acceptance.validation.thermal import check_telemetry
 from provision.model.hosts import Host
@@ -65,13 +70,15 @@ def validate(
     *,
     pre_os: HardwareInventory | None = None,
     in_os: HardwareInventory | None = None,
+    after: HardwareInventory | None = None,
     planned: Sequence[dict[str, object]] = (),
     suites: Sequence[SuiteResult] = (),
     telemetry: Telemetry | None = None,
     golden: Golden | None = None,
     host: Host | None = None,
 ) -> list[Finding]:
-    """Every finding of a run, ids made unique. `planned`: the plan's suites ({"suite", "required"})."""
+    """Every finding of a run, ids made unique. `planned`: the plan's suites ({"suite", "required"});
+    `after`: the BMC's view again after the burn-in (health and PSUs under load's aftermath)."""
     out: list[Finding] = []
     if profile is not None:
         if in_os is None:
@@ -85,6 +92,7 @@ def validate(
             out += check_inventory(profile, in_os, host)
         if pre_os is not None:
             out += check_pre_os(profile, pre_os, host)
+            out += check_after_burnin(profile, after)
         out += check_firmware(profile, views)
         if pre_os is not None and in_os is not None:
             out += crosscheck(pre_os, in_os)

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from burnin.hardware import Dimm, Drive, HardwareInventory
 from burnin.schema import Finding, Verdict
-from provision.acceptance.inspection import dimm_size_ok, inspect_findings
+from provision.acceptance.inspection import check_health, check_psus, dimm_size_ok, inspect_findings
 from provision.acceptance.validation.common import equal, finding, version_key
 from provision.model.hosts import Host
 from provision.model.profile import DriveClass, DriveInterface, Profile
@@ -55,15 +55,34 @@ def check_inventory(profile: Profile, inv: HardwareInventory, host: Host | None 
     return out
 
 
+# What only the BMC can see (a part's own health, the power supplies): never advisory.
+BMC_ONLY = frozenset({"part_health", "psu_count", "psu_capacity", "psu_redundancy", "psu_headroom"})
+
+
 def check_pre_os(profile: Profile, inv: HardwareInventory, host: Host | None = None) -> list[Finding]:
     """The BMC's view, through the Redfish inspection's own per-part checks (one set of them for
     gate 1 and gate 2). Where the BMC is silent the in-OS view decides, so its inconclusive findings
-    are dropped and the rest are advisory; a mismatch it does report still fails like any other."""
+    are dropped and the rest are advisory, except what only the BMC can judge (`BMC_ONLY`: health
+    and PSUs), which keeps its weight: a Critical PSU rejects the run."""
     return [
-        replace(f, id=f"{f.id}@redfish", required=False)
+        replace(f, id=f"{f.id}@redfish", required=f.required and f.check in BMC_ONLY)
         for f in inspect_findings(profile, inv, host)
-        if f.verdict is not Verdict.INCONCLUSIVE
+        if f.verdict is not Verdict.INCONCLUSIVE or f.check in BMC_ONLY
     ]
+
+
+def check_after_burnin(profile: Profile, inv: HardwareInventory | None) -> list[Finding]:
+    """Health and PSUs as the BMC saw them again after the burn-in (`inventory-redfish-after.json`):
+    a PSU or a part that failed under load. No such read (the BMC could not be reached) is one
+    optional inconclusive finding: the event log and the gate-1 read still stand."""
+    if inv is None:
+        return [
+            finding(
+                "bmc_after_burnin", "bmc", "the BMC's health and PSU view after the burn-in",
+                None, Verdict.INCONCLUSIVE, source="redfish", required=False,
+            )
+        ]  # fmt: skip
+    return [replace(f, id=f"{f.id}@after") for f in check_health(profile, inv) + check_psus(profile, inv)]
 
 
 def _cpus(profile: Profile, inv: HardwareInventory) -> list[Finding]:
