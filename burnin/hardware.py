@@ -172,8 +172,18 @@ class PcieDevice:
 
 @dataclass(frozen=True)
 class Firmware:
+    """One entry of the BMC's FirmwareInventory (SoftwareInventory), with the part it belongs to
+    where the BMC links one (RelatedItem): its kind, location and serial."""
+
     name: str
     version: str
+    component: Optional[str] = None  # "bios", "bmc", "cpld", "gpu", "drive", "nic", "psu", ...
+    location: Optional[str] = None
+    serial: Optional[str] = None
+    model: Optional[str] = None
+    updateable: Optional[bool] = None
+    path: Optional[str] = None  # the SoftwareInventory @odata.id (an update's target)
+    related: Optional[str] = None  # the part's @odata.id (RelatedItem)
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,7 @@ class HardwareInventory:
     cpus: List[Cpu] = field(default_factory=list)
     logical_cpus: Optional[int] = None
     numa_nodes: Optional[int] = None
+    iommu_groups: Optional[int] = None  # entries of /sys/kernel/iommu_groups (0: IOMMU off)
     memory_total_mib: Optional[int] = None
     dimms: List[Dimm] = field(default_factory=list)
     gpus: List[Gpu] = field(default_factory=list)

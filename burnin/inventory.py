@@ -86,6 +86,8 @@ def _cpu(inv: HardwareInventory, run_tool: RunTool) -> None:
         )
     inv.logical_cpus = info.get("logical_cpus") or ci.get("logical_cpus")
     inv.numa_nodes = info.get("numa_nodes")
+    groups = SYS / "kernel" / "iommu_groups"
+    inv.iommu_groups = len(list(groups.iterdir())) if groups.is_dir() else None
 
 
 def _memory(inv: HardwareInventory, run_tool: RunTool) -> None:

@@ -41,9 +41,9 @@ def provision(capsys: pytest.CaptureFixture[str], *args: str, state: Path) -> tu
         ),
         (
             ["host", "inferno-host-master", "--restart-from", "pxe"],
-            "provision: --restart-from: expected one of inspect, render_kickstart, open_run, pxe_boot, "
-            "wait_install, boot_disk, wait_ssh, start_burnin, follow_burnin, collect, validate, report, "
-            "handoff, got 'pxe'\n",
+            "provision: --restart-from: expected one of inspect, firmware, bios, render_kickstart, open_run, "
+            "pxe_boot, wait_install, boot_disk, wait_ssh, start_burnin, follow_burnin, collect, validate, "
+            "report, handoff, got 'pxe'\n",
         ),
         (
             ["host", "inferno-host-master", "--timeout", "install=5"],

@@ -346,6 +346,25 @@ def test_boot_override_disk_does_not_pxe(rig: Rig) -> None:
     assert _power(rig, n, PowerAction.force_off) == "Off"
 
 
+def test_provision_bios_apply_sets_the_lab_profiles_attribute_and_reads_it_back(rig: Rig) -> None:
+    """`provision bios --apply`: the libvirt driver's Bios/Settings PATCH, a power cycle, read back."""
+    n, exe = node("lab-node-2"), str(Path(sys.executable).parent / "provision")
+    env = dict(os.environ, PROVISION_PROFILES=str(rig.lab.profiles), PROVISION_STATE=str(rig.state))
+    base = ["ip", "netns", "exec", rig.srv, exe, "bios", n.name, "--json"]
+    out = [
+        subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+        for argv in ([*base, "--apply"], base)
+    ]
+    rig.note_qemu()
+    assert [o.returncode for o in out] == [0, 0], out[0].stdout[-2000:] + out[0].stderr[-2000:]
+    applied, again = (json.loads(o.stdout) for o in out)
+    assert applied["bios"]["registry_read"] is True  # the name checked against the emulator's registry
+    want = [("bios:ProcTurboMode", "pass", "Disabled")]  # profiles-lab/lab-vm.yaml bios.attributes
+    assert [(f["component"], f["verdict"], f["observed"]) for f in applied["findings"]] == want
+    assert again["bios"]["attributes"]["ProcTurboMode"] == "Disabled"
+    assert _power(rig, n, PowerAction.force_off) == "Off"
+
+
 def test_provision_host_killed_mid_install_resumes_to_accepted(rig: Rig) -> None:
     """`provision host lab-node-1` (the acceptance plan: the lab profile's contract), killed
     mid-install like a lost session, then run again: it resumes (one install, never a second)

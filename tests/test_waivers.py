@@ -127,7 +127,7 @@ def _emitted() -> set[str]:
     `check=`) of each call to a function whose first parameter is `check`."""
     files = [
         p
-        for root in ("provision/acceptance", "provision/agent", "burnin")
+        for root in ("provision/acceptance", "provision/agent", "provision/flow", "burnin")
         for p in (REPO / root).rglob("*.py")
     ]
     trees = [ast.parse(p.read_text()) for p in files]

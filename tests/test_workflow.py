@@ -74,6 +74,8 @@ def run_once(
 def test_step_names_are_stable_snake_case_in_the_design_order() -> None:
     assert STEP_NAMES == (
         "inspect",
+        "firmware",
+        "bios",
         "render_kickstart",
         "open_run",
         "pxe_boot",
@@ -96,7 +98,7 @@ def test_resume_after_a_failed_step_continues_there_and_repeats_nothing_done(sto
     rec.fail_at = "wait_install"
     outcome, _ = run_once(store, run.id, rec)
     assert outcome == "failed"
-    assert rec.calls == list(STEP_NAMES[:5])
+    assert rec.calls == list(STEP_NAMES[: STEP_NAMES.index("wait_install") + 1])
     failed = store.steps(run.id)[-1]
     assert (failed.step, str(failed.outcome)) == ("wait_install", "failed")
     assert "refused (test)" in failed.message
@@ -104,9 +106,11 @@ def test_resume_after_a_failed_step_continues_there_and_repeats_nothing_done(sto
     rec2 = Recorder()
     outcome, lines = run_once(store, run.id, rec2)
     assert outcome == "ok"
-    assert rec2.calls == list(STEP_NAMES[4:])  # from the failed step on, nothing before it
+    assert rec2.calls == list(
+        STEP_NAMES[STEP_NAMES.index("wait_install") :]
+    )  # from the failed step on, nothing before it
     skipped = [json.loads(x)["step"] for x in lines.splitlines() if json.loads(x)["event"] == "step_skipped"]
-    assert skipped == list(STEP_NAMES[:4])
+    assert skipped == list(STEP_NAMES[: STEP_NAMES.index("wait_install")])
     assert store.completed_steps(run.id) == set(STEP_NAMES)
     # the second attempt of wait_install knows it is one
     assert facts_of(records(store, run.id))["wait_install_attempt"] == 2
@@ -114,15 +118,16 @@ def test_resume_after_a_failed_step_continues_there_and_repeats_nothing_done(sto
 
 def test_resume_reruns_a_step_the_controller_died_in(store: StateStore) -> None:
     run = store.create_run(HOST, "provision")
-    for name in STEP_NAMES[:3]:
+    pxe = STEP_NAMES.index("pxe_boot")
+    for name in STEP_NAMES[:pxe]:
         store.step_started(run.id, name)
         store.step_finished(run.id, name, StepOutcome.ok, evidence={"refs": [], "facts": {name: True}})
     store.step_started(run.id, "pxe_boot")  # SIGKILL here: no finish row
     planned = plan(records(store, run.id))
-    assert [p.step.name.value for p in planned if p.run] == list(STEP_NAMES[3:])
-    assert planned[3].why.startswith("unfinished")
-    assert planned[3].attempts == 1
-    assert facts_of(records(store, run.id)) == {"inspect": True, "render_kickstart": True, "open_run": True}
+    assert [p.step.name.value for p in planned if p.run] == list(STEP_NAMES[pxe:])
+    assert planned[pxe].why.startswith("unfinished")
+    assert planned[pxe].attempts == 1
+    assert facts_of(records(store, run.id)) == dict.fromkeys(STEP_NAMES[:pxe], True)
 
 
 def test_resume_after_ctrl_c_journals_the_interruption_and_continues_from_it(store: StateStore) -> None:
@@ -149,7 +154,7 @@ def test_restart_from_reruns_later_steps_and_flags_repeated_destructive_ones(sto
     assert [p for p in plan(recs) if p.run] == []  # a finished run has nothing left to do
 
     planned = plan(recs, StepName.wait_ssh)
-    assert [p.step.name.value for p in planned if p.run] == list(STEP_NAMES[6:])
+    assert [p.step.name.value for p in planned if p.run] == list(STEP_NAMES[STEP_NAMES.index("wait_ssh") :])
     assert repeats_destructive(planned, recs) == ["start_burnin"]
     assert repeats_destructive(plan(recs, StepName.validate), recs) == []
     assert repeats_destructive(plan(recs, StepName.inspect), recs) == ["pxe_boot", "start_burnin"]
@@ -173,8 +178,9 @@ def test_restart_from_an_unknown_step_names_the_choices() -> None:
     with pytest.raises(BadInput) as exc:
         parse_step("pxe")
     assert str(exc.value) == (
-        "--restart-from: expected one of inspect, render_kickstart, open_run, pxe_boot, wait_install, "
-        "boot_disk, wait_ssh, start_burnin, follow_burnin, collect, validate, report, handoff, got 'pxe'"
+        "--restart-from: expected one of inspect, firmware, bios, render_kickstart, open_run, pxe_boot, "
+        "wait_install, boot_disk, wait_ssh, start_burnin, follow_burnin, collect, validate, report, handoff, "
+        "got 'pxe'"
     )
 
 

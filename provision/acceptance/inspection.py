@@ -12,7 +12,10 @@ from dataclasses import replace
 
 from burnin.hardware import Drive, HardwareInventory, known, normalize_wwn
 from burnin.schema import Finding, Verdict, make_finding
+from provision.acceptance.firmware import check_firmware_state
+from provision.acceptance.posture import posture_findings
 from provision.model.hosts import DiskId, Host
+from provision.model.posture import BmcPosture
 from provision.model.profile import DriveClass, DriveInterface, Profile
 
 SOURCE = "redfish"
@@ -415,12 +418,16 @@ CHECKS: tuple[Callable[[Profile, HardwareInventory], list[Finding]], ...] = (
     check_gpus,
     check_psus,
     check_health,
+    check_firmware_state,
 )
 
 
-def inspect_findings(profile: Profile, inv: HardwareInventory, host: Host | None = None) -> list[Finding]:
+def inspect_findings(
+    profile: Profile, inv: HardwareInventory, host: Host | None = None, posture: BmcPosture | None = None
+) -> list[Finding]:
     out = [f for check in CHECKS for f in check(profile, inv)]
     out += check_drives(profile, inv, host) + check_nics(profile, inv, host)
+    out += posture_findings(posture) if posture is not None else []  # warnings: IPMI, HTTP, accounts, certs
     seen: dict[str, int] = {}
     for i, f in enumerate(out):  # two parts a BMC names alike still get a finding each
         seen[f.id] = seen.get(f.id, 0) + 1

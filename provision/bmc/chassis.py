@@ -20,6 +20,41 @@ from provision.bmc.reader import (
     str_of,
 )
 
+# Where a SoftwareInventory entry's part lives (RelatedItem) or what it is called, -> its kind.
+_KIND_BY_PATH = (
+    ("/Processors/", "gpu"),
+    ("/Drives/", "drive"),
+    ("PowerSuppl", "psu"),
+    ("NetworkAdapters", "nic"),
+    ("/Managers/", "bmc"),
+    ("/Storage/", "storage_controller"),
+)
+_KIND_BY_NAME = (  # in this order: "GPU VBIOS" is a GPU's, not the host's BIOS
+    ("cpld", "cpld"),
+    ("gpu", "gpu"),
+    ("vbios", "gpu"),
+    ("bmc", "bmc"),
+    ("idrac", "bmc"),
+    ("ilo", "bmc"),
+    ("xcc", "bmc"),
+    ("bios", "bios"),
+    ("uefi", "bios"),
+    ("disk", "drive"),
+    ("nvme", "drive"),
+    ("psu", "psu"),
+    ("power supply", "psu"),
+    ("nic", "nic"),
+)
+
+
+def component_of(name: str, related: str) -> str:
+    """The kind of part a firmware entry belongs to: its RelatedItem's place first, then its name."""
+    for needle, kind in _KIND_BY_PATH:
+        if needle in related:
+            return kind
+    low = name.casefold()
+    return next((kind for needle, kind in _KIND_BY_NAME if needle in low), "other")
+
 
 class ChassisReader(Reader):
     def chassis(self, doc: Doc) -> None:
@@ -35,6 +70,7 @@ class ChassisReader(Reader):
             )
         )
         self.status(f"chassis:{name}", doc)
+        self.network_adapters(doc)
         power = self.get(ref_of(doc, "Power"), "power")
         if power is not None:
             self._legacy_power(name, power)
@@ -126,6 +162,42 @@ class ChassisReader(Reader):
             label = str_of(fan.get("Id")) or str_of(fan.get("Name")) or "?"
             self.status(f"fan:{name}/{label}", fan, label_of(fan))
 
+    def _software(self, doc: Doc, version: str) -> Firmware:
+        """One SoftwareInventory entry, and the part its RelatedItem names (location, serial, model)."""
+        name = str_of(doc.get("Name")) or str(doc.get("Id"))
+        related = refs_of(doc.get("RelatedItem"))
+        part = (self.get(related[0], "firmware") or {}) if related else {}
+        updateable = doc.get("Updateable")
+        return Firmware(
+            name=name,
+            version=version,
+            component=component_of(f"{doc.get('Id')} {name}", related[0] if related else ""),
+            location=label_of(part),
+            serial=ident_of(part.get("SerialNumber")),
+            model=ident_of(part.get("Model")),
+            updateable=updateable if isinstance(updateable, bool) else None,
+            path=str_of(doc.get("@odata.id")),
+            related=related[0].rstrip("/") if related else None,
+        )
+
+    def network_adapters(self, doc: Doc) -> None:
+        """NIC firmware: a chassis' NetworkAdapters, one entry per adapter (its first controller's
+        FirmwarePackageVersion; the controllers of one card share one package)."""
+        for nic in self.members(ref_of(doc, "NetworkAdapters"), "firmware"):
+            ctrls = [c for c in nic.get("Controllers") or [] if isinstance(c, dict)]
+            version = next((str_of(c.get("FirmwarePackageVersion")) for c in ctrls if c), None)
+            self.inv.firmware.append(
+                Firmware(
+                    name=str_of(nic.get("Id")) or str_of(nic.get("Name")) or "?",
+                    version=version or "",
+                    component="nic",
+                    location=label_of(nic) or next((label_of(c) for c in ctrls if label_of(c)), None),
+                    serial=ident_of(nic.get("SerialNumber")),
+                    model=ident_of(nic.get("Model")),
+                    related=str_of(nic.get("@odata.id")),
+                )
+            )
+
     def firmware(self, root: Doc, managed_by: list[str]) -> None:
         """Firmware inventory, and the BMC version from the managers the host's System names."""
         update = self.get(ref_of(root, "UpdateService"), "firmware")
@@ -135,9 +207,7 @@ class ChassisReader(Reader):
         for doc in docs:
             version = str_of(doc.get("Version"))
             if version:
-                self.inv.firmware.append(
-                    Firmware(name=str_of(doc.get("Name")) or str(doc.get("Id")), version=version)
-                )
+                self.inv.firmware.append(self._software(doc, version))
         if not managed_by:
             # Without Links.ManagedBy only a lone manager is surely the host's.
             listed = refs_of((self.get(ref_of(root, "Managers"), "managers") or {}).get("Members"))

@@ -31,6 +31,8 @@ class StepName(StrEnum):
     """Stable names: they appear in the journal, in reports and in `--restart-from`."""
 
     inspect = "inspect"
+    firmware = "firmware"
+    bios = "bios"
     render_kickstart = "render_kickstart"
     open_run = "open_run"
     pxe_boot = "pxe_boot"
@@ -72,6 +74,8 @@ class StepSpec:
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec(StepName.inspect, "read the hardware through the BMC and gate on pre-OS findings"),
+    StepSpec(StepName.firmware, "update parts below the profile's firmware baseline, read versions back"),
+    StepSpec(StepName.bios, "set the profile's BIOS settings, reset the host and read them back"),
     StepSpec(StepName.render_kickstart, "render the kickstart and iPXE script for this host"),
     StepSpec(StepName.open_run, "open a provisioning run on the boot server (per-run token)"),
     StepSpec(

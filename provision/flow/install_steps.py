@@ -23,6 +23,7 @@ from provision.acceptance.inventory_diff import diff_inventories, retarget_boot_
 from provision.bmc.boot_override import BootDevice, BootRequest, set_boot
 from provision.bmc.eventlog import take_mark
 from provision.bmc.inventory import collect_inventory
+from provision.bmc.posture import read_posture
 from provision.bmc.power import PowerAction, set_power
 from provision.bmc.redfish import connect
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
@@ -90,12 +91,15 @@ class InstallSteps:
                 self.ctx.note(call, f"node {self.ctx.name} tainted (quarantine) until it is accepted again")
         with connect(host.bmc) as bmc, bmc.resources() as fetch:
             inv = collect_inventory(fetch, host.bmc.system)
+            posture = read_posture(fetch)
             # The event log's newest entry now (cleared first if the profile says so): what the
             # burn-in adds after it is judged at `collect`. Journaled as a fact of this step, so a
             # resumed run compares with this mark, not with a later one.
             clear = bmc.post_action if self.ctx.env.profile.acceptance.clear_event_log else None
             mark = take_mark(fetch, host.bmc.system, clear=clear)
-        findings = inspect_findings(self.ctx.env.profile, inv, host)  # what `provision inspect` judges
+        findings = inspect_findings(
+            self.ctx.env.profile, inv, host, posture
+        )  # what `provision inspect` judges
         self.ctx.store.put_document(self.ctx.run.id, PREOS_INVENTORY, to_dict(inv))
         self.ctx.store.put_document(
             self.ctx.run.id, "findings-redfish.json", {"findings": [to_dict(f) for f in findings]}

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from provision.flow.accept_steps import AcceptSteps
+from provision.flow.bios_steps import BiosSteps
 from provision.flow.burnin_steps import BurninSteps
 from provision.flow.engine import Progress, StepFn, StepName
+from provision.flow.firmware_steps import FirmwareSteps
 from provision.flow.hostenv import HostEnv, StepContext
 from provision.flow.install_steps import InstallSteps
 from provision.model.catalog import Catalog
@@ -54,4 +56,10 @@ def build_steps(
     ctx = StepContext(env, run)
     install = InstallSteps(ctx)
     install.pin_boot_disks(facts)
-    return {**install.steps(), **BurninSteps(ctx).steps(), **AcceptSteps(ctx).steps()}
+    return {
+        **install.steps(),
+        **FirmwareSteps(ctx).steps(),
+        **BiosSteps(ctx).steps(),
+        **BurninSteps(ctx).steps(),
+        **AcceptSteps(ctx).steps(),
+    }

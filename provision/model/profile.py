@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from provision.model.bios import BiosSettings
+from provision.model.firmware import FirmwareBaseline
 from provision.model.grammar import (
     GpuName,
     KernelArg,
@@ -404,6 +406,8 @@ class Profile(Frozen):
     acceptance: Acceptance = Acceptance()
     burnin: Plans
     timeouts: Timeouts = Timeouts()
+    bios: BiosSettings | None = None  # BIOS settings this node class runs with (provision.model.bios)
+    firmware: FirmwareBaseline | None = None  # firmware baseline + uniformity (provision.model.firmware)
 
     def drives(self, role: DriveRole) -> DriveClass | None:
         return next((d for d in self.storage if d.role is role), None)

@@ -213,6 +213,7 @@ class _Builder(ServiceBuilder):
                 "Manufacturer": "NVIDIA",
                 "Model": g.name,
                 "SerialNumber": serial,
+                "FirmwareVersion": "98.02.2E.00.05",  # the VBIOS, as Processor.FirmwareVersion
                 "Status": ok(),
             }
             if self.style is Style.supermicro:

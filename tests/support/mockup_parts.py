@@ -175,6 +175,44 @@ class ServiceBuilder:
             "Managers": ref(f"{ROOT}/Managers"),
             "UpdateService": ref(f"{ROOT}/UpdateService"),
         }
+        self.posture_resources(mgr)
+
+    def posture_resources(self, mgr: str) -> None:
+        """A BMC set up as a site should: IPMI over LAN and plain HTTP off, the vendor's default
+        account disabled (a named one in its place), the HTTPS certificate issued by the site's CA."""
+        proto, cert = f"{mgr}/NetworkProtocol", f"{mgr}/NetworkProtocol/HTTPS/Certificates/1"
+        self.tree[mgr]["NetworkProtocol"] = ref(proto)
+        self.tree[proto] = {
+            "@odata.id": proto,
+            "IPMI": {"ProtocolEnabled": False, "Port": 623},
+            "HTTP": {"ProtocolEnabled": False, "Port": 80},
+            "HTTPS": {
+                "ProtocolEnabled": True,
+                "Port": 443,
+                "Certificates": ref(f"{proto}/HTTPS/Certificates"),
+            },
+        }
+        coll(self.tree, f"{proto}/HTTPS/Certificates", "Certificates", [cert])
+        self.tree[cert] = {
+            "@odata.id": cert,
+            "Subject": {"CommonName": f"bmc-{self.tag}".lower(), "Organization": "Inferno"},
+            "Issuer": {"CommonName": "Inferno Site CA", "Organization": "Inferno"},
+        }
+        accounts = f"{ROOT}/AccountService/Accounts"
+        users = {"2": ("ADMIN", False), "3": ("inferno-ops", True)}
+        for i, (user, enabled) in users.items():
+            self.tree[f"{accounts}/{i}"] = {
+                "@odata.id": f"{accounts}/{i}",
+                "UserName": user,
+                "Enabled": enabled,
+                "RoleId": "Administrator",
+            }
+        coll(self.tree, accounts, "Accounts", [f"{accounts}/{i}" for i in users])
+        self.tree[f"{ROOT}/AccountService"] = {
+            "@odata.id": f"{ROOT}/AccountService",
+            "Accounts": ref(accounts),
+        }
+        self.tree[ROOT]["AccountService"] = ref(f"{ROOT}/AccountService")
 
     def nic_resources(self) -> None:
         speeds = {n.name: n.speed_gbps for n in self.p.network}

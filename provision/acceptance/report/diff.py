@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from burnin.hardware import inventory_from_dict
+from provision.acceptance.firmware import firmware_items
 from provision.acceptance.golden import flatten
 
 PERF_NOISE_PCT = 1.0  # smaller relative changes are run-to-run noise, not news
@@ -50,6 +52,16 @@ def _firmware(record: dict[str, Any]) -> dict[str, str]:
             out[f"drive {d.get('serial')} firmware"] = d["firmware"]
     for fw in view.get("firmware", []):
         out[f"firmware {fw.get('name')}"] = fw.get("version")
+    pre = record["inventory"].get("pre_os")
+    for it in firmware_items(inventory_from_dict(pre)) if pre else []:
+        # What only the BMC sees (its own, CPLD, PSU, NIC, controllers) counts where the OS view leads.
+        key = {"bios": "system bios", "bmc": "system bmc"}.get(it.component) or (
+            f"{it.component} {it.serial} {'vbios' if it.component == 'gpu' else 'firmware'}"
+            if it.component in ("gpu", "drive") and it.serial
+            else f"{it.component} {it.serial or it.name} firmware"
+        )
+        if it.version and not (pre is view and it.source == "FirmwareInventory"):  # listed above already
+            out.setdefault(key, it.version)
     return out
 
 

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from burnin.hardware import inventory_from_dict
+from provision.acceptance.firmware import firmware_items
 from provision.acceptance.report.svg import plot, timeline
 from provision.acceptance.timeseries import Phase, Telemetry, downsample, kind_of
 from provision.model.checks import WAIVED
@@ -295,11 +297,29 @@ def _attention(attention: list[dict[str, Any]], warnings: list[dict[str, Any]]) 
     return out
 
 
+def _firmware(inv: dict[str, Any] | None, flagged: frozenset[str]) -> str:
+    """Every firmware the BMC reported (else the agent), one row per component."""
+    if not inv:
+        return ""
+    items = firmware_items(inventory_from_dict(inv))
+    upd = {True: "yes", False: "no", None: None}
+    rows = [[i.component, i.name, i.model, i.version, i.location, i.serial, upd[i.updateable]] for i in items]
+    heads = ["Component", "Part", "Model", "Version", "Location", "Serial", "Updateable"]
+    return "<h3>Firmware</h3>" + _table(heads, rows, frozenset({3, 5}), flagged)
+
+
+def _firmware_flags(findings: list[dict[str, Any]]) -> frozenset[str]:
+    """Serials of the parts a firmware check did not pass on: their firmware rows are marked."""
+    bad = [f for f in findings if f["check"].startswith("firmware_") and f["verdict"] != "pass"]
+    return frozenset(m for f in bad for m in _SERIAL.findall(f["component"]))
+
+
 def _hardware(record: dict[str, Any], flagged: frozenset[str]) -> list[str]:
     pre = record["inventory"]["pre_os"]
     return [
         '<h2 id="inventory">Hardware inventory</h2>',
         _inventory(record["inventory"]["in_os"], "In the OS (burn-in agent)", flagged),
+        _firmware(pre or record["inventory"]["in_os"], _firmware_flags(record["findings"])),
         "<details><summary>Before the OS (BMC, Redfish): what the BMC listed, cross-checked part by part"
         "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)", flagged) + "</details>",
     ]

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from burnin.hardware import HardwareInventory
 from burnin.schema import Finding, SuiteResult, Verdict
+from provision.acceptance.bios import check_bios_in_os
 from provision.acceptance.golden import Golden
 from provision.acceptance.timeseries import Telemetry
 from provision.acceptance.validation.common import finding
@@ -90,6 +91,7 @@ def validate(
         views = [v for v in (in_os, pre_os) if v is not None]
         if in_os is not None:
             out += check_inventory(profile, in_os, host)
+            out += check_bios_in_os(profile, in_os)  # threads per core, NUMA nodes, IOMMU groups
         if pre_os is not None:
             out += check_pre_os(profile, pre_os, host)
             out += check_after_burnin(profile, after)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from provision.cli.commands.bios import bios
 from provision.cli.commands.boot import boot
 from provision.cli.commands.burnin import burnin
+from provision.cli.commands.firmware import firmware
 from provision.cli.commands.handoff import handoff
 from provision.cli.commands.host import host
 from provision.cli.commands.inspect import inspect
@@ -23,5 +25,5 @@ from provision.cli.commands.status import status
 
 def register(group: click.Group) -> None:
     commands = [lint, show, status, inspect, power, boot, kickstart, serve, burnin, report, handoff, profile]
-    for command in [*commands, host, reinstall, lab]:
+    for command in [*commands, firmware, bios, host, reinstall, lab]:
         group.add_command(command)

@@ -10,6 +10,7 @@ import click
 from burnin.schema import Evidence, Verdict, to_dict
 from provision.acceptance.inspection import EVIDENCE_ID, inspect_findings, overall
 from provision.bmc.inventory import collect_inventory
+from provision.bmc.posture import read_posture
 from provision.bmc.redfish import connect
 from provision.cli.app import App, emit
 from provision.model.errors import VerdictFailed
@@ -63,8 +64,9 @@ def inspect(app: App, host: str, as_json: bool) -> None:
     profile = app.catalog.profile_of(entry)
     with connect(entry.bmc) as bmc, bmc.resources() as fetch:  # each resource once, $expand if offered
         inventory = collect_inventory(fetch, entry.bmc.system)
+        posture = read_posture(fetch)
         retries = bmc.retries
-    findings = inspect_findings(profile, inventory, entry)
+    findings = inspect_findings(profile, inventory, entry, posture)
     verdict = overall(findings)
     data = {
         "host": host,

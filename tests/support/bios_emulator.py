@@ -1,0 +1,112 @@
+"""sushy-emulator (fake driver) with the BIOS its libvirt driver has: the real emulator's own Bios,
+Bios/Settings, ResetBios and AttributeRegistry routes, templates and registry, over the fake driver.
+
+The fake driver leaves get_bios/set_bios unimplemented (the libvirt driver keeps the attributes in
+the domain XML, as strings, seeded with DEFAULT_BIOS_ATTRIBUTES). Here they are kept in a JSON
+file (BIOS_EMULATOR_STATE) seeded with the libvirt driver's defaults, and, as a real BIOS does, a
+PATCH stays pending until the next power-on (unless BIOS_APPLY_AT=patch, the libvirt driver's way).
+
+Usage: python -m tests.support.bios_emulator --config FILE --fake
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.support.bmcrig import Emulator, FakeSystem, emulator_argv
+from tests.support.procs import free_port, running
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def bios_emulator(work: Path, system: FakeSystem, apply_at: str = "boot") -> Iterator[Emulator]:
+    """The emulator with one system whose BIOS state is `work`/bios.json; stopped by PID, always."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = emulator_argv(work, [system], port)
+    argv[2] = "tests.support.bios_emulator"
+    env = {
+        **os.environ,
+        "TMPDIR": str(work),
+        "FAST_EMULATOR_DELAY_S": "1",
+        "BIOS_EMULATOR_STATE": str(work / "bios.json"),
+        "BIOS_APPLY_AT": apply_at,
+    }
+    with running(argv, log=work / "emulator.log", port=port, env=env, cwd=REPO) as proc:
+        yield Emulator(f"http://127.0.0.1:{port}", work / "emulator.log", [system], port, proc.pid)
+
+
+def main() -> int:
+    random.randint = lambda a, b: int(os.environ.get("FAST_EMULATOR_DELAY_S", "1"))  # type: ignore[assignment]
+    state_file = Path(os.environ["BIOS_EMULATOR_STATE"])
+    at_patch = os.environ.get("BIOS_APPLY_AT") == "patch"
+
+    from sushy_tools.emulator.resources.systems import fakedriver  # type: ignore[import-untyped]
+    from sushy_tools.emulator.resources.systems.libvirtdriver import (  # type: ignore[import-untyped]
+        LibvirtDriver,
+    )
+
+    def load() -> dict[str, Any]:
+        if state_file.exists():
+            data: dict[str, Any] = json.loads(state_file.read_text())
+            return data
+        return {}
+
+    def save(data: dict[str, Any]) -> None:
+        tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(state_file)
+
+    def entry(data: dict[str, Any], identity: str) -> dict[str, Any]:
+        return data.setdefault(
+            identity, {"current": dict(LibvirtDriver.DEFAULT_BIOS_ATTRIBUTES), "pending": {}}
+        )
+
+    def get_bios(self: Any, identity: str) -> dict[str, Any]:
+        data = load()
+        current = dict(entry(data, identity)["current"])
+        save(data)
+        return current
+
+    def set_bios(self: Any, identity: str, attributes: dict[str, Any]) -> None:
+        data = load()
+        e = entry(data, identity)
+        # The libvirt driver stores every value as a string (domain XML attributes).
+        e["current" if at_patch else "pending"].update({k: str(v) for k, v in attributes.items()})
+        save(data)
+
+    def reset_bios(self: Any, identity: str) -> None:
+        data = load()
+        data[identity] = {"current": dict(LibvirtDriver.DEFAULT_BIOS_ATTRIBUTES), "pending": {}}
+        save(data)
+
+    real_set_power = fakedriver.FakeDriver.set_power_state
+
+    def set_power_state(self: Any, identity: str, state: str) -> None:
+        real_set_power(self, identity, state)
+        if "On" in state or "Restart" in state:  # the BIOS takes pending settings at POST
+            data = load()
+            e = entry(data, identity)
+            e["current"].update(e.pop("pending", {}))
+            e["pending"] = {}
+            save(data)
+
+    fakedriver.FakeDriver.get_bios = get_bios
+    fakedriver.FakeDriver.set_bios = set_bios
+    fakedriver.FakeDriver.reset_bios = reset_bios
+    fakedriver.FakeDriver.set_power_state = set_power_state
+    from sushy_tools.emulator.main import main as emulator_main  # type: ignore[import-untyped]
+
+    return int(emulator_main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
