@@ -47,17 +47,8 @@ LAB_ID = f"e{os.getpid() % 10_000_000}"
 BOOT_PORT = 8080
 INSTALL_TIMEOUT_S = 480.0
 SSH_TIMEOUT_S = 300.0
-TOOLS = (
-    "qemu-system-x86_64",
-    "qemu-img",
-    "libvirtd",
-    "virtlogd",
-    "virsh",
-    "dnsmasq",
-    "unshare",
-    "ip",
-    "zstd",
-)
+TOOLS = ("qemu-system-x86_64", "qemu-img", "libvirtd", "virtlogd", "virsh",
+         "dnsmasq", "unshare", "ip", "zstd")  # fmt: skip
 
 
 @dataclass
@@ -346,22 +337,26 @@ def test_boot_override_disk_does_not_pxe(rig: Rig) -> None:
     assert _power(rig, n, PowerAction.force_off) == "Off"
 
 
-def test_provision_bios_apply_sets_the_lab_profiles_attribute_and_reads_it_back(rig: Rig) -> None:
-    """`provision bios --apply`: the libvirt driver's Bios/Settings PATCH, a power cycle, read back."""
+def test_bios_setting_and_bios_update_are_applied_and_read_back(rig: Rig) -> None:
+    """`provision bios --apply` (the libvirt driver's Bios/Settings PATCH, a power cycle, read back) and
+    `provision firmware --update bios=URL` (SimpleUpdate through the System, read back: the emulator
+    takes 1.0.0 to 1.1.0 whatever the image)."""
     n, exe = node("lab-node-2"), str(Path(sys.executable).parent / "provision")
     env = dict(os.environ, PROVISION_PROFILES=str(rig.lab.profiles), PROVISION_STATE=str(rig.state))
-    base = ["ip", "netns", "exec", rig.srv, exe, "bios", n.name, "--json"]
+    base, fw = (["ip", "netns", "exec", rig.srv, exe, cmd, n.name, "--json"] for cmd in ("bios", "firmware"))
+    update = [*fw, "--update", "bios=http://10.77.0.1:8080/images/bios-1.1.0.bin", "--image-version", "1.1.0"]
     out = [
         subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
-        for argv in ([*base, "--apply"], base)
+        for argv in ([*base, "--apply"], base, update)
     ]
     rig.note_qemu()
-    assert [o.returncode for o in out] == [0, 0], out[0].stdout[-2000:] + out[0].stderr[-2000:]
-    applied, again = (json.loads(o.stdout) for o in out)
+    assert [o.returncode for o in out] == [0, 0, 0], "".join(o.stdout[-1500:] + o.stderr[-1500:] for o in out)
+    applied, again, flashed = (json.loads(o.stdout) for o in out)
     assert applied["bios"]["registry_read"] is True  # the name checked against the emulator's registry
     want = [("bios:ProcTurboMode", "pass", "Disabled")]  # profiles-lab/lab-vm.yaml bios.attributes
     assert [(f["component"], f["verdict"], f["observed"]) for f in applied["findings"]] == want
     assert again["bios"]["attributes"]["ProcTurboMode"] == "Disabled"
+    assert (flashed["update"]["before"], flashed["update"]["after"]) == ("1.0.0", "1.1.0")
     assert _power(rig, n, PowerAction.force_off) == "Off"
 
 
