@@ -11,6 +11,7 @@ APT_PACKAGES=(
   debootstrap fdisk dosfstools mtools grub2-common grub-pc-bin grub-efi-amd64-bin efibootmgr zstd
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   chromium python3-venv
+  postgresql
 )
 
 missing=()

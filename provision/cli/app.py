@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.model.catalog import Catalog, default_profiles_dir, load_catalog
+from provision.store.storeurl import is_postgres, parse_target
 
 
 def default_state_dir() -> Path:
@@ -27,6 +28,14 @@ class App:
     state_dir: Path = field(default_factory=default_state_dir)
     verbose: bool = False
     _catalog: Catalog | None = None
+
+    @property
+    def files_dir(self) -> Path:
+        """Where files beside the store go (run documents, the agent, netboot, logs, handoff): the state
+        directory, or with a PostgreSQL store the shared `documents=` directory its URL names."""
+        if is_postgres(self.state_dir):
+            return parse_target(self.state_dir).documents_dir
+        return self.state_dir
 
     @property
     def catalog(self) -> Catalog:

@@ -222,7 +222,7 @@ def launch(
     # The boot server renders from this copy: render_kickstart pins each host's boot disks in it.
     boot_catalog = dataclasses.replace(app.catalog, hosts=dict(app.catalog.hosts))
     boot_url = site.boot_server_url
-    netboot_dir = app.state_dir / "netboot"
+    netboot_dir = app.files_dir / "netboot"
     with ExitStack() as stack:
         stack.callback(store.close)
         if opts.serve:
@@ -269,7 +269,7 @@ def launch(
                 summary = run_one(hosts[0], progress, cancel)
                 rows = [_row(summary, time.monotonic() - started)]
             else:
-                log_dir = opts.log_dir or app.state_dir / "logs" / time.strftime("fleet-%Y%m%dT%H%M%S")
+                log_dir = opts.log_dir or app.files_dir / "logs" / time.strftime("fleet-%Y%m%dT%H%M%S")
                 rows = run_fleet(hosts, run_one, progress, log_dir, opts.parallel, cancel)
     _finish(rows, opts.as_json, fleet)
 

@@ -17,20 +17,20 @@ from typing import Any
 
 from provision.model.errors import BadInput, NotFound, StateError
 from provision.model.files import FileRefused, write_private
-from provision.store.connection import Connection, now
+from provision.store.connection import StoreConnection, now
 from provision.store.lifecycle import DocumentRef, ts
 from provision.store.runs import get_run
 
 DOCUMENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-def document_path(conn: Connection, run_id: str, name: str) -> Path:
+def document_path(conn: StoreConnection, run_id: str, name: str) -> Path:
     if not DOCUMENT_NAME_RE.match(name) or ".." in name:
         raise BadInput(f"document name: expected letters, digits, '.', '_' and '-', got {name!r}")
     return conn.state_dir / "runs" / run_id / name
 
 
-def put_document(conn: Connection, run_id: str, name: str, data: dict[str, Any] | bytes) -> DocumentRef:
+def put_document(conn: StoreConnection, run_id: str, name: str, data: dict[str, Any] | bytes) -> DocumentRef:
     get_run(conn, run_id)
     path = document_path(conn, run_id, name)
     blob = data if isinstance(data, bytes) else (json.dumps(data, indent=2, default=str) + "\n").encode()
@@ -47,7 +47,7 @@ def put_document(conn: Connection, run_id: str, name: str, data: dict[str, Any] 
     return DocumentRef(run_id, name, path, digest, len(blob), created)
 
 
-def documents(conn: Connection, run_id: str) -> list[DocumentRef]:
+def documents(conn: StoreConnection, run_id: str) -> list[DocumentRef]:
     rows = conn.read("SELECT * FROM documents WHERE run_id = ? ORDER BY created_at, name", (run_id,))
     return [
         DocumentRef(
@@ -62,7 +62,7 @@ def documents(conn: Connection, run_id: str) -> list[DocumentRef]:
     ]
 
 
-def get_document(conn: Connection, run_id: str, name: str) -> bytes:
+def get_document(conn: StoreConnection, run_id: str, name: str) -> bytes:
     path = document_path(conn, run_id, name)
     rows = conn.read("SELECT sha256 FROM documents WHERE run_id = ? AND name = ?", (run_id, name))
     if not rows:

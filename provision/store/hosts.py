@@ -9,16 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from provision.model.errors import TransitionRefused
-from provision.store.connection import Connection, now
+from provision.store.connection import StoreConnection, now
 from provision.store.lifecycle import HostRow, HostState, HostTransition, transition_allowed, ts
 
 
-def get_host_state(conn: Connection, host: str) -> HostState | None:
+def get_host_state(conn: StoreConnection, host: str) -> HostState | None:
     rows = conn.read("SELECT state FROM hosts WHERE name = ?", (host,))
     return HostState(rows[0]["state"]) if rows else None
 
 
-def set_host_state(conn: Connection, host: str, state: HostState, reason: str = "") -> None:
+def set_host_state(conn: StoreConnection, host: str, state: HostState, reason: str = "") -> None:
     state = HostState(state)
     at = ts(now())
     with conn.write() as db:
@@ -40,7 +40,7 @@ def set_host_state(conn: Connection, host: str, state: HostState, reason: str = 
         )
 
 
-def host_history(conn: Connection, host: str) -> list[HostTransition]:
+def host_history(conn: StoreConnection, host: str) -> list[HostTransition]:
     rows = conn.read("SELECT * FROM host_history WHERE host = ? ORDER BY id", (host,))
     return [
         HostTransition(
@@ -54,7 +54,7 @@ def host_history(conn: Connection, host: str) -> list[HostTransition]:
     ]
 
 
-def list_hosts(conn: Connection) -> list[HostRow]:
+def list_hosts(conn: StoreConnection) -> list[HostRow]:
     return [
         HostRow(
             name=r["name"],

@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from provision.store.connection import Connection, now
+from provision.store.connection import StoreConnection, now
 from provision.store.lifecycle import EventRow, StepOutcome, StepRow, dt, ts
 from provision.store.runs import get_run
 
@@ -21,14 +21,14 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
-def step_started(conn: Connection, run_id: str, step: str) -> None:
+def step_started(conn: StoreConnection, run_id: str, step: str) -> None:
     get_run(conn, run_id)
     with conn.write() as db:
         db.execute("INSERT INTO steps (run_id, step, started_at) VALUES (?, ?, ?)", (run_id, step, ts(now())))
 
 
 def step_finished(
-    conn: Connection,
+    conn: StoreConnection,
     run_id: str,
     step: str,
     outcome: StepOutcome,
@@ -57,7 +57,7 @@ def step_finished(
             )
 
 
-def steps(conn: Connection, run_id: str) -> list[StepRow]:
+def steps(conn: StoreConnection, run_id: str) -> list[StepRow]:
     return [
         StepRow(
             step=r["step"],
@@ -71,7 +71,7 @@ def steps(conn: Connection, run_id: str) -> list[StepRow]:
     ]
 
 
-def completed_steps(conn: Connection, run_id: str) -> set[str]:
+def completed_steps(conn: StoreConnection, run_id: str) -> set[str]:
     """Steps whose latest attempt ended ok or skipped: what a resumed run need not redo."""
     latest: dict[str, StepOutcome | None] = {}
     for row in steps(conn, run_id):
@@ -80,7 +80,7 @@ def completed_steps(conn: Connection, run_id: str) -> set[str]:
 
 
 def add_event(
-    conn: Connection, host: str, kind: str, payload: dict[str, Any], run_id: str | None = None
+    conn: StoreConnection, host: str, kind: str, payload: dict[str, Any], run_id: str | None = None
 ) -> None:
     with conn.write() as db:
         db.execute(
@@ -90,7 +90,7 @@ def add_event(
 
 
 def events(
-    conn: Connection, host: str | None = None, run_id: str | None = None, kind: str | None = None
+    conn: StoreConnection, host: str | None = None, run_id: str | None = None, kind: str | None = None
 ) -> list[EventRow]:
     sql, args = "SELECT * FROM events WHERE 1 = 1", list[str]()
     for column, value in (("host", host), ("run_id", run_id), ("kind", kind)):

@@ -10,15 +10,14 @@ install it started may call back meanwhile. Its steps and events are in
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from datetime import datetime
 
 from provision.model.errors import BadInput, NotFound
-from provision.store.connection import Connection, now
+from provision.store.connection import Row, StoreConnection, now
 from provision.store.lifecycle import HostState, Run, RunStatus, dt, ts
 
 
-def run_from_row(row: sqlite3.Row) -> Run:
+def run_from_row(row: Row) -> Run:
     return Run(
         id=row["id"],
         host=row["host"],
@@ -29,7 +28,7 @@ def run_from_row(row: sqlite3.Row) -> Run:
     )
 
 
-def create_run(conn: Connection, host: str, kind: str) -> Run:
+def create_run(conn: StoreConnection, host: str, kind: str) -> Run:
     started = now()
     with conn.write() as db:
         while True:
@@ -49,14 +48,14 @@ def create_run(conn: Connection, host: str, kind: str) -> Run:
     return Run(run_id, host, kind, RunStatus.running, started, None)
 
 
-def get_run(conn: Connection, run_id: str) -> Run:
+def get_run(conn: StoreConnection, run_id: str) -> Run:
     rows = conn.read("SELECT * FROM runs WHERE id = ?", (run_id,))
     if not rows:
         raise NotFound(f"run: expected a known run id, got {run_id!r}")
     return run_from_row(rows[0])
 
 
-def list_runs(conn: Connection, host: str | None = None, kind: str | None = None) -> list[Run]:
+def list_runs(conn: StoreConnection, host: str | None = None, kind: str | None = None) -> list[Run]:
     sql, args = "SELECT * FROM runs WHERE 1 = 1", list[str]()
     if host is not None:
         sql, args = sql + " AND host = ?", [*args, host]
@@ -65,12 +64,12 @@ def list_runs(conn: Connection, host: str | None = None, kind: str | None = None
     return [run_from_row(r) for r in conn.read(sql + " ORDER BY started_at, id", tuple(args))]
 
 
-def latest_run(conn: Connection, host: str, kind: str | None = None) -> Run | None:
+def latest_run(conn: StoreConnection, host: str, kind: str | None = None) -> Run | None:
     runs = list_runs(conn, host, kind)
     return runs[-1] if runs else None
 
 
-def finish_run(conn: Connection, run_id: str, status: RunStatus, keep_tokens: bool = False) -> Run:
+def finish_run(conn: StoreConnection, run_id: str, status: RunStatus, keep_tokens: bool = False) -> Run:
     status = RunStatus(status)
     if status is RunStatus.running:
         raise BadInput(f"run {run_id}: status: expected succeeded, failed or interrupted, got running")
@@ -87,7 +86,7 @@ def finish_run(conn: Connection, run_id: str, status: RunStatus, keep_tokens: bo
     return get_run(conn, run_id)
 
 
-def reopen_run(conn: Connection, run_id: str) -> Run:
+def reopen_run(conn: StoreConnection, run_id: str) -> Run:
     with conn.write() as db:
         changed = db.execute(
             "UPDATE runs SET status = ?, ended_at = NULL WHERE id = ? AND status != ?",
@@ -99,7 +98,7 @@ def reopen_run(conn: Connection, run_id: str) -> Run:
     return run
 
 
-def interrupt_stale_runs(conn: Connection, host: str) -> list[Run]:
+def interrupt_stale_runs(conn: StoreConnection, host: str) -> list[Run]:
     """Mark `host`'s runs still `running` as interrupted; call it holding host_lock(host), which
     proves that no live process owns them (their process died without finishing them)."""
     stale = [r for r in list_runs(conn, host) if r.status is RunStatus.running]

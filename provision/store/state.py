@@ -7,14 +7,19 @@ may be shared by threads; several processes share the file through SQLite's own 
 Documents are written before a step is marked, so nothing collected is lost when a step fails.
 Secrets are never stored: a token is kept only as its sha256.
 
-`StateStore` is the one interface callers use (another backend would implement the same methods);
-it opens and closes the database and delegates each query to the module of its noun: hosts, runs,
-journal (steps and events), documents, tokens.
+`StateStore` is the one interface callers use; it opens and closes the database and delegates each
+query to the module of its noun: hosts, runs, journal (steps and events), documents, tokens.
+
+The same class opens a shared PostgreSQL store when the state is a `postgresql://` URL (see
+provision.store.storeurl): the noun modules run unchanged on its connection, documents go to the
+shared directory the URL names (which is then `state_dir`), and the per-host lock is a lease row in
+the database (provision.store.lease) instead of a flock file.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +28,7 @@ from typing import Any, Self
 from provision.model.errors import StateError
 from provision.store import db as statedb
 from provision.store import documents, hostlock, hosts, journal, runs, tokens
-from provision.store.connection import Connection
+from provision.store.connection import Connection, StoreConnection
 from provision.store.lifecycle import (
     DocumentRef,
     EventRow,
@@ -35,6 +40,7 @@ from provision.store.lifecycle import (
     StepOutcome,
     StepRow,
 )
+from provision.store.storeurl import PgTarget, is_postgres, parse_target
 
 __all__ = [
     "DocumentRef",
@@ -52,12 +58,60 @@ __all__ = [
 
 class StateStore(AbstractContextManager["StateStore"]):
     def __init__(self, state_dir: Path, db: sqlite3.Connection) -> None:
+        # SQLite's connection is serialised by its own mutex (provision.store.connection).
         self.state_dir = state_dir
-        self.db_path = state_dir / statedb.DB_FILE
-        self._conn = Connection(state_dir, self.db_path, db)
+        self.db_path: Path | None = state_dir / statedb.DB_FILE
+        self.url: str | None = None
+        conn = Connection(state_dir, self.db_path, db)
+        self._conn: StoreConnection = conn
+        self._version: Callable[[], int] = lambda: statedb.current_version(conn.db)
+        self._lock: Callable[[str], AbstractContextManager[None]] = lambda host: hostlock.host_lock(
+            state_dir, host
+        )
 
     @classmethod
-    def open(cls, state_dir: Path) -> StateStore:
+    def _postgres(cls, target: PgTarget, readonly: bool, create: bool = True) -> StateStore | None:
+        # Imported here: psycopg is needed only by a store that uses PostgreSQL.
+        from provision.store import lease, pgdb
+        from provision.store.pgconnection import PgConnection
+
+        where = target.display()
+        db = pgdb.connect(target, readonly=readonly)
+        try:
+            if readonly and not pgdb.check_current(db, where):
+                db.close()
+                return None
+            if not readonly:
+                if not create and not pgdb.has_tables(db, where):
+                    db.close()
+                    return None
+                pgdb.migrate(db, where)
+        except BaseException:
+            db.close()
+            raise
+        conn = PgConnection(target, db)
+        store = cls.__new__(cls)
+        store.state_dir = target.documents_dir
+        store.db_path = None
+        store.url = where
+        store._conn = conn
+
+        def version() -> int:
+            with conn.mutex:
+                return pgdb.current_version(conn.db)
+
+        store._version = version
+        store._lock = lambda host: lease.host_lease(conn, host, target.lease_s)
+        return store
+
+    @classmethod
+    def open(cls, state_dir: Path | str) -> StateStore:
+        if is_postgres(state_dir):
+            store = cls._postgres(parse_target(state_dir), readonly=False)
+            if store is None:  # pragma: no cover - a writer always gets a store
+                raise StateError(f"{state_dir}: could not open the store")
+            return store
+        state_dir = Path(state_dir)
         try:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -72,11 +126,15 @@ class StateStore(AbstractContextManager["StateStore"]):
         return cls(state_dir, db)
 
     @classmethod
-    def open_existing(cls, state_dir: Path) -> StateStore | None:
+    def open_existing(cls, state_dir: Path | str) -> StateStore | None:
         """For read commands: the store read-only if one was ever created there, None otherwise.
 
         Nothing is created, migrated or written, so a read works in a read-only state directory and
-        an empty, foreign or older database is refused (StateError) instead of being changed."""
+        an empty, foreign or older database is refused (StateError) instead of being changed.
+        A PostgreSQL database with no tables at all is None (no store was ever created there)."""
+        if is_postgres(state_dir):
+            return cls._postgres(parse_target(state_dir), readonly=True)
+        state_dir = Path(state_dir)
         if state_dir.exists() and not state_dir.is_dir():
             raise StateError(f"{state_dir}: expected a state directory, got a file")
         path = state_dir / statedb.DB_FILE
@@ -87,9 +145,12 @@ class StateStore(AbstractContextManager["StateStore"]):
         return cls(state_dir, statedb.connect_readonly(path))
 
     @classmethod
-    def open_existing_for_write(cls, state_dir: Path) -> StateStore | None:
+    def open_existing_for_write(cls, state_dir: Path | str) -> StateStore | None:
         """For a command that changes a store it needs to exist (nothing to act on otherwise): the
         store, migrated if older, or None (nothing created)."""
+        if is_postgres(state_dir):
+            return cls._postgres(parse_target(state_dir), readonly=False, create=False)
+        state_dir = Path(state_dir)
         if not (state_dir / statedb.DB_FILE).exists():
             return None
         return cls.open(state_dir)
@@ -107,8 +168,7 @@ class StateStore(AbstractContextManager["StateStore"]):
 
     @property
     def schema_version(self) -> int:
-        with self._conn.mutex:
-            return statedb.current_version(self._conn.db)
+        return self._version()
 
     # -- hosts ---------------------------------------------------------------------------------
     def get_host_state(self, host: str) -> HostState | None:
@@ -202,5 +262,7 @@ class StateStore(AbstractContextManager["StateStore"]):
 
     # -- lock ----------------------------------------------------------------------------------
     def host_lock(self, host: str) -> AbstractContextManager[None]:
-        """Exclusive for the block, across processes; a second holder gets HostLocked at once."""
-        return hostlock.host_lock(self.state_dir, host)
+        """Exclusive for the block, across processes; a second holder gets HostLocked at once. On
+        PostgreSQL, across controllers too: a lease renewed while the block runs, which another
+        controller takes over once it expires unrenewed (the holder died)."""
+        return self._lock(host)

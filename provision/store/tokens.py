@@ -14,7 +14,7 @@ import secrets
 import time
 
 from provision.model.errors import BadInput
-from provision.store.connection import Connection
+from provision.store.connection import StoreConnection
 from provision.store.lifecycle import Run, RunStatus
 from provision.store.runs import get_run, run_from_row
 
@@ -23,7 +23,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(conn: Connection, run_id: str, host: str, ttl_s: float) -> str:
+def issue_token(conn: StoreConnection, run_id: str, host: str, ttl_s: float) -> str:
     if ttl_s <= 0:
         raise BadInput(f"token ttl_s: expected a value > 0, got {ttl_s}")
     get_run(conn, run_id)
@@ -36,7 +36,7 @@ def issue_token(conn: Connection, run_id: str, host: str, ttl_s: float) -> str:
     return token
 
 
-def check_token(conn: Connection, host: str, token: str) -> Run | None:
+def check_token(conn: StoreConnection, host: str, token: str) -> Run | None:
     """The unfinished run `token` was issued for, if it is valid for `host`; None otherwise."""
     rows = conn.read(
         "SELECT runs.* FROM tokens JOIN runs ON runs.id = tokens.run_id "
@@ -47,6 +47,6 @@ def check_token(conn: Connection, host: str, token: str) -> Run | None:
     return run_from_row(rows[0]) if rows else None
 
 
-def revoke_tokens(conn: Connection, run_id: str) -> None:
+def revoke_tokens(conn: StoreConnection, run_id: str) -> None:
     with conn.write() as db:
         db.execute("UPDATE tokens SET revoked = 1 WHERE run_id = ?", (run_id,))

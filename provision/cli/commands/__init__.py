@@ -21,9 +21,10 @@ from provision.cli.commands.report import report
 from provision.cli.commands.serve import serve
 from provision.cli.commands.show import show
 from provision.cli.commands.status import status
+from provision.cli.commands.store import store
 
 
 def register(group: click.Group) -> None:
     commands = [lint, show, status, inspect, power, boot, kickstart, serve, burnin, report, handoff, profile]
-    for command in [*commands, firmware, bios, host, reinstall, lab]:
+    for command in [*commands, firmware, bios, host, reinstall, lab, store]:
         group.add_command(command)

@@ -136,7 +136,7 @@ def _local(app: App, plan_src: str | dict[str, Any], profile: Profile | None, as
         except PlanError as exc:
             store.finish_run(run.id, RunStatus.failed)
             raise BadInput(str(exc)) from None
-        runner = Runner(plan, app.state_dir / "runs" / run.id / "agent")
+        runner = Runner(plan, store.state_dir / "runs" / run.id / "agent")
         previous = signal.signal(signal.SIGINT, lambda *_: runner.stop.set())
         try:
             result = runner.run()
@@ -178,7 +178,7 @@ def _remote(
     with StateStore.open(app.state_dir) as store, store.host_lock(host_name):
         run = store.create_run(host_name, KIND)
         plan = build_plan(run.id, host_name, plan_src, profile=profile, host=host)
-        pyz = build_agent(app.state_dir / "agent" / "burnin-agent.pyz")
+        pyz = build_agent(app.files_dir / "agent" / "burnin-agent.pyz")
         try:
             got = run_remote(target, pyz, plan, progress, agent_factory=lambda t: RemoteAgent(t, agent_dir))
         except BaseException:

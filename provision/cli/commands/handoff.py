@@ -124,7 +124,7 @@ def handoff(
     if dry_run:
         emit(p, as_json, _human)
         return
-    out = output_dir or app.state_dir / "handoff" / host
+    out = output_dir or app.files_dir / "handoff" / host
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifests.yaml").write_text(render_manifests(p["manifests"]))
     (out / "zfs-create.sh").write_text("#!/bin/sh\nset -eu\n" + "\n".join(p["zfs"]["commands"]) + "\n")

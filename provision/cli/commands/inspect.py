@@ -97,7 +97,7 @@ def _store(app: App, host: str, data: dict[str, Any], failed: bool) -> tuple[str
         evidence = Evidence(
             id=EVIDENCE_ID,
             command=["redfish", "GET", f"{data['bmc']}/redfish/v1/ and every resource it links"],
-            artifact=str(ref.path.relative_to(app.state_dir)),
+            artifact=str(ref.path.relative_to(store.state_dir)),
             sha256=ref.sha256,
             excerpt=_summary(data["inventory"]),
         )
