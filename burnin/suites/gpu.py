@@ -31,10 +31,10 @@ from burnin.gpu_verdicts import (
     power_finding,
     stress_findings,
 )
-from burnin.nvml import GpuLost, Nvml, NvmlUnavailable
+from burnin.nvml import Nvml, NvmlUnavailable
 from burnin.schema import Evidence, Finding, SuiteResult, Verdict
 from burnin.suites.gpu_soak import soak_load
-from burnin.suites.gpu_stress import load_watching_xids, read_counters_after
+from burnin.suites.gpu_stress import load_watching_xids, observe_gpus, read_counters_after
 from burnin.suites.gpu_tools import third_party_findings
 
 __all__ = ["CudaStressor", "run", "soak_load"]  # CudaStressor: tests patch its loader through here
@@ -105,15 +105,7 @@ def _inventory(
 ) -> List[GpuObservation]:
     """Every GPU NVML lists, with its counters before the load (a GPU already lost is kept, marked)."""
     system = nvml.system()
-    gpus: List[GpuObservation] = []
-    for i in range(nvml.count):
-        g = GpuObservation(index=i, info={"index": i})
-        try:
-            g.info = nvml.describe(i)
-            g.before = nvml.counters(i)
-        except GpuLost as lost:
-            g.lost = lost.reason
-        gpus.append(g)
+    gpus = observe_gpus(nvml)
     result.measurements["system"] = system
     result.measurements["gpus"] = [g.info for g in gpus]
     ctx.log("gpu_inventory", count=len(gpus), names=[g.info.get("name") for g in gpus], **system)

@@ -21,13 +21,13 @@ Standard library only, Python >= 3.9.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from burnin.context import SuiteContext
-from burnin.gpu_verdicts import GpuObservation, health_findings, stress_findings
-from burnin.nvml import GpuLost, Nvml, NvmlUnavailable
+from burnin.gpu_verdicts import health_findings, stress_findings
+from burnin.nvml import Nvml, NvmlUnavailable
 from burnin.schema import Evidence, SuiteResult, Verdict, make_finding
-from burnin.suites.gpu_stress import load_watching_xids, read_counters_after
+from burnin.suites.gpu_stress import load_watching_xids, observe_gpus, read_counters_after
 
 SOAK_GPU_CHECKS = ("gpu_present", "gpu_xid", "gpu_temperature", "gpu_stress_result", "suite_thread")
 
@@ -41,7 +41,7 @@ def soak_load(ctx: SuiteContext, duration_s: float, lib: Any = None, stressor: A
     except NvmlUnavailable as exc:
         return _not_started(f"NVML cannot be opened: {exc}")
     try:
-        gpus = _observe(nvml)
+        gpus = observe_gpus(nvml)
         loads, events = load_watching_xids(ctx, nvml, stressor, gpus, result, duration_s)
         read_counters_after(nvml, gpus)
     finally:
@@ -59,20 +59,6 @@ def soak_load(ctx: SuiteContext, duration_s: float, lib: Any = None, stressor: A
         "max_temp_c": max(temps) if temps else None,
         "error": result.error,
     }
-
-
-def _observe(nvml: Nvml) -> List[GpuObservation]:
-    """Every GPU NVML lists with its counters before the load (a GPU already lost is kept, marked)."""
-    gpus: List[GpuObservation] = []
-    for i in range(nvml.count):
-        g = GpuObservation(index=i, info={"index": i})
-        try:
-            g.info = nvml.describe(i)
-            g.before = nvml.counters(i)
-        except GpuLost as lost:
-            g.lost = lost.reason
-        gpus.append(g)
-    return gpus
 
 
 def _not_started(why: str) -> Dict[str, Any]:

@@ -48,6 +48,20 @@ def load_watching_xids(
     return loads, watcher.events
 
 
+def observe_gpus(nvml: Nvml) -> List[GpuObservation]:
+    """Every GPU NVML lists, with its counters before the load (a GPU already lost is kept, marked)."""
+    gpus: List[GpuObservation] = []
+    for i in range(nvml.count):
+        g = GpuObservation(index=i, info={"index": i})
+        try:
+            g.info = nvml.describe(i)
+            g.before = nvml.counters(i)
+        except GpuLost as lost:
+            g.lost = lost.reason
+        gpus.append(g)
+    return gpus
+
+
 def read_counters_after(nvml: Nvml, gpus: List[GpuObservation]) -> None:
     for g in gpus:
         if g.lost is None:

@@ -20,28 +20,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.support.bmcrig import Emulator, FakeSystem, emulator_argv
-from tests.support.procs import free_port, running
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.bmcrig import Emulator, FakeSystem, extended_emulator
 
 
 @contextmanager
 def bios_emulator(work: Path, system: FakeSystem, apply_at: str = "boot") -> Iterator[Emulator]:
     """The emulator with one system whose BIOS state is `work`/bios.json; stopped by PID, always."""
-    work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = emulator_argv(work, [system], port)
-    argv[2] = "tests.support.bios_emulator"
-    env = {
-        **os.environ,
-        "TMPDIR": str(work),
-        "FAST_EMULATOR_DELAY_S": "1",
-        "BIOS_EMULATOR_STATE": str(work / "bios.json"),
-        "BIOS_APPLY_AT": apply_at,
-    }
-    with running(argv, log=work / "emulator.log", port=port, env=env, cwd=REPO) as proc:
-        yield Emulator(f"http://127.0.0.1:{port}", work / "emulator.log", [system], port, proc.pid)
+    env = {"BIOS_EMULATOR_STATE": str(work / "bios.json"), "BIOS_APPLY_AT": apply_at}
+    with extended_emulator("tests.support.bios_emulator", work, system, env) as emu:
+        yield emu
 
 
 def main() -> int:

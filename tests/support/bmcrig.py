@@ -140,3 +140,17 @@ def emulator(
     with running(argv, log=log, port=port, env=env, cwd=REPO) as proc:
         scheme = "https" if tls else "http"
         yield Emulator(f"{scheme}://127.0.0.1:{port}", log, systems, port, proc.pid)
+
+
+@contextmanager
+def extended_emulator(module: str, work: Path, system: FakeSystem, env: dict[str, str]) -> Iterator[Emulator]:
+    """sushy-emulator with one system, run through `module`, a test extension that adds to its fake
+    driver what only its libvirt driver has (BIOS settings, firmware versions) before starting it;
+    `env` tells the extension where to keep that state. Stopped by PID, always."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = emulator_argv(work, [system], port)
+    argv[2] = module
+    full = {**os.environ, "TMPDIR": str(work), "FAST_EMULATOR_DELAY_S": "1", **env}
+    with running(argv, log=work / "emulator.log", port=port, env=full, cwd=REPO) as proc:
+        yield Emulator(f"http://127.0.0.1:{port}", work / "emulator.log", [system], port, proc.pid)

@@ -20,27 +20,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.support.bmcrig import Emulator, FakeSystem, emulator_argv
-from tests.support.procs import free_port, running
+from tests.support.bmcrig import Emulator, FakeSystem, extended_emulator
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_VERSIONS = {"BiosVersion": "1.0.0"}  # the libvirt driver's default
 
 
 @contextmanager
 def firmware_emulator(work: Path, system: FakeSystem) -> Iterator[Emulator]:
-    work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = emulator_argv(work, [system], port)
-    argv[2] = "tests.support.firmware_emulator"
-    env = {
-        **os.environ,
-        "TMPDIR": str(work),
-        "FAST_EMULATOR_DELAY_S": "1",
-        "FIRMWARE_EMULATOR_STATE": str(work / "versions.json"),
-    }
-    with running(argv, log=work / "emulator.log", port=port, env=env, cwd=REPO) as proc:
-        yield Emulator(f"http://127.0.0.1:{port}", work / "emulator.log", [system], port, proc.pid)
+    """The emulator with one system whose firmware versions are `work`/versions.json."""
+    env = {"FIRMWARE_EMULATOR_STATE": str(work / "versions.json")}
+    with extended_emulator("tests.support.firmware_emulator", work, system, env) as emu:
+        yield emu
 
 
 def main() -> int:
