@@ -3,11 +3,14 @@ ProvisionError: it prints one line and maps it to the exit code. Any other excep
 line and exit 3, its traceback in a log file (provision.cli.crash).
 
 Exit codes: 0 success/accepted, 1 a verdict failed, 2 bad input or usage, 3 an external system
-failed or the state store cannot be used (or a bug).
+failed or the state store cannot be used (or a bug), 141 the reader of our output went away
+(`provision show HOST --json | head`: silent, as a shell tool killed by SIGPIPE; SIGPIPE itself
+stays ignored, so the boot server and the controller never die of a client that hung up).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +23,26 @@ from provision.cli.commands import register
 from provision.model.catalog import default_profiles_dir
 from provision.model.errors import ProvisionError, StateError
 
+PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a tool that wrote into a closed pipe
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _stdout_gone() -> None:
+    """Point stdout at /dev/null so that nothing left in its buffer fails again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class _Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # click would swallow it and exit 1, the code of a failed verdict
+            _stdout_gone()
+            raise click.exceptions.Exit(PIPE_CLOSED) from None
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--profiles",
     type=click.Path(path_type=Path, file_okay=False),
@@ -58,7 +79,13 @@ register(cli)
 def main(argv: list[str] | None = None) -> None:
     app = App()
     try:
-        cli.main(args=argv, prog_name="provision", standalone_mode=False, obj=app)
+        code = cli.main(args=argv, prog_name="provision", standalone_mode=False, obj=app)
+        if code == PIPE_CLOSED:
+            sys.exit(PIPE_CLOSED)
+        sys.stdout.flush()  # here, not at interpreter exit, so that a closed pipe is seen
+    except BrokenPipeError:
+        _stdout_gone()
+        sys.exit(PIPE_CLOSED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
