@@ -15,8 +15,9 @@ from pathlib import Path
 
 def main() -> None:
     from provision.acceptance.runfiles import load_run_dir
+    from provision.cli.acceptance import accept_files, power_sums
     from provision.cli.app import App
-    from provision.cli.commands.report import accept_files, power_sums, render
+    from provision.cli.commands.report import render
     from provision.model.catalog import default_profiles_dir
     from tests.support.longrun import write_long_run
 

@@ -20,14 +20,13 @@ from provision.acceptance.runs import load_run
 from provision.acceptance.validation import RunVerdict
 from provision.agent.plan import PLAN_NAMES, build_plan
 from provision.agent.ssh import REMOTE_DIR, RemoteAgent, SshTarget, run_remote
+from provision.cli.acceptance import LOCAL_HOST, accept_files, power_sums
 from provision.cli.app import App, emit
-from provision.cli.commands.report import accept_files, power_sums
 from provision.model.errors import BadInput, NotFound, VerdictFailed
 from provision.model.files import MAX_INPUT_BYTES, FileRefused, read_regular, size_text
 from provision.model.profile import Profile
 from provision.store.state import RunStatus, StateStore
 
-LOCAL_HOST = "local"  # the host name `burnin --local` runs are stored under (`report --local` reads it)
 KIND = "burnin"
 
 

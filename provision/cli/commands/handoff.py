@@ -11,8 +11,8 @@ import click
 
 from provision.acceptance.runfiles import RECORD_FILE, load_run_dir
 from provision.acceptance.runs import find_run, open_store, stored_record
+from provision.cli.acceptance import accept_files, power_sums
 from provision.cli.app import App, emit
-from provision.cli.commands.report import accept_files, power_sums
 from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, taints
 from provision.handoff.metrics import textfile_metrics
 from provision.handoff.zfs import zfs_plan

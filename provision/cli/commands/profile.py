@@ -11,8 +11,8 @@ import click
 from provision.acceptance.golden import capture as capture_golden
 from provision.acceptance.runfiles import RECORD_FILE, RunFiles, golden_path, load_run_dir, write_golden
 from provision.acceptance.runs import find_run, load_run, open_store, stored_record
+from provision.cli.acceptance import accept_files, power_sums
 from provision.cli.app import App, emit
-from provision.cli.commands.report import accept_files, power_sums
 from provision.model.errors import VerdictFailed
 
 

@@ -5,59 +5,21 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import click
 
-from provision.acceptance.evaluation import Acceptance, evaluate
+from provision.acceptance.evaluation import Acceptance
 from provision.acceptance.report.diff import diff_records, render_diff
 from provision.acceptance.report.html import render_html
 from provision.acceptance.report.junit import render_junit
-from provision.acceptance.runfiles import RunFiles, load_run_dir, read_golden
+from provision.acceptance.runfiles import RunFiles, load_run_dir
 from provision.acceptance.runs import find_run, keep_acceptance, load_run, open_store, stored_record
 from provision.acceptance.validation import RunVerdict
+from provision.cli.acceptance import LOCAL_HOST, accept_files, power_sums
 from provision.cli.app import App
 from provision.model.errors import BadInput, VerdictFailed
-from provision.model.profile import Profile
-
-LOCAL_HOST = "local"  # the host name `provision burnin --local` keeps its runs under
-
-
-def power_sums(app: App) -> set[tuple[str, ...]]:
-    """Every profile's part-power patterns: the telemetry is read before its profile is known."""
-    return {tuple(p.acceptance.part_power_series) for p in app.catalog.profiles.values()}
-
-
-def tool_version() -> str:
-    return version("inferno-provision")
-
-
-def accept_files(app: App, files: RunFiles, kind: str, profile_name: str | None) -> Acceptance:
-    """Hold a run to its profile: the host's (from hosts.yaml) or the one named with --profile."""
-    catalog = app.catalog
-    host = catalog.hosts.get(files.run.host)
-    profile: Profile | None
-    if profile_name is not None:
-        if profile_name not in catalog.profiles:
-            known = ", ".join(sorted(catalog.profiles))
-            raise BadInput(f"--profile: expected one of {known}, got {profile_name!r}")
-        profile = catalog.profiles[profile_name]
-    else:
-        profile = catalog.profile_of(host) if host else None
-    golden = read_golden(app.profiles_dir, profile.name) if profile else None
-    return evaluate(
-        files,
-        host_name=files.run.host,
-        profile=profile,
-        host=host,
-        golden=golden,
-        kind=kind,
-        generated_at=time.time(),
-        tool_version=tool_version(),
-    )
 
 
 def _write(text: str, output: str | None) -> None:
