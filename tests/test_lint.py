@@ -253,3 +253,19 @@ def test_a_load_error_stops_lint_with_its_one_line(
     code, out, err = _run_cli(["--profiles", str(tmp_path / "nowhere"), "lint", "--json"], capsys)
     assert (code, out) == (2, "")
     assert err == f"provision: {tmp_path / 'nowhere'}: expected a profiles directory, got no such directory\n"
+
+
+def test_one_bmc_managing_several_systems_is_no_duplicate(tmp_path: Path) -> None:
+    """The lab's emulator (like a chassis manager) serves every host's system at one URL: the URL
+    with the system's path is what must be unique."""
+    d = tmp_path / "profiles"
+    shutil.copytree(FIXTURE, d, ignore=shutil.ignore_patterns("*.md"))
+    text = (d / HOSTS).read_text()
+    assert "url: https://10.0.1.26" in text, "the fixture changed"
+    second = text.index("url: https://10.0.1.26")
+    head, tail = text[:second], text[second:]
+    tail = tail.replace("url: https://10.0.1.26", "url: https://10.0.1.21", 1)
+    (d / HOSTS).write_text(head + tail.replace("Systems/1", "Systems/2", 1))
+    assert "host.duplicate-bmc" not in [f.code for f in lint_catalog(load_catalog(d))]
+    (d / HOSTS).write_text(head + tail)  # the same URL and the same system: a duplicate
+    assert "host.duplicate-bmc" in [f.code for f in lint_catalog(load_catalog(d))]

@@ -135,7 +135,10 @@ def _unique(hosts: list[Host], doc: Document, out: Findings) -> None:
             if iface.address:
                 ip = iface.address.split("/")[0]
                 claim("address", ip, i, ("hosts", i, "interfaces", j, "address"), "an address")
-        claim("bmc", host.bmc.url, i, ("hosts", i, "bmc", "url"), "a BMC URL")
+        # One BMC may manage several systems (a chassis manager, the lab's emulator): the URL with
+        # the system's path is what belongs to one host.
+        bmc = f"{host.bmc.url} system {host.bmc.system}" if host.bmc.system else host.bmc.url
+        claim("bmc", bmc, i, ("hosts", i, "bmc", "url"), "a BMC URL (and system) that")
         claim("outlet", f"{host.pdu} outlet {host.pdu_outlet}", i, ("hosts", i, "pdu_outlet"), "a PDU outlet")
 
 
