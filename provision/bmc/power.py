@@ -66,11 +66,17 @@ def wait_for(
     timeout_s: float,
     clock: PowerClock = PowerClock(),
     budget_s: float | None = None,
+    settle_s: float = 0.0,
 ) -> tuple[str | None, float]:
     """Poll until the power state is one of `targets`; BmcError naming the last state on timeout.
-    `budget_s` is the whole action's limit, for the message, when this wait is its remainder."""
+    `budget_s` is the whole action's limit, for the message, when this wait is its remainder.
+    Polls back off (0.25 s doubling to 2 s); `settle_s`: wait that long before the first read (right
+    after a reset the BMC still reports the old state: reading then is a request wasted)."""
     start = clock.now()
     delay = 0.25
+    if settle_s > 0:
+        clock.sleep(max(min(settle_s, timeout_s), 0.0))
+        delay = min(settle_s * 2, 2.0)
     state = bmc.power_state()
     while state not in targets:
         waited = clock.now() - start
@@ -85,6 +91,7 @@ def wait_for(
     return state, clock.now() - start
 
 
+SETTLE_S = 0.5  # after a reset, before the first power-state read
 CONFLICT_RETRY_S = 10.0  # Dell iDRAC refuses On with 409 for up to ~60 s after a power-off
 
 
@@ -133,10 +140,12 @@ def set_power(
                 f"{bmc.url}{bmc.system_path}: the BMC offers none of {', '.join(kinds)} "
                 f"(allowed: {', '.join(sorted(allowed))}){hint}"
             )
-        if _request(bmc, kind, targets, start + timeout_s, clock):
+        sent = _request(bmc, kind, targets, start + timeout_s, clock)
+        if sent:
             result.changed = True
             result.steps.append(kind)
-        result.state, _ = wait_for(bmc, targets, timeout_s - (clock.now() - start), clock, timeout_s)
+        left = timeout_s - (clock.now() - start)
+        result.state, _ = wait_for(bmc, targets, left, clock, timeout_s, settle_s=SETTLE_S if sent else 0.0)
 
     # A host between states finishes that transition first, so "already there" is decided on a settled state.
     if previous in TRANSIENT_STATES - {None}:

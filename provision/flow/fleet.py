@@ -1,15 +1,19 @@
-"""Many hosts at once: bounded parallelism, one log file per host, past one host's failure to the end.
+"""Many hosts at once: every host advances, one log file per host, past one host's failure to the end.
 
-Each host runs in a worker thread of this process (the work is waiting on BMCs, HTTP callbacks and
-SSH, so threads cost little) with its own progress going to `<log_dir>/<host>.log`; the caller's
-progress gets every host's events too. A host that cannot even start (locked by another run, bad
-input) is a row of the summary like any other, never the end of the fleet. Ctrl-C cancels every
-host's run; each one stops at its next wait and journals the interruption.
+Each host runs in a thread of its own in this process (the work is waiting on BMCs, HTTP callbacks
+and SSH, so threads cost little) with its own progress going to `<log_dir>/<host>.log`; the
+caller's progress gets every host's events too. What a step may do at once with other hosts' steps
+(BMC requests, installs, agent pushes, burns on a PDU) is decided per step by
+provision.flow.admission; `parallel` only bounds how many hosts are in flight at all (None: every
+host). A host that cannot even start (locked by another run, bad input) is a row of the summary like
+any other, never the end of the fleet. Ctrl-C cancels every host's run; each one stops at its next
+wait (an admission wait included) and journals the interruption.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -104,33 +108,87 @@ class _Tee:
 RunOne = Callable[[str, Progress, Cancel], Summary]
 
 
+class _Slots:
+    """At most `size` hosts in flight, handed out strictly in host order."""
+
+    def __init__(self, size: int, hosts: Sequence[str]) -> None:
+        self.size, self.busy, self.next = size, 0, 0
+        self.order = {h: i for i, h in enumerate(hosts)}
+        self.cond = threading.Condition()
+
+    def take(self, host: str, cancel: Cancel, on_wait: Callable[[], None]) -> bool:
+        me = self.order[host]
+        with self.cond:
+            told = False
+            while not (self.busy < self.size and me == self.next):
+                if cancel.is_set:
+                    return False
+                if not told and me - self.next >= self.size - self.busy:
+                    on_wait()
+                    told = True
+                self.cond.wait(0.5)
+            if cancel.is_set:
+                return False
+            self.busy += 1
+            self.next += 1
+            self.cond.notify_all()
+            return True
+
+    def give_back(self) -> None:
+        with self.cond:
+            self.busy -= 1
+            self.cond.notify_all()
+
+
 def run_fleet(
     hosts: Sequence[str],
     run_one: RunOne,
     progress: Progress,
     log_dir: Path,
-    parallel: int,
+    parallel: int | None,
     cancel: Cancel,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[FleetRow]:
-    """Run `run_one` for every host, at most `parallel` at a time; one row per host, in host order."""
-    if parallel < 1:
+    """Run `run_one` for every host at once, at most `parallel` in flight (None: all); one row per
+    host, in host order."""
+    if parallel is not None and parallel < 1:
         raise BadInput(f"--parallel: expected a whole number >= 1, got {parallel}")
     log_dir.mkdir(parents=True, exist_ok=True)
+    slots = _Slots(parallel, hosts) if parallel is not None and parallel < len(hosts) else None
+
+    def in_flight(host: str, progress: Progress) -> bool:
+        """Wait for a slot of --parallel (given in host order); False when cancelled first."""
+        if slots is None:
+            return not cancel.is_set
+        start = clock()
+        if not slots.take(
+            host,
+            cancel,
+            lambda: progress.waiting(
+                host, "-", f"a slot: {parallel} host(s) in flight (--parallel)", 0.0, 0.0
+            ),
+        ):
+            return False
+        if clock() - start >= 0.5:
+            progress.note(host, "-", f"in flight after {clock() - start:.0f} s")
+        return True
 
     def one(host: str) -> FleetRow:
         log = log_dir / f"{host}.log"
         start = clock()
         with open(log, "a", encoding="utf-8") as out:
             mine = PlainProgress(out, prefix_host=False)
+            if not in_flight(host, mine):
+                return FleetRow(host, "interrupted", None, None, None, "not started", 0.0, str(log), 130)
             try:
-                if cancel.is_set:
-                    return FleetRow(host, "interrupted", None, None, None, "not started", 0.0, str(log), 130)
                 s = run_one(host, _Tee(mine, progress), cancel)
             except ProvisionError as exc:
                 mine.note(host, "-", f"could not run: {exc}")
                 elapsed = clock() - start
                 return FleetRow(host, "error", None, None, None, str(exc), elapsed, str(log), exc.exit_code)
+            finally:
+                if slots is not None:
+                    slots.give_back()
         verdict = s.facts.get("verdict")
         elapsed = clock() - start
         return FleetRow(
@@ -138,7 +196,8 @@ def run_fleet(
         )
 
     rows: dict[str, FleetRow] = {}
-    with cf.ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="provision-host") as pool:
+    workers = max(1, len(hosts))
+    with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provision-host") as pool:
         futures = {pool.submit(one, h): h for h in hosts}
         pending = set(futures)
         try:
