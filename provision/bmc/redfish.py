@@ -20,6 +20,7 @@ from sushy import exceptions as sx
 
 from provision.bmc.cache import DEFAULT_WORKERS, ResourceCache
 from provision.bmc.credentials import Credentials, read_credentials
+from provision.bmc.requestlog import observed
 from provision.bmc.types import BmcBadDocument, BmcHttpError, BootState, MediaSlot, RetryPolicy
 from provision.model.errors import BadInput, BmcError
 from provision.model.files import FileRefused, check_regular
@@ -186,16 +187,17 @@ class BmcClient:
         verify = self._verify()
 
         def build() -> Any:
-            return sushy.Sushy(
+            # one attempt each inside sushy; our RetryPolicy owns the retries
+            connector = sushy.connector.Connector(
                 self.url,
-                auth=self._auth(),
                 verify=verify,
-                # one attempt each inside sushy; our RetryPolicy owns the retries
                 server_side_retries=1,
                 server_side_retries_delay=0,
+                default_request_timeout=self.bmc.read_timeout_s,
                 connect_timeout=self.bmc.connect_timeout_s,
-                read_timeout=self.bmc.read_timeout_s,
             )
+            connector._session.request = observed(connector._session.request)  # metrics
+            return sushy.Sushy(self.url, auth=self._auth(), verify=verify, connector=connector)
 
         try:
             self._root = self.call("connect", build, where="/redfish/v1/")
