@@ -12,6 +12,7 @@ import pytest
 
 from provision.cli import main as cli
 from provision.model.catalog import load_catalog
+from provision.store.db import SCHEMA_VERSION
 from provision.store.state import HostState, RunStatus, StateStore, StepOutcome
 from tests.conftest import PROFILES, REPO
 
@@ -219,6 +220,7 @@ def test_a_state_store_from_a_newer_provision_is_exit_3(
     code, out, err = _cli(["--profiles", str(PROFILES), "--state", str(tmp_path), "status"], capsys)
     assert (code, out) == (3, "")
     assert err == (
-        f"provision: {tmp_path}/state.sqlite3: expected schema version <= 2 (this provision), got 7: "
+        f"provision: {tmp_path}/state.sqlite3: expected schema version <= {SCHEMA_VERSION} "
+        "(this provision), got 7: "
         "the state was written by a newer provision\n"
     )

@@ -216,7 +216,7 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     assert db.execute("SELECT name FROM sqlite_master WHERE name = 'documents'").fetchone() is None
     db.close()
     with StateStore.open(state_dir) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == statedb.SCHEMA_VERSION
         assert store.get_host_state(HOST) is HostState.accepted
         assert store.latest_run(HOST) is not None
         ref = store.put_document("20261101T000000-beef", "report.json", {"verdict": "pass"})
@@ -231,7 +231,9 @@ def test_a_newer_database_is_refused_untouched(tmp_path: Path) -> None:
     db.execute("UPDATE schema_version SET version = 99")
     db.commit()
     db.close()
-    with pytest.raises(StateError, match=r"expected schema version <= 2 \(this provision\), got 99"):
+    with pytest.raises(
+        StateError, match=rf"expected schema version <= {statedb.SCHEMA_VERSION} \(this provision\), got 99"
+    ):
         StateStore.open(state_dir)
 
 
@@ -379,4 +381,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
     db.close()
     monkeypatch.undo()
     with StateStore.open(state_dir) as store:  # the real migration still applies afterwards
-        assert store.schema_version == 2 and store.get_host_state(HOST) is HostState.accepted
+        assert (
+            store.schema_version == statedb.SCHEMA_VERSION
+            and store.get_host_state(HOST) is HostState.accepted
+        )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from provision.cli import main as cli
+from provision.store.db import SCHEMA_VERSION
 from provision.store.state import HostState, RunStatus, StateStore, StepOutcome
 from tests.conftest import PROFILES
 
@@ -71,7 +72,7 @@ def _older(state: Path) -> str:
     db.execute("UPDATE schema_version SET version = 1")
     db.commit()
     db.close()
-    return f"{state / DB}: expected schema version 2, got 1, from an older provision"
+    return f"{state / DB}: expected schema version {SCHEMA_VERSION}, got 1, from an older provision"
 
 
 @pytest.mark.parametrize("make", [_empty, _foreign, _older], ids=["empty", "foreign", "older"])

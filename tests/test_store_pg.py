@@ -180,7 +180,9 @@ def test_readers_never_create_and_refuse_what_is_not_a_current_store(pg: Server,
             store.set_host_state(HOST, HostState.inspected)
     with pg.admin(name) as db:
         db.execute("UPDATE schema_version SET version = 99")
-    with pytest.raises(StateError, match=r"expected schema version <= 2 \(this provision\), got 99"):
+    with pytest.raises(
+        StateError, match=rf"expected schema version <= {pgdb.SCHEMA_VERSION} \(this provision\), got 99"
+    ):
         StateStore.open(url)
     foreign = pg.new_database()
     with pg.admin(foreign) as db:

@@ -43,9 +43,18 @@ class RunRequest:
     yes: bool = False
     restart_from: StepName | None = None
     options: dict[str, Any] = field(default_factory=dict)  # recorded with the run's start event
+    # Take-over (provision.flow.takeover): only continue an unfinished run, never start one; checked
+    # under the lock, so a host another controller finished meanwhile is not installed again.
+    resume_only: bool = False
 
 
 StepsFactory = Callable[[Run, dict[str, Any]], dict[StepName, StepFn]]
+
+
+class NothingToResume(ProvisionError):
+    """A take-over found the host's run finished by the time it held the host: nothing to do."""
+
+    exit_code = 0
 
 
 def journal_records(store: StateStore, run_id: str) -> list[StepRecord]:
@@ -82,6 +91,8 @@ def run_host(
     with store.host_lock(req.host):
         run = resumable_run(store, req.host)
         resumed = run is not None
+        if run is None and req.resume_only:
+            raise NothingToResume(f"{req.host}: no unfinished run to take over (it finished meanwhile)")
         if run is None:
             _confirm_new_run(store, req)
             run = store.create_run(req.host, req.kind)

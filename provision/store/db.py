@@ -103,8 +103,27 @@ def _v2_documents_tokens(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3_ledger(db: sqlite3.Connection) -> None:
+    # Fleet admission's holds (provision.store.ledger); the same table on PostgreSQL (pgdb).
+    _run_script(
+        db,
+        """
+        CREATE TABLE ledger_holds (
+            key TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            amount REAL NOT NULL,
+            acquired_at TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (key, holder)
+        );
+        CREATE INDEX ledger_holds_owner ON ledger_holds(owner);
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_documents_tokens)
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_documents_tokens, _v3_ledger)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

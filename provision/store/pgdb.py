@@ -9,7 +9,8 @@ database's default collation would order run ids and names differently), and a f
 so a row reads back identically from either engine.
 
 Schema version 2 also holds `leases` (provision.store.lease), which replace the SQLite store's flock
-files; SQLite has no table for them.
+files; SQLite has no table for them. Version 3 adds `ledger_holds` (provision.store.ledger) on both.
+The holds are live state of the controllers, not history: `provision store migrate` does not copy them.
 
 Every write transaction first takes one transaction-level advisory lock, so writers queue as they do
 behind SQLite's BEGIN IMMEDIATE: a read-then-write (a state transition, a run id) sees no writer
@@ -99,7 +100,21 @@ def _v2_documents_tokens_leases(db: psycopg.Connection[Any]) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_documents_tokens_leases)
+def _v3_ledger(db: psycopg.Connection[Any]) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE ledger_holds (
+            key {TEXT} NOT NULL, holder {TEXT} NOT NULL, owner {TEXT} NOT NULL,
+            amount DOUBLE PRECISION NOT NULL, acquired_at {TEXT} NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (key, holder)
+        );
+        CREATE INDEX ledger_holds_owner ON ledger_holds(owner)
+        """,
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_documents_tokens_leases, _v3_ledger)
 SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = ("hosts", "host_history", "runs", "steps", "events", "documents", "tokens")
 

@@ -8,7 +8,8 @@ Documents are written before a step is marked, so nothing collected is lost when
 Secrets are never stored: a token is kept only as its sha256.
 
 `StateStore` is the one interface callers use; it opens and closes the database and delegates each
-query to the module of its noun: hosts, runs, journal (steps and events), documents, tokens.
+query to the module of its noun: hosts, runs, journal (steps and events), documents, tokens, and
+fleet admission's ledger (provision.store.ledger).
 
 The same class opens a shared PostgreSQL store when the state is a `postgresql://` URL (see
 provision.store.storeurl): the noun modules run unchanged on its connection, documents go to the
@@ -19,6 +20,8 @@ the database (provision.store.lease) instead of a flock file.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -29,6 +32,7 @@ from provision.model.errors import StateError
 from provision.store import db as statedb
 from provision.store import documents, hostlock, hosts, journal, runs, tokens
 from provision.store.connection import Connection, StoreConnection
+from provision.store.ledger import StoreLedger
 from provision.store.lifecycle import (
     DocumentRef,
     EventRow,
@@ -41,6 +45,11 @@ from provision.store.lifecycle import (
     StepRow,
 )
 from provision.store.storeurl import PgTarget, is_postgres, parse_target
+
+# The hold length of the ledger on SQLite, whose host locks are flocks with no length of their own:
+# that of a PostgreSQL lease by default (provision.store.storeurl).
+DEFAULT_HOLD_S = 30.0
+_LEDGER_LOCK = threading.Lock()  # one ledger per store, however many threads ask at once
 
 __all__ = [
     "DocumentRef",
@@ -68,6 +77,9 @@ class StateStore(AbstractContextManager["StateStore"]):
         self._lock: Callable[[str], AbstractContextManager[None]] = lambda host: hostlock.host_lock(
             state_dir, host
         )
+        self._hold_s = DEFAULT_HOLD_S
+        self._clock: Callable[[], float] = time.time
+        self._ledger: StoreLedger | None = None
 
     @classmethod
     def _postgres(cls, target: PgTarget, readonly: bool, create: bool = True) -> StateStore | None:
@@ -102,6 +114,9 @@ class StateStore(AbstractContextManager["StateStore"]):
 
         store._version = version
         store._lock = lambda host: lease.host_lease(conn, host, target.lease_s)
+        store._hold_s = target.lease_s
+        store._clock = conn.server_time
+        store._ledger = None
         return store
 
     @classmethod
@@ -156,6 +171,8 @@ class StateStore(AbstractContextManager["StateStore"]):
         return cls.open(state_dir)
 
     def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
         self._conn.close()
 
     def __enter__(self) -> Self:
@@ -259,6 +276,16 @@ class StateStore(AbstractContextManager["StateStore"]):
 
     def revoke_tokens(self, run_id: str) -> None:
         tokens.revoke_tokens(self._conn, run_id)
+
+    # -- admission ledger ----------------------------------------------------------------------
+    def ledger(self, hold_s: float | None = None) -> StoreLedger:
+        """Fleet admission's ledger over this store, one per store (provision.store.ledger): atomic
+        across processes and controllers; its holds last `hold_s` (default: the store's lease
+        length), renewed while it lives. The first call's length stands."""
+        with _LEDGER_LOCK:
+            if self._ledger is None:
+                self._ledger = StoreLedger(self._conn, self._clock, hold_s or self._hold_s)
+            return self._ledger
 
     # -- lock ----------------------------------------------------------------------------------
     def host_lock(self, host: str) -> AbstractContextManager[None]:
