@@ -23,7 +23,7 @@ from provision.acceptance.runfiles import RECORD_FILE, RunFiles, load_run_dir, r
 from provision.acceptance.validation import RunVerdict
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
-from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests
+from provision.handoff.manifests import driver_mode, manifests, render_manifests
 from provision.handoff.zfs import zfs_plan
 from provision.model.errors import VerdictFailed
 from provision.store.lifecycle import HostState
@@ -154,19 +154,16 @@ class AcceptSteps:
                 evidence=evidence,
                 facts={"handed_off": False},
             )
-        from provision.handoff import kube  # the Kubernetes client loads only when a cluster is named
+        # The Kubernetes client loads only when a cluster is named. The join (an RHCOS reinstall, a
+        # BareMetalHost) and the labels are steps of a handoff run of their own, resumed as such.
+        from provision.flow.handoff_steps import connect, raise_for, run_handoff
 
-        api = kube.connect(Path(kubeconfig))
-        ours = {t.key for t in profile.platform.taints} | {QUARANTINE_TAINT.key}
-        kube.apply(api, docs, ours)
-        resource = profile.gpus.resource_name if profile.gpus else None
-        ready, capacity = kube.wait_ready(
-            api, self.ctx.name, resource, profile.gpu_count, self.ctx.env.timeouts.ssh_s
+        record_run = str(record["run"]["run_id"])  # what `provision handoff` resumes by, too
+        summary = run_handoff(self.ctx.env, connect(kubeconfig), docs, record_run, call.waiter.cancel)
+        raise_for(summary)
+        steps = ", ".join(summary.ran)
+        return StepResult(
+            message=f"handed off (join {profile.handoff.join}): node Ready; run {summary.run_id}: {steps}",
+            evidence=evidence,
+            facts={"handed_off": True, "handoff_run": summary.run_id},
         )
-        if not ready or (resource is not None and capacity != str(profile.gpu_count)):
-            raise VerdictFailed(
-                f"{self.ctx.name}: applied, but the node is {'Ready' if ready else 'not Ready'} with "
-                f"{resource}={capacity}, expected Ready with {resource}={profile.gpu_count}"
-            )
-        self.ctx.state(HostState.handed_off, f"handed off to {kubeconfig}")
-        return StepResult(message="handed off: node Ready", evidence=evidence, facts={"handed_off": True})

@@ -45,6 +45,13 @@ class StepName(StrEnum):
     validate = "validate"
     report = "report"
     handoff = "handoff"
+    # The steps of `provision handoff` (provision.flow.handoff_steps.HANDOFF_STEPS), journaled in a
+    # run of their own; never part of STEPS.
+    rhcos_boot = "rhcos_boot"
+    rhcos_install = "rhcos_install"
+    metal3_register = "metal3_register"
+    join_node = "join_node"
+    label_node = "label_node"
 
 
 class Outcome(StrEnum):
@@ -102,11 +109,11 @@ STEPS: tuple[StepSpec, ...] = (
 STEP_NAMES: tuple[str, ...] = tuple(s.name.value for s in STEPS)
 
 
-def parse_step(name: str) -> StepName:
-    try:
-        return StepName(name)
-    except ValueError:
-        raise BadInput(f"--restart-from: expected one of {', '.join(STEP_NAMES)}, got {name!r}") from None
+def parse_step(name: str, steps: Sequence[StepSpec] = STEPS) -> StepName:
+    names = tuple(s.name.value for s in steps)
+    if name not in names:
+        raise BadInput(f"--restart-from: expected one of {', '.join(names)}, got {name!r}")
+    return StepName(name)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,18 @@
 """`provision handoff HOST`: hand an accepted host to OpenShift. Prints (--dry-run), writes, or with
---kubeconfig applies the manifests, then checks the node is Ready with its GPUs advertised."""
+--kubeconfig joins the host by the profile's `handoff.join` (an RHCOS reinstall with its Ignition
+config and CSR approval, a metal3 BareMetalHost, or none) and applies the manifests, then checks the
+node is Ready with its GPUs advertised. The join runs as the journaled steps of a handoff run
+(provision.flow.handoff_steps), resumed where it stopped."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -16,15 +23,35 @@ from provision.cli.app import App, emit
 from provision.handoff.manifests import QUARANTINE_TAINT, driver_mode, manifests, render_manifests, taints
 from provision.handoff.metrics import textfile_metrics
 from provision.handoff.zfs import zfs_plan
+from provision.install.rhcos import rhcos_plan
+from provision.install.spec import NO_RUN_TOKEN
+from provision.model.catalog import Catalog
 from provision.model.errors import VerdictFailed
-from provision.model.hosts import Host
+from provision.model.handoff import JoinMode
+from provision.model.hosts import DiskId, Host
 from provision.model.profile import Profile
-from provision.store.state import HostState
 
 TEXTFILE = "inferno_acceptance.prom"
 
 
-def plan(profile: Profile, host: Host, record: dict[str, Any], state: str) -> dict[str, Any]:
+def join_plan(catalog: Catalog, profile: Profile, host: Host) -> dict[str, Any]:
+    """How the host joins, as data: the RHCOS iPXE script and Ignition config (placeholder token, the
+    boot server's URL) or the metal3 objects (credentials as placeholders); none: nothing."""
+    mode = profile.handoff.join
+    out: dict[str, Any] = {"mode": mode.value}
+    if mode is JoinMode.rhcos:
+        rp = rhcos_plan(catalog, host, NO_RUN_TOKEN, catalog.site.boot_server_url)
+        out.update(pool=rp.pool, install_dev=rp.install_dev, ipxe=rp.ipxe, ignition=rp.ignition)
+    elif mode is JoinMode.metal3:
+        from provision.handoff.metal3 import metal3_objects
+
+        out["objects"] = metal3_objects(profile, host, None)
+    return out
+
+
+def plan(
+    profile: Profile, host: Host, record: dict[str, Any], state: str, catalog: Catalog | None = None
+) -> dict[str, Any]:
     """Everything the handoff does, as data: what --dry-run prints and the other modes act on."""
     zfs = zfs_plan(profile, host, record)
     return {
@@ -39,6 +66,9 @@ def plan(profile: Profile, host: Host, record: dict[str, Any], state: str) -> di
         "gpu_driver": driver_mode(profile, record),
         "zfs": {"pool": zfs.pool, "devices": zfs.devices, "commands": zfs.commands, "refusals": zfs.refusals},
         "textfile": textfile_metrics(host.name, state, record),
+        "join": join_plan(catalog, profile, host)
+        if catalog is not None
+        else {"mode": profile.handoff.join.value},
     }
 
 
@@ -57,7 +87,35 @@ def _human(p: dict[str, Any]) -> str:
         lines += [f"#   {c}" for c in zfs["commands"]] or [f"#   refused: {r}" for r in zfs["refusals"]]
     lines.append(f"# node-exporter textfile {TEXTFILE}:")
     lines += [f"#   {line}" for line in p["textfile"].splitlines()]
+    join = p["join"]
+    lines.append(f"# join: {join['mode']}")
+    if "ipxe" in join:
+        lines.append(
+            f"# RHCOS iPXE script (on {join['install_dev']}; a run's token replaces {NO_RUN_TOKEN}):"
+        )
+        lines += [f"#   {line}" for line in join["ipxe"].splitlines()]
+        lines.append(f"# Ignition config (merges pool {join['pool']}):")
+        lines += [
+            f"#   {line}" for line in json.dumps(join["ignition"], indent=2, sort_keys=True).splitlines()
+        ]
+    if "objects" in join:
+        lines.append(render_manifests(join["objects"]).rstrip())
     return "\n".join(lines)
+
+
+def _pinned(store: Any, host: Host, run_id: str) -> Host:
+    """The host with the boot disks its install used (render_kickstart's fact), when hosts.yaml names none."""
+    if host.boot_disks:
+        return host
+    for row in store.steps(run_id):
+        pins = (
+            ((row.evidence or {}).get("facts") or {}).get("boot_disks")
+            if row.step == "render_kickstart"
+            else None
+        )
+        if pins:
+            return host.model_copy(update={"boot_disks": tuple(DiskId(**d) for d in pins)})
+    return host
 
 
 def _record(app: App, host: Host, run_id: str | None, run_dir: Path | None) -> tuple[dict[str, Any], str]:
@@ -106,7 +164,11 @@ def handoff(
     h = app.catalog.host(host)
     profile = app.catalog.profile_of(h)
     record, state = _record(app, h, run_id, run_dir)
-    p = plan(profile, h, record, state)
+    if run_dir is None:
+        with open_store(app.state_dir) as store:
+            h = _pinned(store, h, record["run"]["run_id"])
+    catalog = dataclasses.replace(app.catalog, hosts={**app.catalog.hosts, h.name: h})
+    p = plan(profile, h, record, state, catalog if dry_run else None)
     if not p["accepted"]:
         if kubeconfig is not None and not dry_run:
             from provision.handoff import kube
@@ -130,7 +192,8 @@ def handoff(
     (out / "zfs-create.sh").write_text("#!/bin/sh\nset -eu\n" + "\n".join(p["zfs"]["commands"]) + "\n")
     (out / TEXTFILE).write_text(p["textfile"])
     result: dict[str, Any] = {"host": host, "files": str(out), "gpu_driver": p["gpu_driver"]["statement"]}
-    if kubeconfig is not None:
+    if kubeconfig is not None and run_dir is not None:
+        # A lab without a store: no journal to resume from, so no join; labels on an existing node.
         from provision.handoff import kube
 
         api = kube.connect(kubeconfig)
@@ -144,8 +207,57 @@ def handoff(
                 f"{host}: applied, but the node is {'Ready' if ready else 'not Ready'} with "
                 f"{resource}={capacity}, expected Ready with {resource}={profile.gpu_count}"
             )
-        if run_dir is None:
-            with open_store(app.state_dir, writable=True) as store:
-                store.set_host_state(host, HostState.handed_off, f"run {p['run_id']} handed off")
         result["state"] = "handed-off"
+    elif kubeconfig is not None:
+        result.update(_join_and_label(app, catalog, h, p, kubeconfig, wait_s))
     emit(result, as_json, lambda r: json.dumps(r, indent=2))
+
+
+def _join_and_label(
+    app: App, catalog: Catalog, h: Host, p: dict[str, Any], kubeconfig: Path, wait_s: float
+) -> dict[str, Any]:
+    """The handoff steps under the host's lock, with the boot server running when RHCOS is to be
+    installed (the Node is not Ready yet); progress goes to stderr, the result to stdout."""
+    from provision.flow.engine import Cancel
+    from provision.flow.handoff_steps import connect, raise_for, run_handoff
+    from provision.flow.hostenv import HostEnv
+    from provision.flow.logprogress import PlainProgress
+    from provision.handoff.join import node_state
+    from provision.install.bootserver import BootServer
+
+    profile = catalog.profile_of(h)
+    api = connect(kubeconfig)
+    site = catalog.site
+    with ExitStack() as stack:
+        store = stack.enter_context(open_store(app.state_dir, writable=True))
+        stack.enter_context(store.host_lock(h.name))
+        if profile.handoff.join is JoinMode.rhcos and not node_state(api, h.name)[1]:
+            from provision.cli.launch import listen_address
+
+            split = urlsplit(site.boot_server_url)
+            listen = listen_address(f"{split.hostname}:{split.port or 80}")
+            stack.enter_context(BootServer(catalog, store, listen, public_url=site.boot_server_url))
+        env = HostEnv(
+            store=store,
+            host=h,
+            profile=profile,
+            timeouts=profile.timeouts.model_copy(update={"ssh_s": wait_s}),
+            progress=PlainProgress(sys.stderr),
+            catalog=catalog,
+            boot_url=site.boot_server_url,
+            netboot_dir=app.files_dir / "netboot",
+            profiles_dir=catalog.directory,
+            kind="handoff",
+        )
+        summary = run_handoff(env, api, p["manifests"], p["run_id"], Cancel())
+        raise_for(summary)
+    facts = summary.facts
+    return {
+        "join": profile.handoff.join.value,
+        "handoff_run": summary.run_id,
+        "steps": list(summary.ran),
+        "applied": facts.get("applied", []),
+        "ready": facts.get("ready"),
+        "gpu_capacity": facts.get("gpu_capacity"),
+        "state": "handed-off",
+    }
