@@ -47,7 +47,7 @@ ALL = BiosSettings(
     [
         (Vendor.dell, {"LogicalProc": "Enabled", "NumaNodesPerSocket": "4", "IommuSupport": "Enabled"}),
         (Vendor.hpe, {"ProcSMT": "Enabled", "NumaMemoryDomainsPerSocket": "FourMemoryDomainsPerSocket"}),
-        (Vendor.lenovo, {"Processors_SMTMode": "Enabled", "Memory_NUMANodesPerSocket": "NPS4"}),
+        (Vendor.lenovo, {"Processors_SMTMode": "Enabled", "Memory_NUMANodesperSocket": "NPS4"}),
         (
             Vendor.supermicro,
             {"SMTControl": "Enabled", "NUMANodesPerSocket": "NPS4", "Above4GDecoding": "Enabled"},

@@ -240,12 +240,12 @@ def test_lenovo_style_bios_without_a_settings_object_and_a_registry_lacking_nps4
     tree[SYSTEM]["Manufacturer"] = "Lenovo"
     bios = tree[SYSTEM + "/Bios"]
     del bios["@Redfish.Settings"]  # XCC-style: the Bios resource itself is PATCHed
-    bios["Attributes"] = {"Processors_SMTMode": "Disabled", "Memory_NUMANodesPerSocket": "NPS1"}
+    bios["Attributes"] = {"Processors_SMTMode": "Disabled", "Memory_NUMANodesperSocket": "NPS1"}
     tree[reg]["RegistryEntries"]["Attributes"] = [
         {"AttributeName": name, "Type": "Enumeration", "Value": [{"ValueName": v} for v in values]}
         for name, values in (
             ("Processors_SMTMode", ["Enabled", "Disabled"]),
-            ("Memory_NUMANodesPerSocket", ["NPS0", "NPS1", "NPS2"]),
+            ("Memory_NUMANodesperSocket", ["NPS0", "NPS1", "NPS2"]),
         )
     ]
     set_bios(profiles_copy, {"smt": True, "nps": 4})
@@ -255,10 +255,10 @@ def test_lenovo_style_bios_without_a_settings_object_and_a_registry_lacking_nps4
     assert data["bios"]["settings_path"] == data["bios"]["path"] == SYSTEM + "/Bios"
     got = {(f["check"], f["component"]): (f["verdict"], f["observed"]) for f in data["findings"]}
     assert got == {
-        ("bios_attribute_valid", "bios:Memory_NUMANodesPerSocket"): (
+        ("bios_attribute_valid", "bios:Memory_NUMANodesperSocket"): (
             "fail",
             "NPS4 (not a value of BiosAttributeRegistry.v1_0_0)",
         ),
         ("bios_setting", "bios:Processors_SMTMode"): ("fail", "Disabled"),
-        ("bios_setting", "bios:Memory_NUMANodesPerSocket"): ("fail", "NPS1"),
+        ("bios_setting", "bios:Memory_NUMANodesperSocket"): ("fail", "NPS1"),
     }

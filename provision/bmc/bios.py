@@ -7,10 +7,14 @@ resource gives `None` (the caller makes that an inconclusive finding), never an 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import sushy.exceptions as sx
+
 from provision.bmc.reader import obj_of, ref_of, refs_of, str_of
+from provision.bmc.types import BmcHttpError
 from provision.model.bios import EVIDENCE_ID, RegistryEntry
 from provision.model.errors import BmcError
 
@@ -42,6 +46,8 @@ class BiosState:
     registry_name: str | None = None
     registry: dict[str, RegistryEntry] | None = None  # None: the BMC offers none
     registry_gap: str | None = None  # why the registry named could not be read
+    settings_etag: str | None = None  # the Settings object's ETag (header or @odata.etag): If-Match
+    apply_times: tuple[str, ...] = ()  # SettingsApplyTime values the BMC advertises (SupportedApplyTimes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +59,8 @@ class BiosState:
             "registry": self.registry_name,
             "registry_read": self.registry is not None,
             "registry_gap": self.registry_gap,
+            "etag": self.settings_etag is not None,
+            "apply_times": list(self.apply_times),
         }
 
 
@@ -118,6 +126,33 @@ def _registry(bmc: BiosBmc, name: str) -> tuple[dict[str, RegistryEntry] | None,
     return None, f"no registry file of the BMC's Registries serves {name}"
 
 
+def _settings(bmc: BiosBmc, path: str) -> tuple[dict[str, Any], str | None]:
+    """The Settings object and its ETag (the `ETag` header, else `@odata.etag`); ({}, None) where
+    the BMC does not serve it."""
+
+    def get() -> tuple[dict[str, Any], str | None]:
+        try:
+            resp = bmc.root._conn.get(path=path)
+        except sx.HTTPError as exc:
+            if exc.status_code in (404, 405, 501):
+                return {}, None
+            raise
+        doc = resp.json()
+        doc = doc if isinstance(doc, dict) else {}
+        return doc, str_of(resp.headers.get("ETag")) or str_of(doc.get("@odata.etag"))
+
+    result: tuple[dict[str, Any], str | None] = bmc.call("GET", get, where=path)
+    return result
+
+
+def _apply_times(bios: dict[str, Any], settings: dict[str, Any]) -> tuple[str, ...]:
+    """DSP0266 `SupportedApplyTimes` of the Bios resource's `@Redfish.Settings`; a Settings object
+    that shows `@Redfish.SettingsApplyTime` takes one too (iDRAC shows it without the list)."""
+    listed = obj_of(bios, "@Redfish.Settings").get("SupportedApplyTimes")
+    times = tuple(str(t) for t in listed) if isinstance(listed, list) else ()
+    return times or (("OnReset",) if "@Redfish.SettingsApplyTime" in settings else ())
+
+
 def bios_path(bmc: BiosBmc) -> tuple[str | None, str | None]:
     """The Bios resource of the managed System, and the System's Manufacturer."""
     bmc.system(refresh=False)  # resolves the System path (the one that boots, on multi-System BMCs)
@@ -138,11 +173,10 @@ def read_bios(bmc: BiosBmc, *, registry: bool = True) -> BiosState | None:
         raise BmcError(f"{bmc.url}{path}: the Bios resource has no Attributes object")
     settings_path = ref_of(obj_of(doc, "@Redfish.Settings"), "SettingsObject") or path
     pending: dict[str, Any] = {}
-    if settings_path != path:
-        sdoc = bmc.try_json(settings_path) or {}
-        future = sdoc.get("Attributes")
-        if isinstance(future, dict):
-            pending = {k: v for k, v in future.items() if k not in attributes or attributes[k] != v}
+    sdoc, etag = _settings(bmc, settings_path) if settings_path != path else ({}, None)
+    future = sdoc.get("Attributes")
+    if isinstance(future, dict):
+        pending = {k: v for k, v in future.items() if k not in attributes or attributes[k] != v}
     name = str_of(doc.get("AttributeRegistry"))
     entries: dict[str, RegistryEntry] | None = None
     gap: str | None = None
@@ -157,20 +191,45 @@ def read_bios(bmc: BiosBmc, *, registry: bool = True) -> BiosState | None:
         registry_name=name,
         registry=entries,
         registry_gap=gap,
+        settings_etag=etag,
+        apply_times=_apply_times(doc, sdoc),
     )
 
 
 def patch_bios(bmc: BiosBmc, state: BiosState, changes: dict[str, Any]) -> None:
-    """One PATCH of `changes` to the Settings object; the BIOS applies them at its next reset."""
+    """One PATCH of `changes` to the Settings object; the BIOS applies them at its next reset.
+
+    Where the Settings object has an ETag it goes in `If-Match` (iLO and iDRAC refuse a PATCH
+    without it, and it keeps two writers from mixing their changes): on 412 the object is read again
+    and the PATCH sent once more with the new ETag, then it fails. `@Redfish.SettingsApplyTime`
+    OnReset is sent where the BMC advertises it (iDRAC schedules the change as a job by it)."""
     if not changes:
         return
     target = state.settings_path
-    body = {"Attributes": dict(changes)}
-    bmc.call(
-        f"PATCH BIOS attributes {', '.join(sorted(changes))}",
-        lambda: bmc.root._conn.patch(path=target, data=body),
-        where=target,
-    )
+    body: dict[str, Any] = {"Attributes": dict(changes)}
+    if "OnReset" in state.apply_times:
+        body["@Redfish.SettingsApplyTime"] = {"ApplyTime": "OnReset"}
+    what = f"PATCH BIOS attributes {', '.join(sorted(changes))}"
+    etag = state.settings_etag
+    for attempt in (1, 2):
+        sent = etag
+        # If-Match as a header, not sushy's `etag=`: on 412 sushy retries with the ETag made strong,
+        # then with none at all, which would overwrite the other writer's changes.
+        headers = {"If-Match": sent} if sent else None
+        send = functools.partial(bmc.root._conn.patch, path=target, data=body, headers=headers)
+        try:
+            bmc.call(what, send, where=target)
+            return
+        except BmcHttpError as exc:
+            if exc.status != 412 or sent is None:
+                raise
+            if attempt == 2:
+                raise BmcError(
+                    f"{bmc.url}{target}: {what}: the BMC refused it twice as changed meanwhile (HTTP 412 "
+                    f"Precondition Failed on If-Match {sent}): another client is writing the BIOS "
+                    "settings; nothing was changed, run it again when that one is done"
+                ) from None
+            etag = _settings(bmc, target)[1]  # read again: the next try carries the new ETag
 
 
 __all__ = [

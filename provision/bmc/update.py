@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,21 @@ from provision.bmc.types import RetryPolicy
 from provision.model.errors import BadInput, BmcError
 
 LOG = logging.getLogger(__name__)
+_TOKEN = re.compile(r"(token=)[^&\s'\"]+", re.IGNORECASE)
+
+
+class _RedactTokens(logging.Filter):
+    """sushy logs each request's body at DEBUG: a SimpleUpdate's ImageURI carries the boot server's
+    per-update token (`?token=`), which no log may hold."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "token=" in text.casefold():
+            record.msg, record.args = _TOKEN.sub(r"\1<redacted>", text), ()
+        return True
+
+
+logging.getLogger("sushy.connector").addFilter(_RedactTokens())
 ROOT = "/redfish/v1"
 DONE = {"Completed", "Killed", "Exception", "Cancelled"}
 Progress = Callable[[str], None]
@@ -36,6 +52,7 @@ class UpdateOffer:
     simple_update: str | None  # the SimpleUpdate action's target
     multipart_uri: str | None
     protocols: tuple[str, ...]  # TransferProtocol allowable values, where listed
+    apply_times: tuple[str, ...] = ()  # SimpleUpdate's @Redfish.OperationApplyTimeSupport, where listed
 
 
 @dataclass(frozen=True)
@@ -58,10 +75,13 @@ def read_offer(bmc: BmcClient) -> UpdateOffer:
     svc = bmc.get_json(path)
     action = (svc.get("Actions") or {}).get("#UpdateService.SimpleUpdate") or {}
     protocols = action.get("TransferProtocol@Redfish.AllowableValues") or []
+    support = action.get("@Redfish.OperationApplyTimeSupport") or {}
+    times = support.get("SupportedValues") if isinstance(support, dict) else None
     return UpdateOffer(
         simple_update=action.get("target"),
         multipart_uri=svc.get("MultipartHttpPushUri"),
         protocols=tuple(str(p) for p in protocols),
+        apply_times=tuple(str(t) for t in times) if isinstance(times, list) else (),
     )
 
 
@@ -112,7 +132,7 @@ def push(
             raise BadInput(
                 f"--update: expected an image file or an http(s) URL, got {image!r} (no such file)"
             )
-        if offer.multipart_uri is None:
+        if offer.multipart_uri is None:  # the caller offers a local file through the boot server
             raise BadInput(
                 f"{bmc.url}: the BMC offers no multipart push (MultipartHttpPushUri): give the image "
                 "as an http(s) URL it can fetch (SimpleUpdate)"
@@ -128,6 +148,11 @@ def push(
         return _answer(resp, f"{bmc.url}{uri}"), "multipart"
     if offer.simple_update is None:
         raise BmcError(f"{bmc.url}: the UpdateService offers no SimpleUpdate action")
+    if offer.apply_times and apply_time not in offer.apply_times:
+        raise BadInput(
+            f"--apply-time: expected one of {', '.join(offer.apply_times)} (the BMC's SimpleUpdate "
+            f"OperationApplyTimeSupport), got {apply_time}"
+        )
     target = offer.simple_update
     body: dict[str, Any] = {"ImageURI": image, "Targets": targets, "@Redfish.OperationApplyTime": apply_time}
     scheme = image.split(":", 1)[0].upper()

@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from provision.bmc.redfish import BmcClient, connect
 from provision.bmc.update import follow, push, read_offer, read_version
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
-from provision.model.errors import BadInput, VerdictFailed
+from provision.install.bootserver import redact_text
+from provision.install.firmware_images import check_offer, offer_image
+from provision.model.errors import BadInput, BmcError, VerdictFailed
 from provision.model.firmware import version_key
 from provision.model.hosts import Host
 from provision.store.state import HostState, RunStatus, StateStore
@@ -34,12 +37,16 @@ from provision.store.state import HostState, RunStatus, StateStore
 DOC = "firmware-update"  # + the target's inventory Id: one document per part updated
 TASK_TIMEOUT_S = 3600.0  # a BMC image takes minutes to write and verify; some take most of an hour
 Progress = Callable[[str], None]
+Serve = Callable[[StateStore], AbstractContextManager[object]]
 
 
 def _image_digest(image: str) -> str:
     if image.startswith(("http://", "https://")):
         return "url:" + hashlib.sha256(image.encode()).hexdigest()  # the BMC fetches it, we never do
-    return hashlib.sha256(Path(image).read_bytes()).hexdigest() if Path(image).is_file() else "missing"
+    if not Path(image).is_file():
+        return "missing"
+    with Path(image).open("rb") as fh:  # images run to hundreds of MiB: hashed as read, never held
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _target(items: list[FirmwareItem], component: str, system: str | None = None) -> FirmwareItem:
@@ -79,6 +86,81 @@ def _already_pushed(store: StateStore, host: str, key: dict[str, str]) -> str | 
     return None
 
 
+def _offered(
+    stack: ExitStack,
+    store: StateStore,
+    run_id: str,
+    host: str,
+    image: Path,
+    boot_url: str | None,
+    serve: Serve | None,
+    progress: Progress | None,
+) -> str:
+    """A local image for a BMC without multipart push: offered by the boot server (started by `serve`
+    where given) behind a token of its own, until the stack closes; checked reachable first."""
+    if boot_url is None:
+        raise BadInput(f"{image}: the BMC offers no multipart push and no boot server can offer the file")
+    if serve is not None:
+        stack.enter_context(serve(store))
+    url = stack.enter_context(offer_image(store, run_id, host, image, boot_url))
+    check_offer(url)
+    if progress:
+        progress(f"{image.name}: offered to the BMC by the boot server at {boot_url} (token-gated)")
+    return url
+
+
+def _push(
+    store: StateStore,
+    bmc: BmcClient,
+    run_id: str,
+    host: str,
+    image: str,
+    targets: list[str],
+    apply_time: str,
+    journal: dict[str, Any],
+    name: str,
+    boot_url: str | None,
+    serve: Serve | None,
+    progress: Progress | None,
+) -> str:
+    """Push the image, journaled before and after, and follow its Task; the Task's end, in words."""
+    offer = read_offer(bmc)
+    with ExitStack() as stack:  # a boot server offer stays open until the Task ends: the BMC fetches then
+        source = image
+        if not image.startswith(("http://", "https://")) and offer.multipart_uri is None:
+            source = _offered(stack, store, run_id, host, Path(image), boot_url, serve, progress)
+        store.put_document(run_id, name, {**journal, "state": "pushing"})
+        try:
+            task, how = push(bmc, offer, source, targets, apply_time)
+        except BmcError as exc:  # a BMC may echo the ImageURI, token and all, in its error
+            raise BmcError(redact_text(str(exc), source)) from None
+        journal.update(state="pushed", task=task, via=how + (" (boot server)" if source != image else ""))
+        store.put_document(run_id, name, journal)
+        if not task:
+            return "none (done within the request)"
+        outcome = follow(bmc, task, TASK_TIMEOUT_S, progress=progress)
+    if not outcome.ok:
+        journal["state"] = "failed"
+    return outcome.state + (f": {'; '.join(outcome.messages)}" if outcome.messages else "")
+
+
+def _apply_by_reset(
+    bmc: BmcClient, host: Host, item: FirmwareItem, version: str, now: str | None, progress: Progress | None
+) -> str | None:
+    """OnReset, or a BMC that installs at the next boot: power cycle, then read back until it shows."""
+    path = str(item.path)
+    if progress:
+        progress(f"{item.name}: {now} after the task; power cycling to apply")
+    was = bmc.power_state()
+    set_power(bmc, PowerAction.cycle, host.bmc.power_timeout_s)
+    deadline = time.monotonic() + host.bmc.power_timeout_s  # the version shows once it is On
+    while (after := read_version(bmc, path)) != version and time.monotonic() < deadline:
+        time.sleep(1.0)
+    if was == "Off":  # an Off host stays Off: nothing may boot before its provisioning run is open
+        set_power(bmc, PowerAction.force_off, host.bmc.power_timeout_s)
+    return after
+
+
 def update_component(
     store: StateStore,
     bmc: BmcClient,
@@ -90,9 +172,13 @@ def update_component(
     allow_downgrade: bool,
     progress: Progress | None = None,
     run_id: str | None = None,
+    boot_url: str | None = None,
+    serve: Serve | None = None,
+    image_sha256: str | None = None,
 ) -> dict[str, Any]:
     """One update, journaled (in `run_id`, else a `firmware` run of its own); the result carries its
-    `firmware_update` finding."""
+    `firmware_update` finding. A local image for a BMC without multipart push is offered by the boot
+    server at `boot_url` (`serve(store)`: a context that runs one there, for a standalone update)."""
     before = item.version
     if item.updateable is False:
         raise BadInput(f"{host.name}: {item.label}: the BMC lists it as not updateable (Updateable: false)")
@@ -103,6 +189,11 @@ def update_component(
             "refused without --allow-downgrade"
         )
     key = {"target": str(item.path), "sha256": _image_digest(image), "image_version": image_version}
+    if image_sha256 is not None and key["sha256"] != image_sha256:
+        raise BadInput(
+            f"{host.name}: {image}: sha256: expected {image_sha256} (the profile's), got {key['sha256']}: "
+            "not this image, nothing was pushed"
+        )
     result: dict[str, Any] = {"component": item.name, "before": before, "image_version": image_version}
     run = store.get_run(run_id) if run_id else store.create_run(host.name, "firmware")
     name = _doc_name(item)
@@ -111,35 +202,24 @@ def update_component(
     journal: dict[str, Any] = {**key, "image": shown, "before": before, "apply_time": apply_time}
     earlier = _already_pushed(store, host.name, key)
     task_state = "not needed"
-    if before == image_version:
-        journal["state"] = "done"  # already there: nothing to flash
-    elif earlier is not None:
-        journal.update(state="pushed", task=earlier, resumed=True)  # pushed by an earlier run: never again
-        task_state = "pushed by an earlier run"
-    else:
-        offer = read_offer(bmc)
-        store.put_document(run.id, name, {**journal, "state": "pushing"})
-        task, how = push(bmc, offer, image, [str(item.path)], apply_time)
-        journal.update(state="pushed", task=task, via=how)
-        store.put_document(run.id, name, journal)
-        task_state = "none (done within the request)"
-        if task:
-            outcome = follow(bmc, task, TASK_TIMEOUT_S, progress=progress)
-            task_state = outcome.state + (f": {'; '.join(outcome.messages)}" if outcome.messages else "")
-            if not outcome.ok:
-                journal["state"] = "failed"
-    after = read_version(bmc, str(item.path))
-    if journal["state"] == "pushed" and after != image_version:
-        # OnReset, or a BMC that installs at the next boot: power cycle, then read back until it shows.
-        if progress:
-            progress(f"{item.name}: {after} after the task; power cycling to apply")
-        was = bmc.power_state()
-        set_power(bmc, PowerAction.cycle, host.bmc.power_timeout_s)
-        deadline = time.monotonic() + host.bmc.power_timeout_s  # the version shows once it is On
-        while (after := read_version(bmc, str(item.path))) != image_version and time.monotonic() < deadline:
-            time.sleep(1.0)
-        if was == "Off":  # an Off host stays Off: nothing may boot before its provisioning run is open
-            set_power(bmc, PowerAction.force_off, host.bmc.power_timeout_s)
+    try:
+        if before == image_version:
+            journal["state"] = "done"  # already there: nothing to flash
+        elif earlier is not None:
+            journal.update(state="pushed", task=earlier, resumed=True)  # by an earlier run: never again
+            task_state = "pushed by an earlier run"
+        else:
+            task_state = _push(
+                store, bmc, run.id, host.name, image, [str(item.path)], apply_time, journal, name,
+                boot_url, serve, progress,
+            )  # fmt: skip
+        after = read_version(bmc, str(item.path))
+        if journal["state"] == "pushed" and after != image_version:
+            after = _apply_by_reset(bmc, host, item, image_version, after, progress)
+    except BaseException:  # a run of its own stopped half way is failed, not left running
+        if run_id is None:
+            store.finish_run(run.id, RunStatus.failed)
+        raise
     ok = after == image_version
     journal.update(state="done" if ok else "failed", after=after)
     store.put_document(run.id, name, journal)
@@ -163,6 +243,8 @@ def run_update(
     apply_time: str,
     allow_downgrade: bool,
     progress: Progress | None = None,
+    boot_url: str | None = None,
+    serve: Serve | None = None,
 ) -> dict[str, Any]:
     """`provision firmware --update`: refused while the host burns in; holds the host's lock."""
     with StateStore.open(state_dir) as store:
@@ -173,8 +255,9 @@ def run_update(
             system = next((e.path for e in inv.enclosures if e.role == "host"), None)
             item = _target(firmware_items(inv), component, system)
             return update_component(
-                store, bmc, host, item, image, image_version, apply_time, allow_downgrade, progress
-            )
+                store, bmc, host, item, image, image_version, apply_time, allow_downgrade, progress,
+                boot_url=boot_url, serve=serve,
+            )  # fmt: skip
 
 
 class FirmwareSteps:
@@ -210,9 +293,11 @@ class FirmwareSteps:
                         "lists no FirmwareInventory entry to update it through"
                     )
                 self.ctx.note(call, f"{item.label}: {item.version} -> {rule.image_version}")
+                image = str(rule.image_file(env.profiles_dir) or rule.image)
                 result = update_component(
-                    self.ctx.store, bmc, env.host, item, str(rule.image), str(rule.image_version),
+                    self.ctx.store, bmc, env.host, item, image, str(rule.image_version),
                     "OnReset", False, lambda line: self.ctx.note(call, line), run_id=self.ctx.run.id,
+                    boot_url=env.boot_url, image_sha256=rule.sha256,
                 )  # fmt: skip
                 findings.append(result["finding"])
         failed = [f for f in findings if f.verdict is Verdict.FAIL]

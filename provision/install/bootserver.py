@@ -29,6 +29,9 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 from kickstart.netboot import render_ipxe_local
+from provision.install import rhcos_routes
+from provision.install.firmware_images import ROUTE as FIRMWARE_ROUTE
+from provision.install.firmware_images import find_image
 from provision.install.httpd import HttpServer
 from provision.install.httpmsg import HttpRequest, Limits, Response
 from provision.install.render import ipxe_for, kickstart_for
@@ -193,7 +196,9 @@ class BootServer:
     def run_for(self, host: str, token: str | None) -> Run | None:
         if not token:
             return None
-        return self.store.check_token(host, token)
+        run = self.store.check_token(host, token)
+        # A handoff run's token opens the RHCOS routes only (provision.install.rhcos_routes).
+        return None if run is not None and run.kind == rhcos_routes.HANDOFF_RUN_KIND else run
 
     def ipxe(self, host: str, token: str | None) -> tuple[int, str, str]:
         """(status, script, what it is): the install script, "boot local", or nothing."""
@@ -250,10 +255,16 @@ class BootServer:
             token = _token(req, query)
             if req.method not in ("GET", "HEAD", "POST"):
                 status, body, note = 501, b"", ""
+            elif parts and parts[0] in rhcos_routes.ROUTES:
+                status, body, host, note = rhcos_routes.answer(
+                    self.catalog, self.store, self.url, req, parts, token, self.inspected, parse_host_keys
+                )
             elif req.method == "POST":
                 status, body, host, note = self._post(req, parts, token)
             elif len(parts) == 2 and parts[0] == "images":
                 return self._image(req, shown, parts[1])
+            elif len(parts) == 3 and parts[0] == FIRMWARE_ROUTE:
+                return self._firmware(req, shown, parts[1], parts[2], token)
             else:
                 status, body, host, note = self._get(parts, token)
         except ProvisionError as exc:
@@ -284,6 +295,15 @@ class BootServer:
         if req.body is None or len(req.body) > MAX_BODY_BYTES:  # the engine leaves big bodies unread
             return 413, b"", host, ""
         return self.callback(host, event, token, req.body.decode("utf-8", errors="replace")), b"", host, ""
+
+    def _firmware(self, req: HttpRequest, shown: str, host: str, name: str, token: str | None) -> Response:
+        """A firmware image offered to this host's BMC under this token (`firmware_images`)."""
+        path, note = find_image(self.store, host, name, token) if host in self.catalog.hosts else (None, "")
+        status = 200 if path is not None else 403 if host in self.catalog.hosts else 404
+        self.requests.append(Request(req.method, shown, status, host if status != 404 else None, note))
+        level = logging.INFO if path is not None else logging.WARNING
+        log.log(level, "%s %s %s -> %d (%s)", req.client, req.method, shown, status, note or "no such host")
+        return Response(status, file=path, content_type="application/octet-stream")
 
     def _image(self, req: HttpRequest, shown: str, name: str) -> Response:
         path = self.images_dir / name if self.images_dir is not None and IMAGE_NAME.match(name) else None

@@ -93,6 +93,26 @@ ON_OFF: dict[BiosValue, BiosValue] = {True: "Enabled", False: "Disabled"}
 _NPS_DIGITS: dict[BiosValue, BiosValue] = {n: str(n) for n in (0, 1, 2, 4)}
 _NPS_NAMED: dict[BiosValue, BiosValue] = {n: f"NPS{n}" for n in (0, 1, 2, 4)}
 
+# Sources, checked 2026-12 (names not found in any source are marked unverified: the BMC's
+# AttributeRegistry is what decides, and refuses a wrong one before anything is sent):
+# - dell: github.com/weka/tools bios_tool/defaults-db.yml (a PowerEdge R6615, EPYC 9004, factory
+#   attributes: LogicalProc, NumaNodesPerSocket "1", DeterminismSlider PowerDeterminism, IommuSupport,
+#   SysProfile PerfOptimized) and bios_tool/Dell-Genoa-bios.yml (PerfDeterminism); MmioAbove4Gb from
+#   a public racadm fixture of a C6320; ResizableBar unverified.
+# - hpe: github.com/weka/tools bios_tool/bios_settings.yml (Hpe/AMD: ProcSMT, ProcAmdIoVt,
+#   NumaMemoryDomainsPerSocket TwoMemoryDomainsPerSocket, PerformanceDeterminism
+#   PerformanceDeterministic, PowerRegulator StaticHighPerf); Pci64BitAddressing and
+#   ResizableBarSupport unverified.
+# - lenovo: https://lenovopress.lenovo.com/lp1977-tuning-uefi-settings-4th-gen-amd-epyc-processor-servers
+#   (ThinkSystem V3 AMD: Processors_SMTMode, Processors_DeterminismSlider, Memory_NUMANodesperSocket
+#   (lower-case "per"), OperatingModes_ChooseOperatingMode MaximumPerformance / MaximumEfficiency:
+#   the Efficiency-Favor* modes are Intel-only), with public SR635 V3 dumps (DevicesandIOPorts_IOMMU);
+#   the MMIO-above-4GB and Resizable BAR names unverified.
+# - supermicro: github.com/weka/tools bios_tool/bios_settings.yml (Supermicro/AMD: SMTControl, IOMMU,
+#   NUMANodesPerSocket) and public H13 check scripts (NUMANodesPerSocket NPS4, Above4GDecoding,
+#   DeterminismEnable Power under DeterminismControl Manual, PowerProfileSelection "High Performance
+#   Mode", Re_SizeBARSupport); the other power profile values unverified, so not mapped.
+# - ami: AMD CBS names as AMI Aptio exposes them: unverified against a public dump.
 VENDOR_MAP: dict[Vendor, dict[Common, Mapping]] = {
     Vendor.dell: {
         Common.smt: ("LogicalProc", ON_OFF),
@@ -141,34 +161,28 @@ VENDOR_MAP: dict[Vendor, dict[Common, Mapping]] = {
     },
     Vendor.lenovo: {
         Common.smt: ("Processors_SMTMode", ON_OFF),
-        Common.nps: ("Memory_NUMANodesPerSocket", _NPS_NAMED),
+        Common.nps: ("Memory_NUMANodesperSocket", _NPS_NAMED),
         Common.determinism: (
             "Processors_DeterminismSlider",
             {"performance": "Performance", "power": "Power"},
         ),
-        Common.iommu: ("Processors_IOMMU", ON_OFF),
+        Common.iommu: ("DevicesandIOPorts_IOMMU", ON_OFF),
         Common.above_4g_decoding: ("DevicesandIOPorts_MMIOAbove4GB", ON_OFF),
         Common.resizable_bar: ("DevicesandIOPorts_ResizableBAR", ON_OFF),
         Common.power_profile: (
             "OperatingModes_ChooseOperatingMode",
-            {
-                "performance": "MaximumPerformance",
-                "balanced": "Efficiency-FavorPerformance",
-                "efficiency": "Efficiency-FavorPower",
-            },
+            {"performance": "MaximumPerformance", "efficiency": "MaximumEfficiency"},
         ),
     },
     Vendor.supermicro: {
         Common.smt: ("SMTControl", ON_OFF),
         Common.nps: ("NUMANodesPerSocket", _NPS_NAMED),
-        Common.determinism: ("DeterminismControl", {"performance": "Performance", "power": "Power"}),
+        # Takes effect with DeterminismControl: Manual (name it under bios.attributes).
+        Common.determinism: ("DeterminismEnable", {"performance": "Performance", "power": "Power"}),
         Common.iommu: ("IOMMU", ON_OFF),
         Common.above_4g_decoding: ("Above4GDecoding", ON_OFF),
-        Common.resizable_bar: ("Re-SizeBARSupport", ON_OFF),
-        Common.power_profile: (
-            "PowerProfileSelection",
-            {"performance": "MaximumPerformance", "balanced": "Balanced", "efficiency": "PowerSaving"},
-        ),
+        Common.resizable_bar: ("Re_SizeBARSupport", ON_OFF),
+        Common.power_profile: ("PowerProfileSelection", {"performance": "High Performance Mode"}),
     },
     Vendor.ami: {
         Common.smt: ("CbsCmnCpuSmtCtrl", {True: "Enable", False: "Disable"}),

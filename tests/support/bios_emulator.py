@@ -24,15 +24,81 @@ from tests.support.bmcrig import Emulator, FakeSystem, extended_emulator
 
 
 @contextmanager
-def bios_emulator(work: Path, system: FakeSystem, apply_at: str = "boot") -> Iterator[Emulator]:
-    """The emulator with one system whose BIOS state is `work`/bios.json; stopped by PID, always."""
-    env = {"BIOS_EMULATOR_STATE": str(work / "bios.json"), "BIOS_APPLY_AT": apply_at}
+def bios_emulator(
+    work: Path, system: FakeSystem, apply_at: str = "boot", etags: str = "", stale_patches: int = 0
+) -> Iterator[Emulator]:
+    """The emulator with one system whose BIOS state is `work`/bios.json; stopped by PID, always.
+
+    `etags` "header" or "odata": Bios/Settings carries an ETag (the `ETag` header, or `@odata.etag` in
+    the body), advertises `@Redfish.SettingsApplyTime` (OnReset), and a PATCH without the current
+    ETag in `If-Match` is refused (428 without one, 412 with a stale one), as iLO and iDRAC do. The
+    first `stale_patches` PATCHes find it changed by another writer (412, and a new ETag)."""
+    env = {
+        "BIOS_EMULATOR_STATE": str(work / "bios.json"),
+        "BIOS_APPLY_AT": apply_at,
+        "BIOS_ETAGS": etags,
+        "BIOS_STALE_PATCHES": str(stale_patches),
+    }
     with extended_emulator("tests.support.bios_emulator", work, system, env) as emu:
         yield emu
 
 
+def _enforce_etags(app: Any, mode: str, load: Any, save: Any, stale: int) -> None:
+    """ETags and If-Match on Bios/Settings, and SettingsApplyTime advertised (see bios_emulator).
+    The generation of the settings lives in the state file, as `_etag`: every PATCH taken, and every
+    stale PATCH simulated, moves it on. Each PATCH's body is kept as `_last_patch`."""
+    import flask
+
+    def settings(path: str) -> bool:
+        return path.rstrip("/").endswith("/BIOS/Settings")
+
+    def etag(data: dict[str, Any]) -> str:
+        return f'W/"bios-{data.get("_etag", 0)}"'
+
+    @app.before_request  # type: ignore[untyped-decorator]
+    def check() -> Any:
+        req = flask.request
+        if req.method != "PATCH" or not settings(req.path):
+            return None
+        data = load()
+        data["_stale_left"] = data.get("_stale_left", stale)
+        given = req.headers.get("If-Match")
+        if data["_stale_left"] > 0:  # another writer got there first
+            data["_stale_left"] -= 1
+            data["_etag"] = data.get("_etag", 0) + 1
+            save(data)
+            return flask.Response(status=412)
+        if given is None:
+            return flask.Response(status=428)
+        if given != etag(data):
+            return flask.Response(status=412)
+        data["_etag"] = data.get("_etag", 0) + 1
+        data["_last_patch"] = req.get_json(silent=True)
+        save(data)
+        return None
+
+    @app.after_request  # type: ignore[untyped-decorator]
+    def tag(resp: Any) -> Any:
+        req = flask.request
+        bios = req.path.rstrip("/").endswith("/BIOS")
+        if req.method != "GET" or resp.status_code != 200 or not (bios or settings(req.path)):
+            return resp
+        doc = json.loads(resp.get_data())
+        if settings(req.path):
+            current = etag(load())
+            doc["@Redfish.SettingsApplyTime"] = {"ApplyTime": "OnReset"}
+            if mode == "odata":
+                doc["@odata.etag"] = current
+            else:
+                resp.headers["ETag"] = current
+        else:
+            doc["@Redfish.Settings"]["SupportedApplyTimes"] = ["OnReset"]
+        resp.set_data(json.dumps(doc))
+        return resp
+
+
 def main() -> int:
-    random.randint = lambda a, b: int(os.environ.get("FAST_EMULATOR_DELAY_S", "1"))  # type: ignore[assignment]
+    random.randint = lambda a, b: int(os.environ.get("FAST_EMULATOR_DELAY_S", "1"))
     state_file = Path(os.environ["BIOS_EMULATOR_STATE"])
     at_patch = os.environ.get("BIOS_APPLY_AT") == "patch"
 
@@ -53,9 +119,10 @@ def main() -> int:
         tmp.replace(state_file)
 
     def entry(data: dict[str, Any], identity: str) -> dict[str, Any]:
-        return data.setdefault(
+        found: dict[str, Any] = data.setdefault(
             identity, {"current": dict(LibvirtDriver.DEFAULT_BIOS_ATTRIBUTES), "pending": {}}
         )
+        return found
 
     def get_bios(self: Any, identity: str) -> dict[str, Any]:
         data = load()
@@ -90,7 +157,12 @@ def main() -> int:
     fakedriver.FakeDriver.set_bios = set_bios
     fakedriver.FakeDriver.reset_bios = reset_bios
     fakedriver.FakeDriver.set_power_state = set_power_state
-    from sushy_tools.emulator.main import main as emulator_main  # type: ignore[import-untyped]
+    from sushy_tools.emulator.main import app  # type: ignore[import-untyped]
+    from sushy_tools.emulator.main import main as emulator_main
+
+    etags = os.environ.get("BIOS_ETAGS", "")
+    if etags:
+        _enforce_etags(app, etags, load, save, int(os.environ.get("BIOS_STALE_PATCHES") or 0))
 
     return int(emulator_main() or 0)
 

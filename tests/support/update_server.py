@@ -1,10 +1,11 @@
 """A small Redfish service for firmware update tests, speaking UpdateService as DMTF DSP0266 defines
 it, which sushy-static (read-only) and sushy-emulator's fake driver do not: run as
 `python -m tests.support.update_server --port N --requests-log FILE [--no-multipart] [--fail-task]
-[--power-off]`.
+[--power-off] [--apply-times Immediate,OnReset]`.
 
 - `UpdateService.SimpleUpdate` (JSON: ImageURI, Targets, TransferProtocol,
-  @Redfish.OperationApplyTime): the service GETs ImageURI itself, as a BMC does;
+  @Redfish.OperationApplyTime): the service GETs ImageURI itself, as a BMC does (a failed download
+  fails the Task; each download is a `FETCH status bytes sha256 uri` line in the log);
 - `MultipartHttpPushUri` (multipart/form-data: an `UpdateParameters` JSON part with Targets and
   @Redfish.OperationApplyTime, and an `UpdateFile` part), unless `--no-multipart`;
 - either answers 202 Accepted, `Location:` a task monitor, and the Task in the body; the Task runs
@@ -21,8 +22,10 @@ from __future__ import annotations
 import argparse
 import email.parser
 import email.policy
+import hashlib
 import json
 import threading
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,7 +41,7 @@ STATE: dict[str, Any] = {
     "tasks": {},  # n -> {"polls": int, "targets": [...], "version": str | None, "apply": str}
     "power": "On",
 }
-OPTS = argparse.Namespace(multipart=True, fail_task=False, log=None)
+OPTS = argparse.Namespace(multipart=True, fail_task=False, log=None, apply_times=["Immediate", "OnReset"])
 
 
 def _ref(path: str) -> dict[str, str]:
@@ -83,12 +86,29 @@ def _poll(n: int) -> dict[str, Any]:
     return doc
 
 
-def _start(targets: list[str], image: bytes, apply: str) -> int:
+def _fetch(uri: str) -> tuple[bytes, str | None]:
+    """GET the ImageURI as a BMC does; log `FETCH <status> <bytes> <sha256> <uri>` (the tests check
+    what came, and that the URI's token is refused once the update is over)."""
+    try:
+        with urllib.request.urlopen(uri, timeout=10) as resp:
+            image, status, error = resp.read(), resp.status, None
+    except urllib.error.HTTPError as exc:
+        image, status, error = exc.read(), exc.code, f"image download failed: HTTP {exc.code}"
+    except OSError as exc:
+        image, status, error = b"", 0, f"image download failed: {type(exc).__name__}"
+    with open(OPTS.log, "a") as out:
+        out.write(f"FETCH {status} {len(image)} {hashlib.sha256(image).hexdigest()} {uri}\n")
+    return (b"", error) if error else (image, None)
+
+
+def _start(targets: list[str], image: bytes, apply: str, fetch_error: str | None = None) -> int:
     first = image.split(b"\n", 1)[0].decode("utf-8", "replace")
     version = first.removeprefix("VERSION ").strip() if first.startswith("VERSION ") else None
     ids = [t.rstrip("/").rsplit("/", 1)[-1] for t in targets]
     failed = None
-    if OPTS.fail_task:
+    if fetch_error:
+        failed = fetch_error
+    elif OPTS.fail_task:
         failed = "image signature verification failed"
     elif version is None:
         failed = "not a firmware image: no VERSION line"
@@ -127,7 +147,10 @@ def _get(path: str) -> dict[str, Any] | None:
             "FirmwareInventory": _ref(FW),
             "Actions": {"#UpdateService.SimpleUpdate": {
                 "target": f"{path}/Actions/UpdateService.SimpleUpdate",
-                "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"]}},
+                "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
+                "@Redfish.OperationApplyTimeSupport": {
+                    "@odata.type": "#Settings.v1_3_5.OperationApplyTimeSupport",
+                    "SupportedValues": OPTS.apply_times}}},
         }  # fmt: skip
         if OPTS.multipart:
             doc["MultipartHttpPushUri"] = f"{path}/upload"
@@ -195,10 +218,12 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if path == f"{R}/UpdateService/Actions/UpdateService.SimpleUpdate":
                 body = json.loads(raw or b"{}")
-                with urllib.request.urlopen(body["ImageURI"], timeout=10) as resp:
-                    image = resp.read()
                 apply = body.get("@Redfish.OperationApplyTime", "Immediate")
-                return self._accepted(_start(body.get("Targets") or [], image, apply))
+                if apply not in OPTS.apply_times:
+                    error = {"code": "Base.1.0.ActionParameterNotSupported", "message": apply}
+                    return self._send(400, {"error": error})
+                image, fetch_error = _fetch(body["ImageURI"])
+                return self._accepted(_start(body.get("Targets") or [], image, apply, fetch_error))
             if path == f"{R}/UpdateService/upload" and OPTS.multipart:
                 head = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
                 msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
@@ -228,7 +253,9 @@ def main() -> None:
     ap.add_argument("--no-multipart", action="store_true")
     ap.add_argument("--fail-task", action="store_true")
     ap.add_argument("--power-off", action="store_true", help="the host starts powered off")
+    ap.add_argument("--apply-times", default="Immediate,OnReset", help="SimpleUpdate's SupportedValues")
     args = ap.parse_args()
+    OPTS.apply_times = args.apply_times.split(",")
     STATE["power"] = "Off" if args.power_off else "On"
     OPTS.multipart, OPTS.fail_task, OPTS.log = not args.no_multipart, args.fail_task, args.requests_log
     ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()

@@ -3,9 +3,13 @@ profile's baseline; with `--update COMPONENT=IMAGE`, one update through the BMC'
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -14,11 +18,18 @@ from provision.acceptance.firmware import check_firmware_state, firmware_items
 from provision.bmc.inventory import collect_inventory
 from provision.bmc.redfish import connect
 from provision.cli.app import App, emit
-from provision.flow.firmware_steps import run_update
-from provision.model.errors import BadInput, VerdictFailed
+from provision.cli.launch import listen_address
+from provision.flow.firmware_steps import Serve, run_update
+from provision.install.bootserver import BootServer
+from provision.model.errors import BadInput, ExternalError, VerdictFailed
+from provision.store.state import StateStore
 
 ORDER = {"fail": 0, "inconclusive": 1, "warn": 2, "pass": 3}
 APPLY_TIMES = ("Immediate", "OnReset")
+
+
+def _say(host: str, line: str) -> None:
+    click.echo(f"{host}: {line}", err=True)
 
 
 def _human(data: dict[str, Any]) -> str:
@@ -51,6 +62,27 @@ def _part(it: dict[str, Any]) -> str:
     return str(it["name"]) + (f" ({', '.join(bits)})" if bits else "") + " "
 
 
+def _embedded(app: App, progress: Callable[[str], None]) -> Serve:
+    """The boot server for a standalone update, at the site's boot_server_url, as `provision host`
+    embeds it; where that address is taken (`provision serve` runs) the offer goes through that one."""
+
+    @contextmanager
+    def serve(store: StateStore) -> Iterator[object]:
+        url = app.catalog.site.boot_server_url
+        split = urlsplit(url)
+        try:
+            server: BootServer | None = BootServer(
+                app.catalog, store, listen_address(f"{split.hostname}:{split.port or 80}"), public_url=url
+            )
+        except ExternalError as exc:
+            progress(f"{exc}: offering the image through the server already there")
+            server = None
+        with server if server is not None else nullcontext():
+            yield server
+
+    return serve
+
+
 def _update_arg(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, str] | None:
     if value is None:
         return None
@@ -68,10 +100,17 @@ def _update_arg(_ctx: click.Context, _param: click.Parameter, value: str | None)
     metavar="COMPONENT=IMAGE",
     callback=_update_arg,
     help="Update one component (a part name from the listing, or a kind: bios, bmc...) from IMAGE: "
-    "a local file (multipart push) or an http(s) URL the BMC fetches (SimpleUpdate).",
+    "a local file (multipart push where the BMC offers it, else served by the boot server at a "
+    "token-gated URL for SimpleUpdate) or an http(s) URL the BMC fetches (SimpleUpdate).",
 )
 @click.option("--image-version", help="The version IMAGE installs (read back after the update).")
-@click.option("--apply-time", type=click.Choice(APPLY_TIMES), default="Immediate", show_default=True)
+@click.option(
+    "--apply-time",
+    type=click.Choice(APPLY_TIMES),
+    default="Immediate",
+    show_default=True,
+    help="Sent as @Redfish.OperationApplyTime: OnReset installs at the next reset (a power cycle).",
+)
 @click.option("--allow-downgrade", is_flag=True, help="Allow an image older than what runs now.")
 @click.pass_obj
 def firmware(
@@ -96,9 +135,10 @@ def firmware(
     if update is not None:
         if image_version is None:
             raise BadInput("--update needs --image-version: the version the image installs, to read back")
+        say = functools.partial(_say, host)
         result = run_update(
-            app.state_dir, entry, update[0], update[1], image_version, apply_time, allow_downgrade,
-            lambda line: click.echo(f"{host}: {line}", err=True),
+            app.state_dir, entry, update[0], update[1], image_version, apply_time, allow_downgrade, say,
+            boot_url=app.catalog.site.boot_server_url, serve=_embedded(app, say),
         )  # fmt: skip
     with connect(entry.bmc) as bmc, bmc.resources() as fetch:
         inventory = collect_inventory(fetch, entry.bmc.system)
