@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from burnin import gpu_ptx
+from burnin import cuda_api, gpu_ptx
+from burnin.gpu_power import PowerResult, run_power
 
 THREADS_PER_BLOCK = 256
 REFERENCE_ITERS = 1024  # the launch every GPU runs identically: its digest is compared across GPUs
@@ -49,6 +50,7 @@ class Device:
     name: str
     pci_bus_id: str  # as CUDA writes it: "0000:41:00.0"
     sm_count: int
+    threads_per_sm: int = 2048  # CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR (1536 on sm_89/sm_120)
 
 
 @dataclass
@@ -72,6 +74,9 @@ class MemoryResult:
     mismatched_words: int = 0  # per pass the larger of the GPU's own count and the host's spot check
     tested_bytes: int = 0  # bytes written and checked by at least one whole pass; 0 before one completed
     spot_mismatches: int = 0  # words of the host's read-back windows differing from gpu_ptx.pattern
+    # the reference: cuMemcpyDtoD of the same traffic (half the buffer onto the other half), read +
+    # written bytes over its time; None when it did not run
+    copy_bytes_per_s: Optional[float] = None
     error: Optional[str] = None
     fault: bool = False
 
@@ -81,6 +86,7 @@ class GpuLoadResult:
     device: Device
     compute: ComputeResult = field(default_factory=ComputeResult)
     memory: MemoryResult = field(default_factory=MemoryResult)
+    power: PowerResult = field(default_factory=PowerResult)
 
 
 def fma_mismatches(data: bytes, first: Optional[bytes]) -> int:
@@ -117,6 +123,11 @@ def spot_mismatches(words: List[int], start: int, seed: int) -> int:
     return sum(1 for i, w in enumerate(words) if w != gpu_ptx.pattern(start + i, seed))
 
 
+def mem_blocks(device: Device) -> int:
+    """Blocks of one full wave of the memory kernels: SMs x max threads per SM / threads per block."""
+    return max(1, device.sm_count * device.threads_per_sm // THREADS_PER_BLOCK)
+
+
 def digest(data: bytes) -> str:
     return hashlib.sha256(data[: gpu_ptx.FMA_PERIOD * 4]).hexdigest()
 
@@ -133,6 +144,9 @@ class CudaStressor:
             lib = ctypes.CDLL(path)
         except OSError as exc:
             raise CudaUnavailable(f"{path} cannot be loaded: {exc}") from None
+        missing = cuda_api.bind(lib)
+        if missing:
+            raise CudaUnavailable(f"{path} lacks {', '.join(missing)} (driver too old)")
         stressor = cls(lib)
         try:
             stressor._check("cuInit", lib.cuInit(0))
@@ -157,16 +171,31 @@ class CudaStressor:
             self._check("cuDeviceGetName", lib.cuDeviceGetName(name, 256, dev))
             bus = ctypes.create_string_buffer(64)
             self._check("cuDeviceGetPCIBusId", lib.cuDeviceGetPCIBusId(bus, 64, dev))
-            sms = ctypes.c_int()
-            # CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16
-            self._check("cuDeviceGetAttribute", lib.cuDeviceGetAttribute(ctypes.byref(sms), 16, dev))
-            out.append(Device(ordinal, name.value.decode(), bus.value.decode(), sms.value))
+            sms, per_sm = ctypes.c_int(), ctypes.c_int()
+            self._check(
+                "cuDeviceGetAttribute",
+                lib.cuDeviceGetAttribute(ctypes.byref(sms), cuda_api.ATTR_MULTIPROCESSOR_COUNT, dev),
+            )
+            self._check(
+                "cuDeviceGetAttribute",
+                lib.cuDeviceGetAttribute(
+                    ctypes.byref(per_sm), cuda_api.ATTR_MAX_THREADS_PER_MULTIPROCESSOR, dev
+                ),
+            )
+            out.append(Device(ordinal, name.value.decode(), bus.value.decode(), sms.value, per_sm.value))
         return out
 
     def run(
-        self, device: Device, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+        self,
+        device: Device,
+        compute_s: float,
+        memory_s: float,
+        memory_pct: float,
+        stop: threading.Event,
+        power_s: float = 0.0,
     ) -> GpuLoadResult:
-        """Compute then memory load on one GPU, in the calling thread (which owns the context)."""
+        """Compute, memory, then (power_s > 0) the power phase on one GPU, in the calling thread (which
+        owns the context)."""
         result = GpuLoadResult(device)
         lib = self._lib
         dev = ctypes.c_int()
@@ -179,20 +208,20 @@ class CudaStressor:
             return result
         try:
             module = self._load_module()
-            _Kernels(self, module, device).run(result, compute_s, memory_s, memory_pct, stop)
+            _Kernels(self, module, device).run(result, compute_s, memory_s, memory_pct, stop, power_s)
         except CudaError as exc:
             result.compute.error = result.compute.error or str(exc)
         finally:
             lib.cuCtxDestroy_v2(ctx)
         return result
 
-    def _load_module(self) -> ctypes.c_void_p:
+    def _load_module(self, text: str = gpu_ptx.PTX) -> ctypes.c_void_p:
         module = ctypes.c_void_p()
         log = ctypes.create_string_buffer(8192)
         # CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6 (the size goes as the pointer).
         opts = (ctypes.c_int * 2)(5, 6)
         vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p), ctypes.c_void_p(8192))
-        ptx = ctypes.c_char_p(gpu_ptx.PTX.encode())
+        ptx = ctypes.c_char_p(text.encode())
         code = self._lib.cuModuleLoadDataEx(ctypes.byref(module), ptx, 2, opts, vals)
         if code != 0:
             name = ctypes.c_char_p()
@@ -208,6 +237,7 @@ class _Kernels:
     def __init__(self, stressor: CudaStressor, module: ctypes.c_void_p, device: Device) -> None:
         self.s = stressor
         self.lib = stressor._lib
+        self.threads_per_block = THREADS_PER_BLOCK
         self.fn = {}
         for name in gpu_ptx.KERNELS:
             f = ctypes.c_void_p()
@@ -215,8 +245,10 @@ class _Kernels:
                 "cuModuleGetFunction", self.lib.cuModuleGetFunction(ctypes.byref(f), module, name.encode())
             )
             self.fn[name] = f
-        # 8 resident blocks per SM fills every GPU here; a multiple of 4 keeps the output whole periods.
-        self.blocks = max(4, device.sm_count * 8 // 4 * 4)
+        # One full wave: every SM holds max-threads-per-SM threads (2048 on sm_90, 1536 on sm_89/sm_120),
+        # so no partial tail wave. fma_burn keeps a multiple of 4 blocks (its output is whole periods).
+        self.mem_blocks = mem_blocks(device)
+        self.blocks = max(4, self.mem_blocks // 4 * 4)
         self.start, self.end = ctypes.c_void_p(), ctypes.c_void_p()
         self.s._check("cuEventCreate", self.lib.cuEventCreate(ctypes.byref(self.start), 0))
         self.s._check("cuEventCreate", self.lib.cuEventCreate(ctypes.byref(self.end), 0))
@@ -228,6 +260,7 @@ class _Kernels:
         memory_s: float,
         memory_pct: float,
         stop: threading.Event,
+        power_s: float = 0.0,
     ) -> None:
         try:
             self.compute(result.compute, compute_s, stop)
@@ -239,11 +272,33 @@ class _Kernels:
         except CudaError as exc:
             result.memory.error = str(exc)
             result.memory.fault = result.memory.passes > 0 or exc.code in _DEVICE_FAULTS
+        if power_s <= 0:
+            return
+        try:
+            run_power(self, result.power, power_s, stop)
+        except CudaError as exc:
+            result.power.error = str(exc)
+            result.power.fault = result.power.launches > 0 or exc.code in _DEVICE_FAULTS
+
+    def load_power(self) -> ctypes.c_void_p:
+        """mma_burn, from its own module (sm_80+: a card or driver that refuses it fails this phase only)."""
+        module = self.s._load_module(gpu_ptx.POWER_PTX)
+        f = ctypes.c_void_p()
+        self.s._check(
+            "cuModuleGetFunction", self.lib.cuModuleGetFunction(ctypes.byref(f), module, b"mma_burn")
+        )
+        return f
+
+    def launch_on(self, fn: ctypes.c_void_p, blocks: int, stream: Any, *args: Any) -> None:
+        params = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.byref(a), ctypes.c_void_p) for a in args])
+        code = self.lib.cuLaunchKernel(fn, blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, stream, params, None)
+        self.s._check("cuLaunchKernel", code)
 
     def launch(self, name: str, *args: Any) -> None:
         params = (ctypes.c_void_p * len(args))(*[ctypes.cast(ctypes.byref(a), ctypes.c_void_p) for a in args])
+        blocks = self.blocks if name == "fma_burn" else self.mem_blocks
         code = self.lib.cuLaunchKernel(
-            self.fn[name], self.blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, None, params, None
+            self.fn[name], blocks, 1, 1, THREADS_PER_BLOCK, 1, 1, 0, None, params, None
         )
         self.s._check(f"cuLaunchKernel({name})", code)
 
@@ -293,20 +348,23 @@ class _Kernels:
     def memory(self, res: MemoryResult, duration_s: float, memory_pct: float, stop: threading.Event) -> None:
         free, total = ctypes.c_size_t(), ctypes.c_size_t()
         self.s._check("cuMemGetInfo", self.lib.cuMemGetInfo_v2(ctypes.byref(free), ctypes.byref(total)))
-        size = int(free.value * memory_pct / 100) // 4096 * 4096
+        granule = self.mem_blocks * THREADS_PER_BLOCK * gpu_ptx.MEM_UNROLL * gpu_ptx.MEM_VEC_BYTES
+        size = int(free.value * memory_pct / 100) // granule * granule
+        if size == 0:
+            raise CudaError(
+                f"cuMemGetInfo ({free.value} bytes free, one grid trip is {granule})", 2, "too little"
+            )
         buf, errors = ctypes.c_uint64(), ctypes.c_uint64()
-        for _ in range(
-            6
-        ):  # other allocations (the driver's own) can make "free" optimistic: shrink and retry
+        for _ in range(6):  # other allocations (the driver's own) can make "free" optimistic: shrink, retry
             code = self.lib.cuMemAlloc_v2(ctypes.byref(buf), ctypes.c_size_t(size))
-            if code == 0:
+            if code == 0 or size <= granule:
                 break
-            size = size * 9 // 10 // 4096 * 4096
+            size = max(granule, size * 9 // 10 // granule * granule)
         self.s._check("cuMemAlloc", code)
         try:
             self.s._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(errors), ctypes.c_size_t(8)))
             count = ctypes.c_uint64()  # the kernel's counter is u64: 2**32 bad words must not wrap to few
-            words = ctypes.c_uint64(size // 4)
+            n_vec = ctypes.c_uint64(size // gpu_ptx.MEM_VEC_BYTES)
             seconds = 0.0
             deadline = time.monotonic() + duration_s
             while (res.passes == 0 or time.monotonic() < deadline) and not stop.is_set():
@@ -316,8 +374,8 @@ class _Kernels:
                 self.s._check(
                     "cuMemsetD32", self.lib.cuMemsetD32_v2(errors, ctypes.c_uint32(0), ctypes.c_size_t(2))
                 )
-                seconds += self.timed("mem_write", buf, words, seed)
-                seconds += self.timed("mem_check", buf, words, seed, errors)
+                seconds += self.timed("mem_write", buf, n_vec, seed)
+                seconds += self.timed("mem_check", buf, n_vec, seed, errors)
                 self.s._check(
                     "cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.byref(count), errors, ctypes.c_size_t(8))
                 )
@@ -327,10 +385,31 @@ class _Kernels:
                 res.passes += 1
                 res.tested_bytes = size  # a whole pass written and checked
             res.bytes_per_s = 2.0 * size * res.passes / seconds if seconds > 0 else None
+            res.copy_bytes_per_s = self.reference_copy(buf, size)
         finally:
             self.lib.cuMemFree_v2(buf)
             if errors.value:
                 self.lib.cuMemFree_v2(errors)
+
+    def reference_copy(self, buf: ctypes.c_uint64, size: int) -> Optional[float]:
+        """cuMemcpyDtoD of the buffer's first half onto its second (after the last pass): the driver's
+        own copy moving the same bytes (read + written) as one kernel pass; best of 3, bytes/s."""
+        half = size // 2
+        src, dst = ctypes.c_uint64(buf.value or 0), ctypes.c_uint64((buf.value or 0) + half)
+        best = None
+        for _ in range(3):
+            self.s._check("cuEventRecord", self.lib.cuEventRecord(self.start, None))
+            self.s._check("cuMemcpyDtoD", self.lib.cuMemcpyDtoD_v2(dst, src, ctypes.c_size_t(half)))
+            self.s._check("cuEventRecord", self.lib.cuEventRecord(self.end, None))
+            self.s._check("cuEventSynchronize", self.lib.cuEventSynchronize(self.end))
+            ms = ctypes.c_float()
+            self.s._check(
+                "cuEventElapsedTime", self.lib.cuEventElapsedTime(ctypes.byref(ms), self.start, self.end)
+            )
+            if ms.value > 0:
+                rate = 2.0 * half / (ms.value / 1000.0)
+                best = rate if best is None else max(best, rate)
+        return best
 
     def spot_check(self, buf: ctypes.c_uint64, n_words: int, seed: int) -> int:
         """The host's own check of a pass: windows read back and compared with gpu_ptx.pattern, so a

@@ -13,10 +13,13 @@ fma_burn(out: u64, iters: u32)
     starts at k + 1 + (g mod 1024) / 1024, so out[g] must equal out[g mod 1024] bit for bit, on every
     launch, on every correct GPU (fma.rn is IEEE-exact); and the host checks every word against the
     closed form too (fma_closed_form): a chain ends at its start value after an even number of steps.
-mem_write(buf: u64, n_words: u64, seed: u32)
-    buf[i] := pattern(i, seed) for i < n_words, grid-stride.
-mem_check(buf: u64, n_words: u64, seed: u32, errors: u64)
-    counts words where buf[i] != pattern(i, seed) into *errors (u64, atomically: never wraps).
+mem_write(buf: u64, n_vec: u64, seed: u32)
+    word i := pattern(i, seed) for i < 4 * n_vec, in 128-bit stores (st.global.v4.u32), MEM_UNROLL
+    vectors per thread per trip. n_vec is a whole number of trips of the whole grid (the host sizes it).
+mem_check(buf: u64, n_vec: u64, seed: u32, errors: u64)
+    the same walk with 128-bit loads (ld.global.v4.u32, MEM_UNROLL in flight before the first compare);
+    counts words where word i != pattern(i, seed) per thread, then adds the count into *errors (u64, one
+    red.global.add per thread that found any: never wraps).
 
 pattern(i, seed) = (lo32(i) * 0x9E3779B1) xor hi32(i) xor seed: distinct per word (odd multiplier,
 a bijection on 32 bits), so address-line faults show up as well as stuck bits; the host alternates the
@@ -94,80 +97,98 @@ def _fma_kernel() -> str:
     )
 
 
-# The grid-stride prologue shared by both memory kernels: %rd3 = i, %rd4 = stride, exits when i >= n.
-_MEM_PROLOGUE = """\tld.param.u64 %rd0, [p_buf];
-\tld.param.u64 %rd1, [p_n];
-\tld.param.u32 %r0, [p_seed];
-\tcvta.to.global.u64 %rd0, %rd0;
-\tmov.u32 %r1, %ctaid.x;
-\tmov.u32 %r2, %ntid.x;
-\tmov.u32 %r3, %tid.x;
-\tmul.wide.u32 %rd3, %r1, %r2;
-\tcvt.u64.u32 %rd5, %r3;
-\tadd.u64 %rd3, %rd3, %rd5;
-\tmov.u32 %r4, %nctaid.x;
-\tmul.wide.u32 %rd4, %r4, %r2;
-\tsetp.ge.u64 %p0, %rd3, %rd1;
-\t@%p0 bra {done};
-{loop}:
-\tcvt.u32.u64 %r5, %rd3;
-\tshr.u64 %rd5, %rd3, 32;
-\tcvt.u32.u64 %r6, %rd5;
-\tmul.lo.u32 %r5, %r5, 0x9E3779B1;
-\txor.b32 %r5, %r5, %r6;
-\txor.b32 %r5, %r5, %r0;
-\tshl.b64 %rd5, %rd3, 2;
-\tadd.u64 %rd6, %rd0, %rd5;"""
+MEM_UNROLL = 4  # 128-bit vectors each thread has in flight per loop trip
+MEM_VEC_BYTES = 16  # one ld/st.global.v4.u32
+_GOLDEN = 0x9E3779B1  # the pattern's odd multiplier
 
-_MEM_EPILOGUE = """\tadd.u64 %rd3, %rd3, %rd4;
-\tsetp.lt.u64 %p0, %rd3, %rd1;
-\t@%p0 bra {loop};
-{done}:
-\tret;
-}}"""
 
-_MEM_WRITE = (
-    """.visible .entry mem_write(
-\t.param .u64 p_buf,
-\t.param .u64 p_n,
-\t.param .u32 p_seed
-)
-{{
-\t.reg .pred %p<2>;
-\t.reg .b32 %r<8>;
-\t.reg .b64 %rd<8>;
+def _mem_kernel(check: bool) -> str:
+    """mem_write / mem_check over n_vec 16-byte vectors. Thread t handles vectors t + j*S (j < MEM_UNROLL,
+    S = the grid's thread count) per trip, then moves on by MEM_UNROLL*S: the host sizes n_vec to a
+    whole number of trips of the whole grid, so no thread tests a bound inside the loop and every
+    trip's MEM_UNROLL loads are issued before the first compare. Word w = 4v + l holds pattern(w, seed);
+    lo32(4v + l) = lo32(4v) + l, so lane l's value is (lo32(4v) * K + l * K) xor hi32(4v) xor seed."""
+    name, tag = ("mem_check", "C") if check else ("mem_write", "W")
+    lines = [
+        f".visible .entry {name}(",
+        "\t.param .u64 p_buf,",
+        "\t.param .u64 p_n,",
+        "\t.param .u32 p_seed" + (",\n\t.param .u64 p_errors" if check else ""),
+        ")",
+        "{",
+        "\t.reg .pred %p<4>;",
+        "\t.reg .b32 %r<40>;",
+        "\t.reg .b64 %rd<24>;",
+        "",
+        "\tld.param.u64 %rd0, [p_buf];",
+        "\tcvta.to.global.u64 %rd0, %rd0;",
+        "\tld.param.u64 %rd1, [p_n];",
+        "\tld.param.u32 %r0, [p_seed];",
+        "\tmov.u32 %r1, %ctaid.x;",
+        "\tmov.u32 %r2, %ntid.x;",
+        "\tmov.u32 %r3, %tid.x;",
+        "\tmul.wide.u32 %rd3, %r1, %r2;",
+        "\tcvt.u64.u32 %rd5, %r3;",
+        "\tadd.u64 %rd3, %rd3, %rd5;",  # t, the first vector of this thread
+        "\tmov.u32 %r4, %nctaid.x;",
+        "\tmul.wide.u32 %rd4, %r4, %r2;",  # S, the grid's thread count
+        f"\tmul.lo.u64 %rd8, %rd4, {MEM_UNROLL};",  # one trip of the whole grid
+        "\tmov.u64 %rd9, 0;",  # this thread's mismatch count
+        "\tsetp.ge.u64 %p0, %rd3, %rd1;",
+        f"\t@%p0 bra {tag}_DONE;",
+        f"{tag}_LOOP:",
+        "\tmov.u64 %rd10, %rd3;",
+    ]
+    for j in range(1, MEM_UNROLL):
+        lines.append(f"\tadd.u64 %rd{10 + j}, %rd{9 + j}, %rd4;")
+    for j in range(MEM_UNROLL):
+        lines.append(f"\tshl.b64 %rd{14 + j}, %rd{10 + j}, 4;")
+        lines.append(f"\tadd.u64 %rd{14 + j}, %rd0, %rd{14 + j};")
+    if check:
+        for j in range(MEM_UNROLL):
+            regs = ", ".join(f"%r{16 + 4 * j + lane}" for lane in range(4))
+            lines.append(f"\tld.global.v4.u32 {{{regs}}}, [%rd{14 + j}];")
+    for j in range(MEM_UNROLL):
+        lines += [
+            f"\tshl.b64 %rd5, %rd{10 + j}, 2;",
+            "\tcvt.u32.u64 %r5, %rd5;",
+            "\tshr.u64 %rd6, %rd5, 32;",
+            "\tcvt.u32.u64 %r6, %rd6;",
+            f"\tmul.lo.u32 %r7, %r5, 0x{_GOLDEN:08X};",
+            "\txor.b32 %r6, %r6, %r0;",
+            "\txor.b32 %r8, %r7, %r6;",
+        ]
+        for lane in range(1, 4):
+            lines.append(f"\tadd.u32 %r12, %r7, 0x{(lane * _GOLDEN) & 0xFFFFFFFF:08X};")
+            lines.append(f"\txor.b32 %r{8 + lane}, %r12, %r6;")
+        if check:
+            for lane in range(4):
+                lines.append(f"\tsetp.ne.u32 %p1, %r{16 + 4 * j + lane}, %r{8 + lane};")
+                lines.append("\tselp.u64 %rd7, 1, 0, %p1;")
+                lines.append("\tadd.u64 %rd9, %rd9, %rd7;")
+        else:
+            lines.append(f"\tst.global.v4.u32 [%rd{14 + j}], {{%r8, %r9, %r10, %r11}};")
+    lines += [
+        "\tadd.u64 %rd3, %rd3, %rd8;",
+        "\tsetp.lt.u64 %p0, %rd3, %rd1;",
+        f"\t@%p0 bra {tag}_LOOP;",
+        f"{tag}_DONE:",
+    ]
+    if check:
+        lines += [
+            "\tsetp.eq.u64 %p2, %rd9, 0;",
+            f"\t@%p2 bra {tag}_END;",
+            "\tld.param.u64 %rd2, [p_errors];",
+            "\tcvta.to.global.u64 %rd2, %rd2;",
+            "\tred.global.add.u64 [%rd2], %rd9;",
+            f"{tag}_END:",
+        ]
+    lines += ["\tret;", "}"]
+    return "\n".join(lines)
 
-"""
-    + _MEM_PROLOGUE
-    + """
-\tst.global.u32 [%rd6], %r5;
-"""
-    + _MEM_EPILOGUE
-).format(loop="W_LOOP", done="W_DONE")
 
-_MEM_CHECK = (
-    """.visible .entry mem_check(
-\t.param .u64 p_buf,
-\t.param .u64 p_n,
-\t.param .u32 p_seed,
-\t.param .u64 p_errors
-)
-{{
-\t.reg .pred %p<2>;
-\t.reg .b32 %r<8>;
-\t.reg .b64 %rd<8>;
-
-\tld.param.u64 %rd7, [p_errors];
-\tcvta.to.global.u64 %rd7, %rd7;
-"""
-    + _MEM_PROLOGUE
-    + """
-\tld.global.u32 %r7, [%rd6];
-\tsetp.ne.u32 %p1, %r7, %r5;
-\t@%p1 red.global.add.u64 [%rd7], 1;
-"""
-    + _MEM_EPILOGUE
-).format(loop="C_LOOP", done="C_DONE")
+_MEM_WRITE = _mem_kernel(check=False)
+_MEM_CHECK = _mem_kernel(check=True)
 
 
 def _f32_hex(value: float) -> str:
@@ -214,3 +235,95 @@ def pattern(index: int, seed: int) -> int:
 
 PTX = "\n".join([_HEADER, _fma_kernel(), "", _MEM_WRITE, "", _MEM_CHECK, ""])
 KERNELS = ("fma_burn", "mem_write", "mem_check")
+
+
+# ---- the power kernel: tensor cores on high-toggle data ---------------------------------------------
+MMA_SETS = 4  # independent accumulator sets per thread (4 f32 each)
+MMA_UNROLL = 8  # mma.sync per set per loop trip (alternating the two A operands)
+MMA_PERIOD = 1024  # out[g] == out[g % MMA_PERIOD]
+# A operands: each 32-bit register holds the same FP16 value twice (k = 2j and 2j + 1); A1 is the bitwise
+# complement of A0, so every A bit toggles between consecutive mma. B holds -1.0 (0xBC00) for even k and
+# +1.0 (0x3C00) for odd k: each product pair a*(-1) + a*(+1) cancels exactly, so D = A x B + C leaves C
+# unchanged bit for bit (every partial sum is exact in FP32) while the multipliers see full-toggle data.
+MMA_A0 = (0x35553555, 0xAAAAAAAA, 0x35553555, 0xAAAAAAAA)  # 0.3333, -0.05206, ...
+MMA_A1 = tuple(~a & 0xFFFFFFFF for a in MMA_A0)  # -13.33 (0xCAAA), 85.31 (0x5555), ...
+MMA_B = 0x3C00BC00
+MMA_OP = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"  # FP16 in, FP32 accumulate (sm_80 and later)
+
+_POWER_HEADER = """.version 7.0
+.target sm_80
+.address_size 64
+"""
+
+
+def _mma_kernel() -> str:
+    """mma_burn(out: u64, iters: u32): each thread's MMA_SETS x 4 FP32 accumulators start at
+    (g mod MMA_PERIOD) + s * 4 + c, go through iters x MMA_UNROLL x MMA_SETS tensor-core mma (m16n8k16,
+    FP16 in, FP32 accumulate) that add exactly zero, and their sum is stored at out[g]."""
+    acc = [[f"%f{4 * s + c}" for c in range(4)] for s in range(MMA_SETS)]
+    lines = [
+        ".visible .entry mma_burn(",
+        "\t.param .u64 p_out,",
+        "\t.param .u32 p_iters",
+        ")",
+        "{",
+        "\t.reg .pred %p<2>;",
+        "\t.reg .b32 %r<24>;",
+        f"\t.reg .f32 %f<{4 * MMA_SETS + 4}>;",
+        "\t.reg .b64 %rd<4>;",
+        "",
+        "\tld.param.u64 %rd0, [p_out];",
+        "\tld.param.u32 %r0, [p_iters];",
+        "\tcvta.to.global.u64 %rd0, %rd0;",
+        "\tmov.u32 %r1, %ctaid.x;",
+        "\tmov.u32 %r2, %ntid.x;",
+        "\tmov.u32 %r3, %tid.x;",
+        "\tmad.lo.u32 %r4, %r1, %r2, %r3;",
+        f"\tand.b32 %r5, %r4, {MMA_PERIOD - 1};",
+        f"\tcvt.rn.f32.u32 %f{4 * MMA_SETS}, %r5;",
+    ]
+    base = f"%f{4 * MMA_SETS}"
+    for s in range(MMA_SETS):
+        for c in range(4):
+            lines.append(f"\tadd.rn.f32 {acc[s][c]}, {base}, 0f{_f32_hex(float(4 * s + c))};")
+    for n, value in enumerate(MMA_A0 + MMA_A1):
+        lines.append(f"\tmov.b32 %r{8 + n}, 0x{value:08X};")
+    lines += [f"\tmov.b32 %r16, 0x{MMA_B:08X};", f"\tmov.b32 %r17, 0x{MMA_B:08X};"]
+    a_sets = ("{%r8, %r9, %r10, %r11}", "{%r12, %r13, %r14, %r15}")
+    lines += ["\tsetp.eq.u32 %p0, %r0, 0;", "\t@%p0 bra MMA_DONE;", "MMA_LOOP:"]
+    for step in range(MMA_UNROLL):
+        for s in range(MMA_SETS):
+            d = "{" + ", ".join(acc[s]) + "}"
+            lines.append(f"\t{MMA_OP} {d}, {a_sets[step % 2]}, {{%r16, %r17}}, {d};")
+    lines += ["\tsub.u32 %r0, %r0, 1;", "\tsetp.ne.u32 %p0, %r0, 0;", "\t@%p0 bra MMA_LOOP;", "MMA_DONE:"]
+    total = f"%f{4 * MMA_SETS + 1}"
+    lines.append(f"\tadd.rn.f32 {total}, {acc[0][0]}, {acc[0][1]};")
+    for reg in [r for row in acc for r in row][2:]:
+        lines.append(f"\tadd.rn.f32 {total}, {total}, {reg};")
+    lines += [
+        "\tmul.wide.u32 %rd1, %r4, 4;",
+        "\tadd.u64 %rd2, %rd0, %rd1;",
+        f"\tst.global.f32 [%rd2], {total};",
+        "\tret;",
+        "}",
+    ]
+    return "\n".join(lines)
+
+
+def mma_closed_form() -> bytes:
+    """The mma_burn output period (MMA_PERIOD little-endian FP32 words), whatever `iters`: the sum of the
+    accumulators' start values, added in the kernel's order in FP32."""
+    import struct
+
+    out = []
+    for j in range(MMA_PERIOD):
+        vals = [_f32(float(j) + float(k)) for k in range(4 * MMA_SETS)]
+        total = _f32(vals[0] + vals[1])
+        for v in vals[2:]:
+            total = _f32(total + v)
+        out.append(struct.pack("<f", total))
+    return b"".join(out)
+
+
+POWER_PTX = "\n".join([_POWER_HEADER, _mma_kernel(), ""])
+POWER_KERNELS = ("mma_burn",)

@@ -9,7 +9,7 @@ and not required, a missing fact skips the comparison it feeds):
   min_tflops (float, floor of our FP32 FMA kernel in TFLOP/s) or else
   fp32_tflops (datasheet FP32 peak) x compute_floor_pct (default 50) / 100,
   min_mem_gbs (float, floor of our write+check kernels in GB/s) or else
-  mem_bandwidth_gbs (datasheet GB/s) x mem_floor_pct (default 60) / 100,
+  mem_bandwidth_gbs (datasheet GB/s) x mem_floor_pct (default 80) / 100,
   feed_continuous_w (float, the circuit's continuous rating), non_gpu_draw_w (float, default 0: the rest
   of the node while the GPUs burn), xid_fatal (list of int, default XID_FATAL).
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from burnin.schema import Finding, Verdict, make_finding
 
@@ -53,6 +53,7 @@ class GpuObservation:
     xid_watched: bool = False
     flops: Optional[float] = None
     mem_bytes_per_s: Optional[float] = None
+    mem_copy_gbs: Optional[float] = None  # the cuMemcpyDtoD reference of the same traffic, GB/s
     compute_mismatches: Optional[int] = None
     memory_mismatches: Optional[int] = None
     closed_form_mismatches: Optional[int] = None  # compute words differing from the closed-form value
@@ -60,6 +61,8 @@ class GpuObservation:
     reference_digest: Optional[str] = None
     load_error: Optional[str] = None  # the stressor could not run here (setup): inconclusive
     load_fault: Optional[str] = None  # the stressor failed mid-load: a fault
+    power: Any = None  # burnin.gpu_power.PowerResult of the power phase (None: not run)
+    power_series: List[Tuple[float, float, int]] = field(default_factory=list)  # (epoch s, W, clock events)
 
 
 def _f(
@@ -328,7 +331,7 @@ def stress_findings(gpus: List[GpuObservation], exp: Dict[str, Any]) -> List[Fin
             )
     floor_mem = exp.get("min_mem_gbs")
     if floor_mem is None and exp.get("mem_bandwidth_gbs"):
-        floor_mem = float(exp["mem_bandwidth_gbs"]) * float(exp.get("mem_floor_pct", 60)) / 100
+        floor_mem = float(exp["mem_bandwidth_gbs"]) * float(exp.get("mem_floor_pct", 80)) / 100
     floor_tflops = exp.get("min_tflops")
     if floor_tflops is None and exp.get("fp32_tflops"):
         floor_tflops = float(exp["fp32_tflops"]) * float(exp.get("compute_floor_pct", 50)) / 100

@@ -95,6 +95,7 @@ def test_the_real_stressor_counts_a_flipped_word_against_the_closed_form(
     libcuda: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_CUDA_FMA_FLIP_DEV", "0")  # one flipped word on every launch after the first
+    monkeypatch.setenv("FAKE_CUDA_SMS", "2")  # 2 x 1536 threads: the flipped thread 1500 exists
     stressor = CudaStressor.open(libcuda)
     r = stressor.run(stressor.devices()[0], 0.2, 0.1, 90, threading.Event())
     assert r.compute.launches >= 1 and r.compute.closed_form_mismatches == r.compute.launches
@@ -158,11 +159,17 @@ class CrashingStressor(FakeStressor):
         self.crash_index = crash_index
 
     def run(
-        self, device: Any, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+        self,
+        device: Any,
+        compute_s: float,
+        memory_s: float,
+        memory_pct: float,
+        stop: threading.Event,
+        power_s: float = 0.0,
     ) -> GpuLoadResult:
         if device is self._devices[self.crash_index]:
             raise RuntimeError("cuCtxSynchronize returned garbage")
-        return super().run(device, compute_s, memory_s, memory_pct, stop)
+        return super().run(device, compute_s, memory_s, memory_pct, stop, power_s)
 
 
 def test_a_crashed_load_thread_is_inconclusive_naming_the_gpu(tmp_path: Path) -> None:
@@ -184,13 +191,19 @@ def test_a_crashed_load_thread_is_inconclusive_naming_the_gpu(tmp_path: Path) ->
 
 
 class TimedStressor(FakeStressor):
-    """Loads for the time it is asked (compute + memory), like the real stressor."""
+    """Loads for the time it is asked (compute + memory + power), like the real stressor."""
 
     def run(
-        self, device: Any, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+        self,
+        device: Any,
+        compute_s: float,
+        memory_s: float,
+        memory_pct: float,
+        stop: threading.Event,
+        power_s: float = 0.0,
     ) -> GpuLoadResult:
-        self.run_s = compute_s + memory_s
-        return super().run(device, compute_s, memory_s, memory_pct, stop)
+        self.run_s = compute_s + memory_s + power_s
+        return super().run(device, compute_s, memory_s, memory_pct, stop, power_s)
 
 
 def test_soak_load_runs_every_gpu_for_the_duration_and_judges_faults(tmp_path: Path) -> None:

@@ -66,11 +66,20 @@ def test_profile_expectations_judge_matching_cards(
     expect = gpu_expect(load_catalog(PROFILES).profiles[profile])
     lib = FakeNvml(cards)
     stressor = FakeStressor(lib, {g.index: healthy_result(None, tflops, gbs) for g in cards})  # type: ignore[arg-type]
-    result = gpu_suite.run(Harness(tmp_path, expect).ctx, lib=lib, stressor=stressor)
+    assert expect["pcie_floor_pct"] == 75 and expect["mem_floor_pct"] == 80  # gpu_floors + acceptance
+    # the copies need libcuda (tests/test_gpu_copies.py); this fake stressor has none, so they are off here
+    no_copies = {"copies": False}
+    result = gpu_suite.run(Harness(tmp_path, expect, no_copies).ctx, lib=lib, stressor=stressor)
     assert result.verdict is Verdict.PASS, [f for f in result.findings if f.verdict is not Verdict.PASS]
     assert find(result, "gpu_pci_device_id", "gpu:0")[0].verdict is Verdict.PASS
     slow = FakeStressor(lib, {0: healthy_result(None, expect["fp32_tflops"] * 0.4, gbs)})  # type: ignore[arg-type]
     for g in cards:
         g.samples = 0
-    result = gpu_suite.run(Harness(tmp_path, expect).ctx, lib=lib, stressor=slow)
+    result = gpu_suite.run(Harness(tmp_path, expect, no_copies).ctx, lib=lib, stressor=slow)
     assert find(result, "gpu_throughput_compute_floor", "gpu:0")[0].verdict is Verdict.FAIL
+    # memory at 78% of the datasheet bandwidth: below the 80% floor
+    slow = FakeStressor(lib, {0: healthy_result(None, tflops, expect["mem_bandwidth_gbs"] * 0.78)})  # type: ignore[arg-type]
+    for g in cards:
+        g.samples = 0
+    result = gpu_suite.run(Harness(tmp_path, expect, no_copies).ctx, lib=lib, stressor=slow)
+    assert find(result, "gpu_throughput_memory_floor", "gpu:0")[0].verdict is Verdict.FAIL

@@ -41,16 +41,18 @@ def burn(lib: str, ordinal: int = 0, compute_s: float = 0.2, memory_s: float = 0
 def test_devices_and_a_clean_run(libcuda: str) -> None:
     stressor = CudaStressor.open(libcuda)
     devices = stressor.devices()
-    assert [(d.ordinal, d.pci_bus_id, d.sm_count) for d in devices] == [
-        (0, "0000:61:00.0", 1),
-        (1, "0000:41:00.0", 1),
+    assert [(d.ordinal, d.pci_bus_id, d.sm_count, d.threads_per_sm) for d in devices] == [
+        (0, "0000:61:00.0", 1, 1536),
+        (1, "0000:41:00.0", 1, 1536),
     ]
     a, b = burn(libcuda, 0), burn(libcuda, 1)
     for r in (a, b):
         assert r.compute.error is None and r.memory.error is None
         assert r.compute.launches >= 1 and r.compute.mismatches == 0 and (r.compute.flops or 0) > 0
         assert r.memory.passes >= 1 and r.memory.mismatched_words == 0 and (r.memory.bytes_per_s or 0) > 0
-        assert r.memory.tested_bytes == (16 << 20) * 90 // 100 // 4096 * 4096
+        granule = 1536 * 4 * 16  # one full wave (1 SM x 1536 threads), 4 vectors of 16 bytes each
+        assert r.memory.tested_bytes == (16 << 20) * 90 // 100 // granule * granule
+        assert (r.memory.copy_bytes_per_s or 0) > 0  # the cuMemcpyDtoD reference ran beside it
     assert a.compute.reference_digest == b.compute.reference_digest is not None
 
 
@@ -63,6 +65,7 @@ def test_memory_corruption_is_counted(libcuda: str, monkeypatch: pytest.MonkeyPa
 
 def test_compute_corruption_is_counted(libcuda: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_CUDA_FMA_FLIP_DEV", "0")
+    monkeypatch.setenv("FAKE_CUDA_SMS", "2")  # 2 x 1536 threads: thread 1500 lies past the first period
     r = burn(libcuda, 0)
     assert r.compute.launches >= 1 and r.compute.mismatches == r.compute.launches  # one broken word each
 

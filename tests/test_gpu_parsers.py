@@ -123,7 +123,7 @@ def _ptxas() -> str:
     if found:
         return found
     try:
-        import nvidia.cuda_nvcc as nvcc  # nvidia-cuda-nvcc-cu12 (dev dependency) ships ptxas
+        import nvidia.cuda_nvcc as nvcc  # type: ignore[import-untyped, unused-ignore]  # ships ptxas (dev dependency)
     except ImportError:
         pytest.skip("ptxas is not installed (pip install nvidia-cuda-nvcc-cu12)")
     candidate = Path(next(iter(nvcc.__path__))) / "bin" / "ptxas"

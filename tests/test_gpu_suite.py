@@ -292,7 +292,7 @@ def test_no_floor_in_profile_is_inconclusive_but_not_blocking(tmp_path: Path) ->
     floor = find(result, "gpu_throughput_compute_floor", "gpu:0")[0]
     assert floor.verdict is Verdict.INCONCLUSIVE and not floor.required
     mem_floor = find(result, "gpu_throughput_memory_floor", "gpu:0")[0]
-    assert mem_floor.verdict is Verdict.PASS and "1075" in mem_floor.expected  # 60% of 1792 GB/s
+    assert mem_floor.verdict is Verdict.PASS and "1433.6" in mem_floor.expected  # 80% of 1792 GB/s
     assert result.verdict is Verdict.PASS
 
 
@@ -370,7 +370,12 @@ def test_third_party_tools_requested_but_missing_are_inconclusive(tmp_path: Path
 
 def test_dcgm_runs_at_the_plans_level_and_a_missing_dcgmi_is_optional(tmp_path: Path) -> None:
     result, h, _ = run(tmp_path, four(), options={"dcgm_level": 3})
-    assert ["dcgmi", "diag", "-r", "3", "--json"] in h.tools
+    # held to the profile's figures (300 W limit, 1792 GB/s x 80%, Gen5 x16), not DCGM's SKU defaults
+    params = (
+        "targeted_power.target_power=285.0;memory_bandwidth.minimum_bandwidth=1433600;"
+        "pcie.h2d_d2h_single_pinned.min_pci_generation=5.0;pcie.h2d_d2h_single_pinned.min_pci_width=16.0"
+    )
+    assert ["dcgmi", "diag", "-r", "3", "-p", params, "-j"] in h.tools
     dcgm = find(result, "gpu_dcgm_diag")[0]
     assert (dcgm.verdict, dcgm.observed, dcgm.required) == (
         Verdict.INCONCLUSIVE,

@@ -1,17 +1,22 @@
 """GPU check on a lent GPU machine (run by gpu-check.sh): our NVML inventory vs nvidia-smi, the GPU suite
-end to end with the built-in CUDA stressor, and our FLOP/s and GB/s vs a PyTorch reference on the same
-card. Writes one JSON document; every step records its own error instead of stopping the others."""
+end to end with the built-in CUDA stressor (compute, 128-bit memory kernel beside a cuMemcpyDtoD of the
+same traffic, the tensor-core power phase beside the streaming kernel, host<->GPU and peer copies, and
+all_reduce_perf / dcgmi when installed), and our FLOP/s and GB/s vs a PyTorch reference on the same card.
+Writes one JSON document; every step records its own error instead of stopping the others, and prints
+one summary: power W / enforced limit, memory GB/s / DtoD GB/s, H2D and D2H GB/s, peer GB/s."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +36,7 @@ SMI_FIELDS = [
     "compute_cap",
 ]
 # nvidia-smi field -> (our Gpu attribute, normaliser)
-COMPARE = {
+COMPARE: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "name": ("name", str),
     "uuid": ("uuid", str),
     "serial": ("serial", str),
@@ -118,12 +123,28 @@ def run_suite(duration_s: float, smi_gpus: list[dict[str, str]], run_dir: Path) 
     if first.get("memory.total", "").isdigit():
         expect["memory_mib"] = int(first["memory.total"])
 
-    def run_tool(evidence_id: str, argv: list[str], timeout_s: float, artifact: str | None = None) -> ToolRun:
-        return ToolRun(Evidence(id=evidence_id, command=argv, error="not run here"), "", "", missing=True)
+    def run_tool(
+        evidence_id: str, argv: list[str], timeout_s: float, artifact: str | None = None, **_: Any
+    ) -> ToolRun:
+        """all_reduce_perf and dcgmi when the machine has them; anything else is not run here."""
+        if argv[0] not in ("all_reduce_perf", "dcgmi") or shutil.which(argv[0]) is None:
+            return ToolRun(Evidence(id=evidence_id, command=argv, error="not run here"), "", "", missing=True)
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=min(timeout_s, 240), check=False
+            )
+        except subprocess.TimeoutExpired:
+            return ToolRun(Evidence(id=evidence_id, command=argv, error="timed out"), "", "", timed_out=True)
+        ev = Evidence(id=evidence_id, command=argv, exit_code=done.returncode, excerpt=done.stdout[-2000:])
+        return ToolRun(ev, done.stdout, done.stderr)
 
     ctx = SuiteContext(
         run_dir=run_dir,
-        spec={"suite": "gpu", "duration_s": duration_s, "options": {"sample_interval_s": 1}},
+        spec={
+            "suite": "gpu",
+            "duration_s": duration_s,
+            "options": {"sample_interval_s": 1, "copies": True, "nccl": True, "power_share": 0.3},
+        },
         plan={"expect": {"gpus": expect}, "sample_interval_s": 1},
         log=lambda event, **f: events.append({"event": event, **f}),
         run_tool=run_tool,
@@ -157,7 +178,7 @@ def run_suite(duration_s: float, smi_gpus: list[dict[str, str]], run_dir: Path) 
 
 
 def torch_reference(seconds: float) -> dict[str, Any]:
-    import torch
+    import torch  # type: ignore[import-not-found, unused-ignore]
 
     out: list[dict[str, Any]] = []
     torch.backends.cuda.matmul.allow_tf32 = False  # plain FP32, as our FMA kernel is
@@ -197,6 +218,38 @@ def torch_reference(seconds: float) -> dict[str, Any]:
             }
         )
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "per_gpu": out}
+
+
+def figures(m: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue asks of one run, side by side as ratios."""
+    hosts = {h.get("index"): h for h in (m.get("copies") or {}).get("hosts", [])}
+    rows = []
+    for p in m.get("per_gpu", []):
+        h = hosts.get(p.get("index"), {})
+        watts, limit = p.get("sustained_power_w"), p.get("power_limit_enforced_w")
+        mem, dtod = p.get("mem_gbs"), p.get("mem_copy_gbs")
+        rows.append(
+            {
+                "gpu": p.get("index"),
+                "power_w": watts,
+                "enforced_limit_w": limit,
+                "power_over_limit": round(watts / limit, 3) if watts and limit else None,
+                "mem_gbs": mem,
+                "dtod_gbs": dtod,
+                "mem_over_dtod": round(mem / dtod, 3) if mem and dtod else None,
+                "h2d_gbs": h.get("h2d_gbs"),
+                "d2h_gbs": h.get("d2h_gbs"),
+                "both_gbs": h.get("both_gbs"),
+                "link": f"Gen{h.get('link_gen')} x{h.get('link_width')}" if h else None,
+                "numa_node": h.get("numa_node"),
+                "tflops": p.get("tflops"),
+            }
+        )
+    peers = [
+        {k: q.get(k) for k in ("src", "dst", "can_access", "via", "gbs", "mismatched_bytes")}
+        for q in (m.get("copies") or {}).get("peers", [])
+    ]
+    return {"per_gpu": rows, "peers": peers, "nccl": m.get("nccl")}
 
 
 def main() -> int:
@@ -246,11 +299,15 @@ def main() -> int:
         for p, r in zip(per_gpu, refs, strict=False)
     ]
     doc["suite_verdict"] = suite.get("result", {}).get("verdict") if isinstance(suite, dict) else None
+    doc["figures"] = figures(
+        suite.get("result", {}).get("measurements", {}) if isinstance(suite, dict) else {}
+    )
     out.write_text(json.dumps(doc, indent=1, default=str))
     print(
         json.dumps(
             {
                 "suite_verdict": doc["suite_verdict"],
+                "figures": doc["figures"],
                 "ratios": doc["ratios"],
                 "mismatches": doc.get("inventory", {}).get("mismatches"),
             },

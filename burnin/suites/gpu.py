@@ -5,11 +5,17 @@ burnin.gpu_verdicts (which documents the plan["expect"]["gpus"] keys it reads).
 Options (spec["options"]): memory_pct (share of free GPU memory the memory kernel tests, default 90),
 compute_share (of duration_s spent on the compute kernel, default 0.5), sample_interval_s (default 1),
 gpu_burn (bool: run gpu_burn -tc too), gpu_burn_dir (where compare.ptx is), dcgm_level (int: run
-`dcgmi diag -r N --json`; 0 = not).
+`dcgmi diag -r N -p <the profile's limits> -j`; 0 = not), power_share (of duration_s spent on the
+tensor-core + streaming power phase, default 0.25; 0 = none: burnin.gpu_power), copies / copy_mib /
+copy_repeats / sysfs_root (host<->GPU and peer copies after the load: burnin.suites.gpu_copies), nccl
+(bool: all_reduce_perf over every GPU). copies and nccl default to on when the plan carries the
+profile's gpu_floors (plan["expect"]["gpus"]["pcie_floor_pct"]).
 
 measurements["per_gpu"][i] also carries memory_total_mib (NVML's total), tested_mib (MiB the memory kernel
-wrote AND checked in at least one whole pass; 0 when the phase faulted or errored before one) and
-closed_form_mismatches (compute words differing from the FMA chain's closed-form value).
+wrote AND checked in at least one whole pass; 0 when the phase faulted or errored before one),
+closed_form_mismatches (compute words differing from the FMA chain's closed-form value), mem_copy_gbs
+(cuMemcpyDtoD of the memory kernel's traffic), sustained_power_w (the power phase's median board power)
+and power_mismatches; measurements["copies"] and measurements["nccl"] the copy and all-reduce figures.
 
 The soak's GPU half is `soak_load(ctx, duration_s)` (burnin.suites.gpu_soak); the load itself, shared by
 both, is burnin.suites.gpu_stress.
@@ -24,6 +30,7 @@ from typing import Any, Dict, List
 
 from burnin.context import SuiteContext
 from burnin.gpu_load import CudaStressor
+from burnin.gpu_power_verdicts import power_phase_findings, sustained_watts
 from burnin.gpu_verdicts import (
     GpuObservation,
     health_findings,
@@ -33,6 +40,7 @@ from burnin.gpu_verdicts import (
 )
 from burnin.nvml import Nvml, NvmlUnavailable
 from burnin.schema import Evidence, Finding, SuiteResult, Verdict
+from burnin.suites.gpu_copies import copy_phase, wanted
 from burnin.suites.gpu_soak import soak_load
 from burnin.suites.gpu_stress import load_watching_xids, observe_gpus, read_counters_after
 from burnin.suites.gpu_tools import third_party_findings
@@ -90,6 +98,7 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
         ctx.log("gpu_xid", gpu=e["gpu"], xid=e["xid"])
     result.findings += health_findings(gpus, exp, events)
     result.findings += stress_findings(gpus, exp)
+    result.findings += power_phase_findings(gpus, exp)
     result.findings.append(power_finding(loads.get("peak_gpu_power_w"), exp))
     result.measurements["per_gpu"] = [_per_gpu(g) for g in gpus]
     result.measurements["peak_gpu_power_w"] = loads.get("peak_gpu_power_w")
@@ -97,6 +106,8 @@ def _burn(ctx: SuiteContext, nvml: Nvml, stressor: Any, exp: Dict[str, Any], res
         result.error = "cancelled before the load finished"
         result.findings.append(_cancelled_finding(ctx, result.error))
         return
+    if wanted(ctx, exp):
+        copy_phase(ctx, loads, exp, result, {g.index: (g.max_pcie_gen, g.max_pcie_width) for g in gpus})
     result.findings += third_party_findings(ctx, opts, exp, result)
 
 
@@ -129,6 +140,10 @@ def _per_gpu(g: GpuObservation) -> Dict[str, Any]:
         "compute_mismatches": g.compute_mismatches,
         "memory_mismatches": g.memory_mismatches,
         "closed_form_mismatches": g.closed_form_mismatches,
+        "mem_copy_gbs": g.mem_copy_gbs,  # cuMemcpyDtoD of the same traffic, beside mem_gbs
+        "sustained_power_w": sustained_watts(g),  # median board power of the power phase
+        "power_limit_enforced_w": g.info.get("power_limit_enforced_w"),
+        "power_mismatches": None if g.power is None else g.power.mismatches,
         "memory_total_mib": g.info.get("memory_mib"),
         "tested_mib": g.memory_tested_bytes // (1024 * 1024),
         "counters_before": g.before,

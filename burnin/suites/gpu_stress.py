@@ -82,7 +82,8 @@ def load(
     """Run the stressor on every GPU for `duration_s` while this thread samples NVML. The telemetry
     thread of the agent reads the latest sample through add_sampler (it never calls NVML itself).
     Returns {"peak_gpu_power_w", "window": (start, end) epoch seconds during which every GPU that
-    joined was under load (None when none joined), "joined": [NVML indexes whose load ran]}."""
+    joined was under load (None when none joined), "joined": [NVML indexes whose load ran],
+    "devices": {NVML index: CUDA device}, "stressor": the stressor that ran}."""
     opts = ctx.options
     latest: Dict[str, float] = {}
     live = {"on": True}
@@ -93,13 +94,16 @@ def load(
     ctx.add_sampler("gpu", sampler)
     duration = max(1.0, duration_s)
     share = float(opts.get("compute_share", 0.5))
+    power_share = float(opts.get("power_share", 0.25))  # the tensor-core + streaming phase (gpu_power)
     interval = float(opts.get("sample_interval_s", ctx.plan.get("sample_interval_s", 1.0)))
     results: Dict[int, GpuLoadResult] = {}
     spans: Dict[int, Tuple[float, float]] = {}
     crashes: Dict[int, str] = {}
     stressor, devices = _devices(stressor, nvml, gpus)
-    compute_s, memory_s = duration * share, duration * (1 - share)
+    compute_s, power_s = duration * share, duration * power_share
+    memory_s = max(0.0, duration - compute_s - power_s)
     work = _Work(stressor, float(opts.get("memory_pct", 90)), compute_s, memory_s, ctx.stop)
+    work.power_s = power_s
     threads = _load_threads(work, devices, results, spans, crashes)
     ctx.mark_phase("gpu.load")
     ctx.log("gpu_load_start", gpus=sorted(devices), duration_s=duration)
@@ -112,6 +116,7 @@ def load(
     ctx.mark_phase("gpu.idle")
     for n, r in results.items():
         _record_load_result(ctx, gpus[n], n, r)
+        gpus[n].power = r.power if power_s > 0 else None  # judged only when the phase was asked for
     for n, tb in sorted(crashes.items()):
         _thread_crashed(result, gpus[n], tb)
     result.evidence.append(_load_evidence(duration, results, _load_gaps(devices, gpus)))
@@ -120,7 +125,14 @@ def load(
     if joined:
         start, end = max(spans[n][0] for n in joined), min(spans[n][1] for n in joined)
         window = (start, max(start, end))
-    return {"peak_gpu_power_w": peak, "window": window, "joined": joined}
+    # devices and stressor: for the phases after the load (burnin.suites.gpu_copies) to reuse
+    return {
+        "peak_gpu_power_w": peak,
+        "window": window,
+        "joined": joined,
+        "devices": devices,
+        "stressor": stressor,
+    }
 
 
 class _Work:
@@ -131,6 +143,7 @@ class _Work:
     ) -> None:
         self.stressor, self.memory_pct, self.stop = stressor, memory_pct, stop
         self.compute_s, self.memory_s = compute_s, memory_s
+        self.power_s = 0.0
 
 
 def _load_threads(
@@ -148,7 +161,9 @@ def _load_threads(
         def body(n: int = nvml_index, d: Any = device) -> None:
             started = time.time()
             try:
-                results[n] = work.stressor.run(d, work.compute_s, work.memory_s, work.memory_pct, work.stop)
+                results[n] = work.stressor.run(
+                    d, work.compute_s, work.memory_s, work.memory_pct, work.stop, power_s=work.power_s
+                )
             except BaseException:
                 crashes[n] = traceback.format_exc()
             finally:
@@ -245,6 +260,8 @@ def _record_load_result(ctx: SuiteContext, g: GpuObservation, n: int, r: GpuLoad
     g.load_error = "; ".join(e for e in errors if e) or None
     g.compute_mismatches, g.memory_mismatches = r.compute.mismatches, r.memory.mismatched_words
     g.closed_form_mismatches = r.compute.closed_form_mismatches
+    copy = r.memory.copy_bytes_per_s
+    g.mem_copy_gbs = None if copy is None else round(copy / 1e9, 1)
     if r.compute.launches == 0 and r.memory.passes == 0:
         g.max_pcie_gen = g.max_pcie_width = None  # never loaded: its link was read idle (trained down)
     # only a pass that wrote AND checked the whole buffer proves coverage
@@ -258,6 +275,7 @@ def _record_load_result(ctx: SuiteContext, g: GpuObservation, n: int, r: GpuLoad
         memory_mismatches=r.memory.mismatched_words,
         closed_form_mismatches=r.compute.closed_form_mismatches,
         memory_spot_mismatches=r.memory.spot_mismatches,
+        mem_copy_gbs=g.mem_copy_gbs,
         error=g.load_fault or g.load_error,
     )
 
@@ -268,8 +286,11 @@ def _load_evidence(duration: float, results: Dict[int, GpuLoadResult], gaps: Opt
         command=["builtin:cuda-ptx", f"duration_s={duration:g}"],
         duration_s=duration,
         excerpt="; ".join(
-            "gpu{}: {:.1f} TFLOP/s, {:.0f} GB/s".format(
-                n, (r.compute.flops or 0) / 1e12, (r.memory.bytes_per_s or 0) / 1e9
+            "gpu{}: {:.1f} TFLOP/s, {:.0f} GB/s (cuMemcpyDtoD {:.0f} GB/s)".format(
+                n,
+                (r.compute.flops or 0) / 1e12,
+                (r.memory.bytes_per_s or 0) / 1e9,
+                (r.memory.copy_bytes_per_s or 0) / 1e9,
             )
             for n, r in sorted(results.items())
         ),
@@ -325,6 +346,8 @@ def _accumulate(g: GpuObservation, s: Dict[str, Optional[float]], loaded: bool) 
 
     g.max_temp_c = hi(g.max_temp_c, s.get("temp_c"))
     g.max_power_w = hi(g.max_power_w, s.get("power_w"))
+    if loaded and s.get("power_w") is not None:
+        g.power_series.append((time.time(), float(s["power_w"] or 0.0), int(s.get("clock_events") or 0)))
     events = s.get("clock_events")
     if loaded:
         gen, width = hi(g.max_pcie_gen, s.get("pcie_gen")), hi(g.max_pcie_width, s.get("pcie_width"))

@@ -1,5 +1,7 @@
 """The third-party GPU tools the gpu suite runs when its plan asks: gpu_burn (`gpu_burn: true`,
-`gpu_burn_dir`) and NVIDIA DCGM's `dcgmi diag -r N --json` (`dcgm_level: N`). Their text is parsed
+`gpu_burn_dir`), NVIDIA DCGM's `dcgmi diag -r N -p <the profile's limits> -j` (`dcgm_level: N`;
+burnin.gpu_dcgm_params) and nccl-tests' all_reduce_perf (`nccl: true`, by default when the plan has
+the profile's gpu_floors; burnin.gpu_nccl). Their text is parsed
 (burnin.gpu_parsers), never their exit code alone (gpu_burn exits 0 with faulty GPUs); a tool that
 is missing, timed out or could not run is inconclusive, saying which.
 
@@ -12,8 +14,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List
 
-from burnin import gpu_parsers
+from burnin import gpu_nccl, gpu_parsers
 from burnin.context import SuiteContext, ToolRun
+from burnin.gpu_dcgm_params import dcgm_argv
 from burnin.schema import Evidence, Finding, SuiteResult, Verdict
 
 
@@ -68,9 +71,8 @@ def third_party_findings(
         )
     level = int(opts.get("dcgm_level", 0) or 0)
     if level:
-        run = ctx.run_tool(
-            "gpu.dcgm", ["dcgmi", "diag", "-r", str(level), "--json"], 3600, artifact="dcgm.json"
-        )
+        # the profile's limits, not DCGM's per-SKU defaults (burnin.gpu_dcgm_params)
+        run = ctx.run_tool("gpu.dcgm", dcgm_argv(level, exp), 3600, artifact="dcgm.json")
         result.evidence.append(run.evidence)
         verdict, observed = gpu_parsers.parse_dcgm_diag(run.stdout).verdict()
         if run.missing or run.timed_out:
@@ -83,7 +85,7 @@ def third_party_findings(
                 id="gpu_dcgm_diag:node",
                 check="gpu_dcgm_diag",
                 component="node",
-                expected=f"dcgmi diag -r {level}: all pass",
+                expected=f"dcgmi diag -r {level}: all pass at the profile's limits",
                 observed=observed,
                 verdict=verdict,
                 evidence=["gpu.dcgm"],
@@ -91,4 +93,42 @@ def third_party_findings(
                 required=not run.missing,  # no dcgmi on the host: optional, says so
             )
         )
+    if opts.get("nccl", "pcie_floor_pct" in exp):
+        out.append(nccl_finding(ctx, exp, result))
     return out
+
+
+def nccl_finding(ctx: SuiteContext, exp: Dict[str, Any], result: SuiteResult) -> Finding:
+    """nccl-tests' all_reduce_perf over every GPU: wrong values and the bus bandwidth floor
+    (`busbw_min_gbs`). Not installed: an optional inconclusive that says so."""
+    gpus = int(exp.get("count") or 0) or 1
+    run = ctx.run_tool("gpu.nccl", gpu_nccl.argv(gpus), 900, artifact="all_reduce_perf.txt")
+    result.evidence.append(run.evidence)
+    report = gpu_nccl.parse_all_reduce(run.stdout)
+    floor = exp.get("busbw_min_gbs")
+    verdict, observed = report.verdict(None if floor is None else float(floor), gpus)
+    if run.missing:
+        verdict, observed = Verdict.INCONCLUSIVE, "all_reduce_perf (nccl-tests) is not installed"
+    elif (run.timed_out or run.evidence.error) and verdict is not Verdict.FAIL:
+        verdict, observed = (
+            Verdict.INCONCLUSIVE,
+            f"all_reduce_perf could not finish: {run.evidence.error or 'timed out'}",
+        )
+    result.measurements["nccl"] = {
+        "busbw_gbs": report.peak_busbw,
+        "avg_busbw_gbs": report.avg_busbw,
+        "wrong": report.wrong,
+        "gpus": report.ranks,
+    }
+    want = "0 wrong values" + (f", busbw >= {float(floor):g} GB/s" if floor is not None else "")
+    return Finding(
+        id="gpu_nccl_allreduce:node",
+        check="gpu_nccl_allreduce",
+        component="node",
+        expected=f"all_reduce_perf -g {gpus}: {want}",
+        observed=observed,
+        verdict=verdict,
+        evidence=["gpu.nccl"],
+        source="burnin",
+        required=not run.missing,
+    )

@@ -41,4 +41,6 @@ def gpu_expect(profile: Profile) -> dict[str, Any]:
     )
     if g.fp32_tflops is not None:
         expect["fp32_tflops"] = g.fp32_tflops
+    if profile.gpu_floors is not None:
+        expect.update(profile.gpu_floors.expect())
     return expect

@@ -17,6 +17,7 @@ from typing import Any
 import pynvml
 
 from burnin.gpu_load import ComputeResult, Device, GpuLoadResult, MemoryResult
+from burnin.gpu_power import PowerResult
 
 MAXQ = "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition"
 
@@ -264,7 +265,7 @@ class FakeNvml:
         g = self._dev(h)
         if not g.xid_supported:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return pynvml.nvmlEventTypeXidCriticalError | pynvml.nvmlEventTypeDoubleBitEccError
+        return int(pynvml.nvmlEventTypeXidCriticalError | pynvml.nvmlEventTypeDoubleBitEccError)
 
     def nvmlDeviceRegisterEvents(self, h: _Handle, mask: int, event_set: object) -> None:
         self._dev(h)
@@ -321,12 +322,23 @@ class FakeStressor:
         return sorted(self._devices, key=lambda d: d.ordinal)
 
     def run(
-        self, device: Device, compute_s: float, memory_s: float, memory_pct: float, stop: threading.Event
+        self,
+        device: Device,
+        compute_s: float,
+        memory_s: float,
+        memory_pct: float,
+        stop: threading.Event,
+        power_s: float = 0.0,
     ) -> GpuLoadResult:
         index = next(i for i, d in enumerate(self._devices) if d is device)
         gpu = self.nvml.gpus[index]
         self.calls.append((index, compute_s, memory_s, memory_pct))
         gpu.loaded = gpu.was_loaded = True
+        started = time.time()
         stop.wait(self.run_s)
         gpu.loaded = False
-        return replace(self.results[index], device=device)
+        result = replace(self.results[index], device=device)
+        if power_s > 0 and result.power.launches == 0 and result.power.error is None:
+            # the whole run counts as the power phase (an injected PowerResult is kept as given)
+            result.power = PowerResult(launches=10, started=started, ended=time.time())
+        return result
