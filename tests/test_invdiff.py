@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from burnin.hardware import Dimm, Drive, Firmware, Gpu, HardwareInventory, Nic, SystemInfo
+from burnin.hardware import (
+    Dimm,
+    Drive,
+    Firmware,
+    Gpu,
+    HardwareInventory,
+    Nic,
+    PartStatus,
+    Psu,
+    SystemInfo,
+)
 from provision.acceptance.inventory_diff import (
     ChangeKind,
     diff_inventories,
@@ -28,6 +38,11 @@ def inventory() -> HardwareInventory:
         ],
         nics=[Nic("eth0", mac="3c:ec:ef:20:01:10")],
         firmware=[Firmware("BMC", "1.0")],
+        psus=[Psu(f"PSU{i}", serial=f"P{i}", capacity_w=2700.0, health="OK") for i in (1, 2)],
+        health=[
+            PartStatus("dimm:DIMM_A1", state="Enabled", health="OK"),
+            PartStatus("psu:PSU1", health="OK"),
+        ],
     )
 
 
@@ -83,3 +98,28 @@ def test_reinstall_retargets_a_boot_ssd_pinned_by_wwn_in_another_spelling() -> N
     assert disks[0] == DiskId(serial="SATA0")
     assert disks[1].serial == "SATA1-NEW"
     assert len(moved) == 1
+
+
+def test_reinstall_diff_names_a_swapped_psu_and_a_part_whose_health_changed() -> None:
+    before = inventory()
+    after = inventory()
+    after.psus[1] = replace(after.psus[1], serial="P2-NEW", capacity_w=2000.0)
+    after.psus[0] = replace(after.psus[0], health="Critical")
+    after.health[0] = replace(after.health[0], health="Warning")
+    after.health[1] = replace(after.health[1], health="Critical", state="StandbyOffline")  # said by psu
+    after.health.append(PartStatus("system:1", state="Enabled"))
+    before.health.append(PartStatus("system:1", state="StandbyOffline"))  # powered on: no news
+    after.health.append(PartStatus("fan:FAN1", health="OK"))  # newly read: its part's kind says so
+    changes = diff_inventories(before, after)
+    assert [c.describe() for c in changes] == [
+        "psu PSU1: changed (health OK -> Critical)",
+        "psu PSU2: replaced (serial P2 -> P2-NEW; capacity_w 2700.0 -> 2000.0)",
+        "health dimm:DIMM_A1: changed (health OK -> Warning)",
+    ]
+    assert suites_to_weigh(changes, after) == []
+    after.psus.pop()
+    assert diff_inventories(before, after)[1].describe() == "psu PSU2: removed"
+    after.health[0] = replace(after.health[0], state="UnavailableOffline")
+    assert diff_inventories(before, after)[-1].describe() == (
+        "health dimm:DIMM_A1: changed (state Enabled -> UnavailableOffline; health OK -> Warning)"
+    )

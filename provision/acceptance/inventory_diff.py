@@ -1,7 +1,8 @@
 """What changed in a host's hardware between two inventories (the last accepted one and now). Pure.
 
 Parts are matched by where they sit (DIMM locator, GPU index/slot, drive bay, NIC name, CPU socket,
-firmware name); a part whose identity (serial, MAC, UUID) differs in the same place was *replaced*.
+firmware name, PSU slot); a part whose identity (serial, MAC, UUID) differs in the same place was
+*replaced*. A part whose BMC Status (State, Health, HealthRollup) changed is listed as `health`.
 Used by `provision reinstall`: shown before the reinstall, stored with the run, listed in the report,
 and used to re-target the kickstart's boot disks and to weigh the burn-in toward the changed parts.
 """
@@ -32,7 +33,7 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Change:
-    part: str  # "dimm", "gpu", "drive", "nic", "cpu", "firmware", "system"
+    part: str  # "dimm", "gpu", "drive", "nic", "cpu", "firmware", "psu", "health", "system"
     where: str  # the locator / index / bay / name
     kind: ChangeKind
     fields: tuple[FieldChange, ...] = ()
@@ -65,8 +66,27 @@ _PARTS: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("drive", "drives", "name", ("serial", "wwn"), ("model", "capacity_bytes", "firmware", "protocol")),
     ("nic", "nics", "name", ("mac",), ("speed_mbps",)),
     ("firmware", "firmware", "name", (), ("version",)),
+    (
+        "psu",
+        "psus",
+        "name",
+        ("serial",),
+        ("model", "capacity_w", "firmware", "input_voltage_v", "state", "health"),
+    ),
+    # Every part's Status as the BMC states it ("dimm:P0_DIMMF1", "fan:1/FAN3"): only changes count,
+    # a part that came or went is listed under its own kind.
+    ("health", "health", "part", (), ("state", "health", "rollup")),
 )
 _SYSTEM_FIELDS = ("manufacturer", "model", "serial", "uuid", "bios_version", "bmc_version")
+# A part's State follows power and cabling (a System "Enabled" on, "StandbyOffline" off; a port
+# "Disabled"): a change of it is news only where a part went, or came back from, offline.
+OFFLINE = "UnavailableOffline"
+
+
+def _news(part: str, changes: list[FieldChange]) -> list[FieldChange]:
+    if part != "health":
+        return changes
+    return [c for c in changes if c.field != "state" or OFFLINE in (c.before, c.after)]
 
 
 def _fields(before: Any, after: Any, names: tuple[str, ...]) -> list[FieldChange]:
@@ -84,11 +104,15 @@ def diff_inventories(before: HardwareInventory, after: HardwareInventory) -> lis
     sys_fields = _fields(before.system, after.system, _SYSTEM_FIELDS)
     if sys_fields:
         changes.append(Change("system", "-", ChangeKind.changed, tuple(sys_fields)))
+    # A PSU's health is said once, under `psu`.
+    psu_parts = {f"psu:{p.name}" for inv in (before, after) for p in inv.psus}
     for part, attr, key, identity, props in _PARTS:
         old = {getattr(p, key): p for p in getattr(before, attr)}
         new = {getattr(p, key): p for p in getattr(after, attr)}
         for where in sorted(set(old) | set(new), key=str):
             b, a = old.get(where), new.get(where)
+            if part == "health" and (a is None or b is None or where in psu_parts):
+                continue
             if b is None:
                 seen = tuple(
                     FieldChange(f, None, getattr(a, f)) for f in identity if getattr(a, f) is not None
@@ -98,7 +122,7 @@ def diff_inventories(before: HardwareInventory, after: HardwareInventory) -> lis
                 changes.append(Change(part, str(where), ChangeKind.removed))
             else:
                 ident = _fields(b, a, identity)
-                rest = _fields(b, a, props)
+                rest = _news(part, _fields(b, a, props))
                 if ident:
                     changes.append(Change(part, str(where), ChangeKind.replaced, tuple(ident + rest)))
                 elif rest:

@@ -18,6 +18,7 @@ from typing import Any
 
 from burnin.hardware import inventory_from_dict
 from provision.acceptance.firmware import firmware_items
+from provision.acceptance.report.parts_html import power_and_health
 from provision.acceptance.report.svg import plot, timeline
 from provision.acceptance.timeseries import Phase, Telemetry, downsample, kind_of
 from provision.model.checks import WAIVED
@@ -320,6 +321,7 @@ def _hardware(record: dict[str, Any], flagged: frozenset[str]) -> list[str]:
         '<h2 id="inventory">Hardware inventory</h2>',
         _inventory(record["inventory"]["in_os"], "In the OS (burn-in agent)", flagged),
         _firmware(pre or record["inventory"]["in_os"], _firmware_flags(record["findings"])),
+        power_and_health(record),
         "<details><summary>Before the OS (BMC, Redfish): what the BMC listed, cross-checked part by part"
         "</summary>" + _inventory(pre, "Before the OS (BMC, Redfish)", flagged) + "</details>",
     ]

@@ -123,6 +123,7 @@ def build_record(
     generated_at: float,
     tool_version: str,
     golden_run: str | None = None,
+    after: HardwareInventory | None = None,
 ) -> dict[str, Any]:
     verdict: RunVerdict = run_verdict(findings)
     counts = Counter(f.verdict.value for f in findings)
@@ -144,6 +145,7 @@ def build_record(
         "inventory": {
             "pre_os": pre_os.to_dict() if pre_os else None,
             "in_os": in_os.to_dict() if in_os else None,
+            **({"after": after.to_dict()} if after else {}),  # the BMC read after the burn-in
         },
         "evidence": _evidence(run),
         "raw": [{"path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in raw],
