@@ -4,7 +4,7 @@
   (`burnin`); neither of those ever imports the controller, and the agent imports neither (it runs
   alone on the installed host, Python 3.9, standard library only).
 - Inside `provision`, each package imports only the packages of the layers below it:
-  model <- lint, store, bmc, agent, handoff, lab <- install, acceptance <- flow <- cli.
+  model <- lint, store, bmc, agent, handoff, lab <- pdu, install <- acceptance <- flow <- cli.
 """
 
 from __future__ import annotations
@@ -25,10 +25,24 @@ ALLOWED: dict[str, set[str]] = {
     "agent": {"model"},
     "handoff": {"model"},
     "lab": {"model"},
+    "pdu": {"model", "bmc"},  # the PDU's reading beside the BMC's
     "install": {"model", "store"},
-    "acceptance": {"model", "store", "agent"},  # the contract is the acceptance plan the agent gets
-    "flow": {"model", "store", "bmc", "agent", "handoff", "install", "acceptance"},
-    "cli": {"model", "lint", "store", "bmc", "agent", "handoff", "lab", "install", "acceptance", "flow"},
+    # The contract is the acceptance plan the agent gets; the PDU's samples are read by their names.
+    "acceptance": {"model", "store", "agent", "pdu"},
+    "flow": {"model", "store", "bmc", "agent", "handoff", "install", "acceptance", "pdu"},
+    "cli": {
+        "model",
+        "lint",
+        "store",
+        "bmc",
+        "agent",
+        "handoff",
+        "lab",
+        "pdu",
+        "install",
+        "acceptance",
+        "flow",
+    },
 }
 MAX_TOP_LEVEL_MODULES = 8
 MAX_FILE_LINES = 450

@@ -45,6 +45,7 @@ def evaluate(
         telemetry=files.telemetry,
         golden=golden,
         host=host,
+        power=files.power,
     ) + event_log_findings(files.event_log)
     record = build_record(
         host=host_name,
@@ -59,5 +60,6 @@ def evaluate(
         generated_at=generated_at,
         tool_version=tool_version,
         golden_run=golden.run_id if golden else None,
+        after=files.after,
     )
     return Acceptance(findings, run_verdict(findings), record)

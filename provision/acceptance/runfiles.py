@@ -5,6 +5,7 @@ Layout of a run directory (what the agent writes, plus what the controller adds)
     result.json                the agent's RunResult (burnin.schema), in-OS inventory inside
     inventory-redfish.json     the pre-OS HardwareInventory, when the host was inspected
     <result.telemetry>         the JSON-lines time series the result names (telemetry.jsonl)
+    power.jsonl                the PDU outlet and BMC power the controller sampled (provision.pdu.sampler)
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from burnin.tools import sha256_file
 from provision.acceptance.eventlog import EVENT_LOG_FILE
 from provision.acceptance.golden import Golden, golden_from_dict
 from provision.acceptance.report.record import RawEvidence
-from provision.acceptance.timeseries import DEFAULT_SUMS, Telemetry, parse_telemetry
+from provision.acceptance.timeseries import DEFAULT_SUMS, Telemetry, merge_series, parse_telemetry
+from provision.acceptance.validation.pdu import PowerLog, parse_power_log
 from provision.model.errors import BadInput, NotFound
+from provision.pdu.meters import POWER_FILE
 
 RESULT_FILE = "result.json"
 PRE_OS_FILE = "inventory-redfish.json"
@@ -54,6 +57,7 @@ class RunFiles:
     directory: Path | None = None
     event_log: dict[str, Any] | None = None  # the BMC's event log after the burn-in (eventlog.json)
     after: HardwareInventory | None = None  # the BMC's inventory after the burn-in (AFTER_FILE)
+    power: PowerLog | None = None  # the PDU outlet and BMC power sampled by the controller (POWER_FILE)
 
 
 def read_json(path: Path) -> Any:
@@ -128,7 +132,21 @@ def load_run_dir(directory: Path, sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS
         raise BadInput(f"{log_path}: expected an event-log object, got {type(log).__name__}")
     after_path = directory / AFTER_FILE
     after = parse_inventory(read_json(after_path), str(after_path)) if after_path.is_file() else None
-    return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory, log, after)
+    power, tel = read_power(directory / POWER_FILE, tel)
+    return RunFiles(run, pre, in_os, tel, digest_dir(directory), directory, log, after, power)
+
+
+def read_power(path: Path, tel: Telemetry | None) -> tuple[PowerLog | None, Telemetry | None]:
+    """The controller's power samples, and the telemetry with their series merged in for the plots
+    (and for `peak_power`, which prefers the BMC's chassis reading, node.power_w, to an estimate)."""
+    if not path.is_file():
+        return None, tel
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    series = parse_telemetry(text, ())
+    if tel is None:
+        return parse_power_log(text), series
+    merge_series(tel, series)
+    return parse_power_log(text), tel
 
 
 def golden_path(profiles_dir: Path, profile: str) -> Path:

@@ -234,6 +234,24 @@ class _Parser:
         )
 
 
+def merge_series(into: Telemetry, other: Telemetry) -> None:
+    """Add `other`'s series (both in epoch seconds) into `into`'s buckets: the controller's own
+    samples (the PDU and BMC power of provision.pdu.sampler) plotted and judged beside the agent's."""
+    if other.start_s is None:
+        return
+    if into.start_s is None:
+        into.start_s, into.end_s, into.width_s = other.start_s, other.end_s, other.width_s
+    start = into.start_s
+    for name, store in other.series.items():
+        target = into.series.setdefault(name, {})
+        for index, (lo, hi, total, count) in store.items():
+            center = other.start_s + (index + 0.5) * other.width_s
+            _merge(target, math.floor((center - start) / into.width_s), lo, hi, total, count)
+    into.samples += other.samples
+    if other.end_s is not None and (into.end_s is None or other.end_s > into.end_s):
+        into.end_s = other.end_s
+
+
 def parse_telemetry(lines: Iterable[str], sums: Iterable[tuple[str, ...]] = DEFAULT_SUMS) -> Telemetry:
     """`sums`: groups of series patterns whose per-sample total is kept (e.g. all part power)."""
     parser = _Parser(sums)

@@ -25,14 +25,17 @@ from pydantic import ValidationError
 
 from provision.cli.app import App
 from provision.cli.progress import JsonProgress, RichProgress
+from provision.flow.admission import Admission, pdu_budgets
 from provision.flow.engine import STEP_NAMES, Cancel, Progress, StepFn, StepName, Summary, parse_step
 from provision.flow.fleet import FleetRow, run_fleet, summary_table
 from provision.flow.hostrun import RunRequest, run_host
 from provision.flow.logprogress import PlainProgress
+from provision.flow.metrics import observed_progress
 from provision.install.bootserver import BootServer
 from provision.model.errors import BadInput, ProvisionError, VerdictFailed
 from provision.model.profile import Timeouts
 from provision.store.state import StateStore
+from provision.store.storeurl import is_postgres
 
 StepsBuilder = Callable[..., dict[StepName, StepFn]]
 
@@ -52,11 +55,14 @@ class LaunchOptions:
     restart_from: str | None = None
     timeouts: tuple[str, ...] = ()  # NAME=SECONDS
     plan: str = "acceptance"
-    parallel: int = 4
+    parallel: int | None = None  # hosts in flight at most (fleets); None: all
+    limits: dict[str, int] = field(default_factory=dict)  # --bmc-requests etc. over site.limits
     log_dir: Path | None = None
     as_json: bool = False
     listen: str | None = None  # the embedded boot server's address; default: the site's boot_server_url
     serve: bool = True  # False: a `provision serve` elsewhere answers the installers
+    metrics_listen: str | None = None  # serve Prometheus metrics there (provision.flow.metrics)
+    resume_only: bool = False  # take-over: continue unfinished runs only (provision.flow.takeover)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +83,7 @@ def flow_options(kind: str) -> Callable[[Callable[..., None]], Callable[..., Non
             agent_dir: str,
             listen: str | None,
             no_serve: bool,
+            metrics_listen: str | None,
             **kwargs: Any,
         ) -> None:
             opts = LaunchOptions(
@@ -87,6 +94,7 @@ def flow_options(kind: str) -> Callable[[Callable[..., None]], Callable[..., Non
                 as_json=as_json,
                 listen=listen,
                 serve=not no_serve,
+                metrics_listen=metrics_listen,
                 extras={"kubeconfig": kubeconfig, "ssh_key": identity, "agent_dir": agent_dir},
             )
             command(*args, opts=opts, **kwargs)
@@ -142,6 +150,11 @@ def _add_flow_options(f: Callable[..., None]) -> Callable[..., None]:
                 "--no-serve",
                 is_flag=True,
                 help="Do not embed the boot server (a `provision serve` answers the installers).",
+            ),
+            click.option(
+                "--metrics-listen",
+                metavar="ADDRESS:PORT",
+                help="Serve Prometheus metrics on http://ADDRESS:PORT/metrics while running [default: off].",
             ),
         ]
     ):
@@ -223,6 +236,12 @@ def launch(
     boot_catalog = dataclasses.replace(app.catalog, hosts=dict(app.catalog.hosts))
     boot_url = site.boot_server_url
     netboot_dir = app.files_dir / "netboot"
+    limits = site.limits.model_copy(update=opts.limits)
+    feeds = ((h.pdu, app.catalog.profile_of(h)) for h in app.catalog.hosts.values())
+    # On a shared PostgreSQL store every controller counts against the same budgets (one
+    # transaction per acquire); one controller over SQLite keeps them in memory.
+    ledger = store.ledger() if is_postgres(app.state_dir) else None
+    admission = Admission(limits, pdu_budgets(feeds, limits), ledger=ledger)
     with ExitStack() as stack:
         stack.callback(store.close)
         if opts.serve:
@@ -233,6 +252,7 @@ def launch(
                 BootServer(boot_catalog, store, listen, public_url=boot_url, images_dir=images)
             )
         progress = _progress(stack, opts.as_json)
+        progress = observed_progress(stack, progress, store, app.catalog.hosts, opts.metrics_listen)
 
         def run_one(host: str, prog: Progress, cancel: Cancel) -> Summary:
             entry = app.catalog.host(host)
@@ -244,10 +264,11 @@ def launch(
                 yes=opts.yes,
                 restart_from=restart,
                 options={"plan": opts.plan, "timeouts": list(opts.timeouts)},
+                resume_only=opts.resume_only,
             )
 
             def make(run: Any, facts: dict[str, Any]) -> dict[StepName, StepFn]:
-                return build_steps(
+                steps = build_steps(
                     store,
                     entry,
                     profile,
@@ -260,8 +281,12 @@ def launch(
                     netboot_dir,
                     facts,
                 )
+                return admission.guard(entry, profile, steps)
 
-            return run_host(store, req, prog, make, cancel)
+            try:
+                return run_host(store, req, prog, make, cancel)
+            finally:
+                admission.release(host)  # a run stopped between two steps still holds its span
 
         with stop_on_signals(cancel):
             if not fleet:

@@ -24,7 +24,8 @@ from provision.bmc.redfish import connect
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
 from provision.flow.install_steps import EVENT_LOG_MARK
-from provision.model.errors import BmcError, SshError
+from provision.model.errors import BmcError, NotFound, SshError
+from provision.pdu.sampler import POWER_FILE, PowerSampler, burnin_power
 from provision.store.lifecycle import HostState
 
 
@@ -157,6 +158,22 @@ class BurninSteps:
         )
 
     def follow_burnin(self, call: StepCall) -> StepResult:
+        run_id = self.ctx.run.id
+
+        def load() -> bytes:
+            try:
+                return self.ctx.store.get_document(run_id, POWER_FILE)
+            except NotFound:
+                return b""
+
+        def save(blob: bytes) -> None:
+            self.ctx.store.put_document(run_id, POWER_FILE, blob)
+
+        # The host's PDU outlet beside the BMC's reading, where the site declares the PDU (pdu/sampler).
+        with burnin_power(self.ctx.env.catalog.site.pdus, self.ctx.env.host, load, save) as sampler:
+            return self._follow(call, sampler)
+
+    def _follow(self, call: StepCall, sampler: PowerSampler | None) -> StepResult:
         target = self._target(call)
         run_id = str(call.facts["agent_run"])
         t = self.ctx.env.timeouts
@@ -198,6 +215,8 @@ class BurninSteps:
                 continue
             finally:
                 agent.close()
+            if sampler is not None and sampler.due():
+                sampler.sample()
             if state == "finished":
                 return StepResult(message=f"agent run {run_id} finished ({drops} SSH drop(s) survived)")
             if state in ("dead", "absent"):

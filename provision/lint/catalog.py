@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from provision.lint import firmware as lint_firmware
+from provision.lint import handoff as lint_handoff
 from provision.lint import hosts as lint_hosts
+from provision.lint import pdus as lint_pdus
 from provision.lint import profile as lint_profile
 from provision.lint.finding import Findings, LintFinding, Severity
 from provision.model.catalog import HOSTS_FILE, Catalog
@@ -23,7 +26,10 @@ def lint_catalog(catalog: Catalog) -> list[LintFinding]:
     out = Findings()
     for name, profile in sorted(catalog.profiles.items()):
         lint_profile.check(profile, catalog.documents[name], out)
+        lint_handoff.check(profile, catalog, catalog.documents[name], out)
+        lint_firmware.check(profile, catalog.documents[name], out, catalog.directory)
     lint_hosts.check(catalog, catalog.documents[HOSTS_FILE], out)
+    lint_pdus.check(catalog, out)
     return sorted(out.items, key=lambda f: (f.file, f.line, f.field, f.code))
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from provision.model.bios import BiosSettings
 from provision.model.firmware import FirmwareBaseline
+from provision.model.gpu_floors import GpuFloors
 from provision.model.grammar import (
     GpuName,
     KernelArg,
@@ -22,6 +23,7 @@ from provision.model.grammar import (
     Word,
     ZfsName,
 )
+from provision.model.handoff import Handoff
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -408,6 +410,8 @@ class Profile(Frozen):
     timeouts: Timeouts = Timeouts()
     bios: BiosSettings | None = None  # BIOS settings this node class runs with (provision.model.bios)
     firmware: FirmwareBaseline | None = None  # firmware baseline + uniformity (provision.model.firmware)
+    gpu_floors: GpuFloors | None = None  # GPU copy / peer / collective floors (provision.model.gpu_floors)
+    handoff: Handoff = Handoff()  # how the accepted host joins its cluster (provision.model.handoff)
 
     def drives(self, role: DriveRole) -> DriveClass | None:
         return next((d for d in self.storage if d.role is role), None)

@@ -12,6 +12,9 @@ import re
 from pydantic import field_validator
 
 from provision.model.grammar import Arch, HostOrAddress, PackageName, RepoName, Timezone, Url, UserName, shown
+from provision.model.handoff import Rhcos
+from provision.model.limits import Limits
+from provision.model.pdus import Pdu
 from provision.model.profile import Frozen
 
 # The comment: printable, no " or \ (it lands inside "..." on the kickstart's sshkey line).
@@ -75,6 +78,9 @@ class Site(Frozen):
     boot_images_dir: str | None = None  # vmlinuz and initrd.img of the install tree, served by `serve`
     console: str | None = None  # e.g. ttyS0,115200 for serial-over-LAN
     packages: tuple[PackageName, ...] = ()  # added to the burn-in set
+    pdus: tuple[Pdu, ...] = ()  # SNMP-read PDUs (provision.model.pdus); optional equipment
+    limits: Limits = Limits()  # fleet admission: BMC, install, agent-push and PDU limits (model/limits.py)
+    rhcos: Rhcos | None = None  # RHCOS live images and the cluster, for `handoff.join: rhcos`
 
     @field_validator("root_password_hash")
     @classmethod

@@ -19,6 +19,8 @@ from provision.acceptance.timeseries import Telemetry
 from provision.acceptance.validation.common import finding
 from provision.acceptance.validation.contract import check_contract, shortfall
 from provision.acceptance.validation.crosscheck import crosscheck
+from provision.acceptance.validation.gpu_links import check_gpu_links
+from provision.acceptance.validation.pdu import PowerLog, check_pdu
 from provision.acceptance.validation.spec import (
     check_after_burnin,
     check_firmware,
@@ -77,9 +79,11 @@ def validate(
     telemetry: Telemetry | None = None,
     golden: Golden | None = None,
     host: Host | None = None,
+    power: PowerLog | None = None,
 ) -> list[Finding]:
     """Every finding of a run, ids made unique. `planned`: the plan's suites ({"suite", "required"});
-    `after`: the BMC's view again after the burn-in (health and PSUs under load's aftermath)."""
+    `after`: the BMC's view again after the burn-in (health and PSUs under load's aftermath);
+    `power`: the PDU outlet and BMC samples the controller took (power.jsonl), None without a PDU."""
     out: list[Finding] = []
     if profile is not None:
         if in_os is None:
@@ -104,6 +108,8 @@ def validate(
     out += check_contract(profile, list(planned), list(suites))
     if profile is not None:
         out += check_telemetry(profile, telemetry, list(suites))
+        out += check_gpu_links(profile, list(suites))  # copies and peers vs gpu_floors (gpu_links.py)
+        out += check_pdu(power)  # the controller's PDU and BMC power samples (validation/pdu.py)
         out = [_waive(f, profile.acceptance.waiver(f.check, f.component)) for f in out]
     return _unique(out)
 

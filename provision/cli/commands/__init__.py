@@ -7,6 +7,7 @@ import click
 from provision.cli.commands.bios import bios
 from provision.cli.commands.boot import boot
 from provision.cli.commands.burnin import burnin
+from provision.cli.commands.controller import controller
 from provision.cli.commands.firmware import firmware
 from provision.cli.commands.handoff import handoff
 from provision.cli.commands.host import host
@@ -14,6 +15,7 @@ from provision.cli.commands.inspect import inspect
 from provision.cli.commands.kickstart import kickstart
 from provision.cli.commands.lab import lab
 from provision.cli.commands.lint import lint
+from provision.cli.commands.pdu import pdu
 from provision.cli.commands.power import power
 from provision.cli.commands.profile import profile
 from provision.cli.commands.reinstall import reinstall
@@ -26,5 +28,5 @@ from provision.cli.commands.store import store
 
 def register(group: click.Group) -> None:
     commands = [lint, show, status, inspect, power, boot, kickstart, serve, burnin, report, handoff, profile]
-    for command in [*commands, firmware, bios, host, reinstall, lab, store]:
+    for command in [*commands, firmware, bios, host, reinstall, lab, store, pdu, controller]:
         group.add_command(command)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from provision.cli.app import App
+from provision.cli.commands.controller import takeover_names
 from provision.cli.launch import LaunchOptions, flow_options, launch
 from provision.flow.fleet import select_hosts
 from provision.flow.steps import build_steps
@@ -20,8 +21,22 @@ from provision.model.errors import BadInput
 @click.option("--rack", help="Every host in rack R.")
 @click.option("--circle", type=int, help="Every host in circle N.")
 @click.option("--yes", is_flag=True, help="Allow destructive steps on an accepted or handed-off host.")
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Only resume unfinished runs whose host no live controller holds (a dead one's); start none.",
+)
 @flow_options("provision")
-@click.option("--parallel", type=int, default=4, show_default=True, help="Hosts at once (fleets).")
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    help="Upper bound on hosts in flight (fleets) [default: all; each step waits for what it needs].",
+)
+@click.option("--bmc-requests", type=click.IntRange(min=1), help="Steps at once per BMC [site limits].")
+@click.option("--installs", type=click.IntRange(min=1), help="Installs at once (boot server) [site limits].")
+@click.option(
+    "--agent-pushes", type=click.IntRange(min=1), help="Burn-in agents shipped at once [site limits]."
+)
 @click.option(
     "--log-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -35,7 +50,11 @@ def host(
     rack: str | None,
     circle: int | None,
     yes: bool,
-    parallel: int,
+    take_over: bool,
+    parallel: int | None,
+    bmc_requests: int | None,
+    installs: int | None,
+    agent_pushes: int | None,
     log_dir: Path | None,
     opts: LaunchOptions,
 ) -> None:
@@ -52,5 +71,12 @@ def host(
     if not fleet and not host:
         raise BadInput("host: expected a HOST, or --all, --rack R or --circle N, got none")
     names = [h.name for h in select_hosts(app.catalog, all_hosts, rack, circle)] if fleet else [str(host)]
-    opts = dataclasses.replace(opts, yes=yes, parallel=parallel, log_dir=log_dir)
+    flags = {"bmc_requests": bmc_requests, "installs": installs, "agent_pushes": agent_pushes}
+    limits = {k: v for k, v in flags.items() if v is not None}
+    opts = dataclasses.replace(opts, yes=yes, parallel=parallel, log_dir=log_dir, limits=limits)
+    if take_over:
+        names = takeover_names(app, names, opts.as_json)
+        if not names:
+            return
+        opts = dataclasses.replace(opts, resume_only=True)
     launch(app, names, opts, build_steps, fleet)
