@@ -21,61 +21,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
 from provision.cli.app import App
 from provision.cli.launch import FlowFailed, LaunchOptions, flow_options, launch
-from provision.cli.progress import JsonProgress
+from provision.cli.takeover import TakeoverLines
 from provision.flow.steps import build_steps
-from provision.flow.takeover import Candidate, Scan, scan_state, scope_hosts
+from provision.flow.takeover import Candidate, scan_state, scope_hosts
 from provision.model.errors import BadInput, ProvisionError, StateError, VerdictFailed
 from provision.store.lifecycle import RunStatus
 from provision.store.state import StateStore
 
 INTERRUPTED = 130
-
-
-class _Lines:
-    """The controller's own progress: one line (or JSON object) per claim, finish, stop, hold."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.json = JsonProgress(sys.stdout) if as_json else None
-
-    def emit(self, event: str, text: str, **fields: Any) -> None:
-        if self.json is not None:
-            self.json.emit(event, **fields)
-        else:
-            click.echo(f"{event} {text}")
-
-    def scan(self, found: Scan) -> None:
-        for h in found.held:
-            self.emit("held", f"{h.host}: {h.by}", host=h.host, by=h.by)
-        for c in found.claimable:
-            why = "its controller is gone" if c.run_status == RunStatus.running else "stopped"
-            self.emit(
-                "claim",
-                f"{c.host}: run {c.run_id} ({c.run_status}; {why}), resuming from {c.next_step or 'the end'}",
-                host=c.host,
-                run_id=c.run_id,
-                run_status=c.run_status,
-                from_step=c.next_step,
-            )
-
-
-def takeover_names(app: App, names: Sequence[str], as_json: bool) -> list[str]:
-    """`provision host --take-over`: the hosts of `names` to claim, each announced."""
-    found = scan_state(app.state_dir, names)
-    lines = _Lines(as_json)
-    lines.scan(found)
-    if not found.claimable:
-        lines.emit(
-            "summary",
-            f"take-over: nothing to claim ({len(found.held)} held, {found.finished} with no unfinished run)",
-            hosts=[],
-        )
-    return [c.host for c in found.claimable]
 
 
 @dataclasses.dataclass
@@ -87,7 +45,7 @@ class _Tally:
     passes: int = 0
 
 
-def _report(app: App, claimed: Sequence[Candidate], lines: _Lines, tally: _Tally) -> None:
+def _report(app: App, claimed: Sequence[Candidate], lines: TakeoverLines, tally: _Tally) -> None:
     """After a pass: how each claimed host's run stands now, read from the store."""
     with StateStore.open(app.state_dir) as store:
         for c in claimed:
@@ -117,7 +75,7 @@ def _one_pass(
     app: App,
     names: Sequence[str],
     opts: LaunchOptions,
-    lines: _Lines,
+    lines: TakeoverLines,
     tally: _Tally,
     stop: threading.Event,
     once: bool,
@@ -205,7 +163,7 @@ def controller(
     names = [h.name for h in scope_hosts(app.catalog, racks, circles, pdus)]
     if not names:
         raise BadInput("controller: expected a scope with hosts, got none (the flags exclude each other)")
-    lines = _Lines(opts.as_json)
+    lines = TakeoverLines(opts.as_json)
     # The runs' step progress goes to stderr (launch, not as JSON); stdout is the controller's lines.
     opts = dataclasses.replace(opts, resume_only=True, as_json=False, log_dir=log_dir)
     lines.emit(

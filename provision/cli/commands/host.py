@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from provision.cli.app import App
-from provision.cli.commands.controller import takeover_names
 from provision.cli.launch import LaunchOptions, flow_options, launch
+from provision.cli.takeover import takeover_names
 from provision.flow.fleet import select_hosts
 from provision.flow.steps import build_steps
 from provision.model.errors import BadInput
