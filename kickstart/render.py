@@ -25,6 +25,8 @@ _KS_BARE = re.compile(r"[A-Za-z0-9._:/+=,@%-]+")
 # Kickstart, %pre/%post and iPXE are line-based: a control character (a newline above all) would
 # start a new command or section whatever the quoting, so the filters refuse it instead of quoting.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A package to install (no @group, no -exclusion): one %packages line and one %post shell word.
+_PACKAGE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}")
 
 
 class RenderError(ValueError):
@@ -114,6 +116,12 @@ def _check(spec: InstallSpec) -> None:
             raise RenderError("admin SSH key: expected one line without double quotes")
     if not spec.admin_ssh_keys:
         raise RenderError("admin SSH keys: expected at least one operator key, got none")
+    if spec.gpu and spec.gpu.nccl:
+        for pkg in (*spec.gpu.nccl.packages, spec.gpu.nccl.tests_package, spec.gpu.nccl.binary):
+            if not _PACKAGE.fullmatch(pkg):
+                raise RenderError(
+                    f"NCCL package: expected a package name (letters, digits, ._+-), got {pkg!r}"
+                )
     for arg in spec.kernel_args:
         if '"' in arg or " " in arg:
             raise RenderError(f"kernel argument: expected no spaces or quotes, got {arg!r}")
@@ -133,6 +141,9 @@ def install_record(spec: InstallSpec) -> str:
     if spec.gpu:
         gpu = asdict(spec.gpu)
         record["gpu_driver"] = {"mode": str(spec.gpu.mode), "packages": gpu["packages"]}
+        if spec.gpu.nccl:
+            nccl = spec.gpu.nccl
+            record["nccl"] = {"packages": [*nccl.packages, nccl.tests_package], "binary": nccl.binary}
     return json.dumps(record, indent=2, sort_keys=True)
 
 

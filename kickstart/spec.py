@@ -43,12 +43,23 @@ class Callback:
 
 
 @dataclass(frozen=True)
+class Nccl:
+    """NCCL (NVIDIA's CUDA repo, the GpuDriver's) and the site's nccl-tests RPM, for the burn-in's
+    in-node all-reduce. The agent runs `binary` from PATH; %post checks it is there."""
+
+    packages: tuple[str, ...]
+    tests_package: str
+    binary: str = "all_reduce_perf"
+
+
+@dataclass(frozen=True)
 class GpuDriver:
     repo_url: str
     packages: tuple[str, ...]
     mode: DriverMode
     gpu_count: int
     gpu_name: str
+    nccl: Nccl | None = None  # the profile's gpu_floors.nccl.install
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ def test_dcgm_parameters_come_from_the_profile() -> None:
         "memory_bandwidth.minimum_bandwidth=691200",
         "pcie.h2d_d2h_single_pinned.min_pci_generation=4.0",
         "pcie.h2d_d2h_single_pinned.min_pci_width=16.0",
+        "pcie.h2d_d2h_single_unpinned.min_pci_generation=4.0",
+        "pcie.h2d_d2h_single_unpinned.min_pci_width=16.0",
     ]
     assert dcgm_argv(1, {}) == ["dcgmi", "diag", "-r", "1", "-j"]  # nothing known: DCGM's own defaults
 
@@ -110,3 +112,15 @@ def test_no_nccl_tests_installed_is_an_optional_inconclusive(tmp_path: Path) -> 
         False,
         "all_reduce_perf (nccl-tests) is not installed",
     )
+
+
+def test_the_profiles_sustain_pct_is_dcgms_power_target_and_the_power_phases_floor() -> None:
+    from provision.model.gpu_floors import GpuFloors
+
+    exp = {**GpuFloors(sustain_pct=90).expect(), "power_limit_w": 300}
+    assert (exp["sustain_pct"], exp["dcgm_power_pct"]) == (
+        90,
+        90,
+    )  # burnin.gpu_power_verdicts reads sustain_pct
+    assert dcgm_parameters(exp)[0] == "targeted_power.target_power=270.0"
+    assert dcgm_parameters({"power_limit_w": 300})[0] == "targeted_power.target_power=285.0"  # default 95%

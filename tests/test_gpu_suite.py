@@ -373,7 +373,8 @@ def test_dcgm_runs_at_the_plans_level_and_a_missing_dcgmi_is_optional(tmp_path: 
     # held to the profile's figures (300 W limit, 1792 GB/s x 80%, Gen5 x16), not DCGM's SKU defaults
     params = (
         "targeted_power.target_power=285.0;memory_bandwidth.minimum_bandwidth=1433600;"
-        "pcie.h2d_d2h_single_pinned.min_pci_generation=5.0;pcie.h2d_d2h_single_pinned.min_pci_width=16.0"
+        "pcie.h2d_d2h_single_pinned.min_pci_generation=5.0;pcie.h2d_d2h_single_pinned.min_pci_width=16.0;"
+        "pcie.h2d_d2h_single_unpinned.min_pci_generation=5.0;pcie.h2d_d2h_single_unpinned.min_pci_width=16.0"
     )
     assert ["dcgmi", "diag", "-r", "3", "-p", params, "-j"] in h.tools
     dcgm = find(result, "gpu_dcgm_diag")[0]

@@ -114,7 +114,13 @@ def nccl_finding(ctx: SuiteContext, exp: Dict[str, Any], result: SuiteResult) ->
             Verdict.INCONCLUSIVE,
             f"all_reduce_perf could not finish: {run.evidence.error or 'timed out'}",
         )
+    # The raw figures, judged again by the controller (provision.acceptance.validation.gpu_nccl).
     result.measurements["nccl"] = {
+        "installed": not run.missing,
+        "complete": bool(report.rows) and report.avg_busbw is not None,
+        "validated": bool(report.rows)
+        and all(r.wrong_out is not None and r.wrong_in is not None for r in report.rows),
+        "error": run.evidence.error or ("timed out" if run.timed_out else None),
         "busbw_gbs": report.peak_busbw,
         "avg_busbw_gbs": report.avg_busbw,
         "wrong": report.wrong,
@@ -130,5 +136,6 @@ def nccl_finding(ctx: SuiteContext, exp: Dict[str, Any], result: SuiteResult) ->
         verdict=verdict,
         evidence=["gpu.nccl"],
         source="burnin",
-        required=not run.missing,
+        # not installed: optional, unless the profile had the kickstart install it (`gpu_floors.nccl`)
+        required=not run.missing or bool(exp.get("nccl_installed")),
     )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from burnin.hardware import Drive, normalize_wwn
 from kickstart.netboot import IpxeSpec
-from kickstart.spec import Callback, DriverMode, GpuDriver, InstallSpec, NetIface, Repo
+from kickstart.spec import Callback, DriverMode, GpuDriver, InstallSpec, Nccl, NetIface, Repo
 from provision.model.errors import BadInput
 from provision.model.grammar import shown
 from provision.model.hosts import DiskId, Host, Interface
@@ -198,12 +198,14 @@ def build_install_spec(
 ) -> InstallSpec:
     gpu = None
     if profile.gpus:
+        nccl = profile.gpu_floors.nccl if profile.gpu_floors else None
         gpu = GpuDriver(
             repo_url=site.nvidia.repo_url,
             packages=site.nvidia.packages,
             mode=DriverMode(profile.gpus.driver_mode.value),
             gpu_count=profile.gpus.count,
             gpu_name=profile.gpus.name,
+            nccl=Nccl(nccl.packages, nccl.tests_package) if nccl and nccl.install else None,
         )
     repos = (Repo("AppStream", site.appstream_url), *(Repo(r.name, r.url) for r in site.extra_repos))
     packages = tuple(dict.fromkeys((*BURNIN_PACKAGES, *site.packages)))

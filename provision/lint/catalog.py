@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from provision.lint import firmware as lint_firmware
+from provision.lint import gpu_floors as lint_gpu_floors
 from provision.lint import handoff as lint_handoff
 from provision.lint import hosts as lint_hosts
 from provision.lint import pdus as lint_pdus
@@ -28,6 +29,7 @@ def lint_catalog(catalog: Catalog) -> list[LintFinding]:
         lint_profile.check(profile, catalog.documents[name], out)
         lint_handoff.check(profile, catalog, catalog.documents[name], out)
         lint_firmware.check(profile, catalog.documents[name], out, catalog.directory)
+        lint_gpu_floors.check(profile, catalog.documents[name], out)
     lint_hosts.check(catalog, catalog.documents[HOSTS_FILE], out)
     lint_pdus.check(catalog, out)
     return sorted(out.items, key=lambda f: (f.file, f.line, f.field, f.code))

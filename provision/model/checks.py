@@ -84,6 +84,7 @@ KNOWN_CHECKS: frozenset[str] = frozenset(
         "gpu_name",
         "gpu_node_power",
         "gpu_nccl_allreduce",
+        "gpu_nccl_floor",
         "gpu_p2p_access",
         "gpu_p2p_bandwidth",
         "gpu_p2p_data",

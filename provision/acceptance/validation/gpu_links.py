@@ -3,7 +3,8 @@ on the controller's side: every GPU reported host<->GPU copy figures with no byt
 matrix is what the profile says (`p2p`), each peer copy above `peer_min_gbs`. The agent judges the
 same figures with the plan it was given; this holds the run to the profile whatever plan ran, and
 fails closed: a GPU without figures is inconclusive. Rates against their floors and the golden host
-are the profile's `acceptance.floors` (validation/suites.py). Pure.
+are the profile's `acceptance.floors` (validation/suites.py); the all-reduce's figures are judged in
+gpu_nccl.py. Pure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from burnin.schema import Finding, SuiteResult, Verdict
 from provision.acceptance.validation.common import finding
+from provision.acceptance.validation.gpu_nccl import check_gpu_nccl
 from provision.model.profile import Profile
 
 EVIDENCE = ["gpu.copies"]
@@ -25,7 +27,7 @@ def check_gpu_links(profile: Profile, suites: list[SuiteResult]) -> list[Finding
     copies = suite.measurements.get("copies")
     copies = copies if isinstance(copies, dict) else {}
     hosts = {h.get("index"): h for h in _rows(copies.get("hosts"))}
-    out = [_host(i, hosts.get(i)) for i in range(gpus.count)]
+    out = [_host(i, hosts.get(i)) for i in range(gpus.count)] + check_gpu_nccl(profile, suite)
     if floors.p2p is None or gpus.count < 2:
         return out
     peers = {(p.get("src"), p.get("dst")): p for p in _rows(copies.get("peers"))}
