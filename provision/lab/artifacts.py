@@ -39,7 +39,7 @@ class Payload:
 
 def _installer_key() -> str:
     h = hashlib.sha256()
-    for name in ("build-installer.sh", "installer-init.sh"):
+    for name in ("build-installer.sh", "installer-init.sh", "kernel-append.sh"):
         h.update((ASSETS / name).read_bytes())
     return h.hexdigest()[:16]
 

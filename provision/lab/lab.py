@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from provision.lab import artifacts, libvirtd, reap, system
+from provision.lab import artifacts, libvirtd, listener, reap, system
 from provision.lab.domain import OVMF_CODE, node_paths, render_domain
 from provision.lab.ledger import LEDGER, Ledger, Proc, load
 from provision.lab.netconf import render_sushy_conf
@@ -222,8 +221,15 @@ def _start_mirror(lab: Lab, ledger: Ledger, payload: artifacts.Payload) -> None:
     artifacts.publish(payload, lab.tree)
     s = lab.net.srv_ns
     argv = [sys.executable, "-m", "http.server", "--bind", lab.net.server_ip, "--directory", str(lab.mirror)]
-    pid = system.spawn([*argv, str(MIRROR_PORT)], log=lab.logs / "mirror.log", netns=s)
-    ledger.add_proc(Proc("mirror", pid, "http.server", s))
+    mirror = listener.start(
+        [*argv, str(MIRROR_PORT)],
+        program="http.server",
+        port=MIRROR_PORT,
+        log=lab.logs / "mirror.log",
+        netns=s,
+    )
+    ledger.add_proc(Proc("mirror", mirror.pid, "http.server", s))
+    mirror.wait()
 
 
 def _start_libvirtd(lab: Lab, ledger: Ledger, cache: Path) -> None:
@@ -252,13 +258,12 @@ def _start_bmc(lab: Lab, ledger: Ledger) -> BmcSecrets:
         )
     )
     s = lab.net.srv_ns
-    pid = system.spawn(
-        [_venv_tool("sushy-emulator"), "--config", str(sconf)], log=lab.logs / "sushy.log", netns=s
-    )
-    ledger.add_proc(Proc("sushy", pid, "sushy-emulator", s))
+    argv = [_venv_tool("sushy-emulator"), "--config", str(sconf)]
+    bmc = listener.start(argv, program="sushy-emulator", port=BMC_PORT, log=lab.logs / "sushy.log", netns=s)
+    ledger.add_proc(Proc("sushy", bmc.pid, "sushy-emulator", s))
     ledger.bmc_url = lab.bmc_url
     ledger.save()
-    _wait_listening(s, BMC_PORT, pid, "sushy-emulator", lab.logs / "sushy.log")
+    bmc.wait()
     return secrets
 
 
@@ -280,20 +285,6 @@ def _define(lab: Lab, ledger: Ledger, n: LabNode) -> None:
         ledger.domains.append(n.name)
         ledger.save()
     libvirtd.virsh(lab.libvirt, "define", str(xml))
-
-
-def _wait_listening(
-    netns: str, port: int, pid: int, program: str, log: Path, timeout_s: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not system.is_ours(pid, program):
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-            raise ToolError(f"{program} exited before listening on :{port}: {' | '.join(tail)}")
-        if system.run(["ss", "-Hltn", f"sport = :{port}"], netns=netns, check=False).strip():
-            return
-        time.sleep(0.2)
-    raise ToolError(f"{program}: nothing listened on :{port} within {timeout_s:.0f} s")
 
 
 def _operator_key(lab: Lab) -> str:

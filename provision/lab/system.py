@@ -16,6 +16,9 @@ from pathlib import Path
 
 from provision.model.errors import ToolError
 
+PF_KTHREAD = 0x00200000  # include/linux/sched.h
+EXEC_WAIT_S = 2.0  # how long an empty /proc/PID/cmdline (a process inside execve) may last
+
 
 def run(
     argv: Sequence[str], *, netns: str | None = None, timeout_s: float = 120.0, check: bool = True
@@ -34,13 +37,15 @@ def run(
     return proc.stdout
 
 
-def spawn(
+def start(
     argv: Sequence[str], *, log: Path, netns: str | None = None, env: dict[str, str] | None = None
-) -> int:
-    """Start a long-running process in its own session, output to `log`; its PID."""
+) -> subprocess.Popen[bytes]:
+    """Start a long-running process in its own session, stdout and stderr to `log`. The handle
+    tells its exit status for sure, which /proc cannot once the PID is gone."""
     full = ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        # `ip netns exec` execs the program, so the PID is the program's own
+        return subprocess.Popen(
             full,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -48,8 +53,13 @@ def spawn(
             env=env,
             start_new_session=True,
         )
-    # `ip netns exec` execs the program, so the PID is the program's own
-    return proc.pid
+
+
+def spawn(
+    argv: Sequence[str], *, log: Path, netns: str | None = None, env: dict[str, str] | None = None
+) -> int:
+    """`start`, for a process only ever looked at by PID: its PID."""
+    return start(argv, log=log, netns=netns, env=env).pid
 
 
 def cmdline(pid: int) -> list[str]:
@@ -60,18 +70,37 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def is_ours(pid: int, program: str) -> bool:
+def is_ours(pid: int, program: str, exec_wait_s: float = EXEC_WAIT_S) -> bool:
     """PID is alive and still runs `program` (a basename or a path fragment of its argv)."""
-    argv = cmdline(pid)
-    if not argv:
-        return False
+    deadline = time.monotonic() + exec_wait_s
+    while True:
+        argv = cmdline(pid)
+        fields = _stat(pid)
+        if fields is None or fields[0] == "Z":
+            return False
+        if argv:
+            return any(program in part for part in argv)  # before `ip netns exec` execs, a later arg
+        # Empty: a kernel thread, or a process inside execve (from `ip netns exec` to the program,
+        # or a shebang to its interpreter), whose new memory has no argv yet. Taking the latter for
+        # "exited" failed `lab up` with "sushy-emulator exited before listening" and an empty log.
+        if _is_kernel_thread(fields) or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on; None when PID is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
-    if state == "Z":
-        return False
-    return any(program in part for part in argv)  # before `ip netns exec` execs, the program is a later arg
+        return None
+
+
+def _is_kernel_thread(fields: list[str]) -> bool:
+    try:
+        return bool(int(fields[6]) & PF_KTHREAD)  # field 9: flags
+    except (IndexError, ValueError):
+        return True
 
 
 def start_time(pid: int) -> int | None:

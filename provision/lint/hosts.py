@@ -9,11 +9,12 @@ import stat
 from collections import defaultdict
 from pathlib import Path
 
-from provision.lint.finding import Findings
+from provision.lint.finding import Findings, Loc
 from provision.model import taxonomy as tx
 from provision.model.catalog import Catalog
 from provision.model.grammar import boot_mac_problem, ssh_user_problem
 from provision.model.hosts import Host
+from provision.model.naming import Naming, host_grammar_problem, is_loopback_url, lab_of_ca
 from provision.model.yamlfile import Document
 
 
@@ -28,8 +29,18 @@ def check(catalog: Catalog, doc: Document, out: Findings) -> None:
 def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) -> None:
     at = ("hosts", i)
     profile = catalog.profile_of(host)
-    if not tx.is_host_name(host.name):
-        out.error("taxonomy.host", doc, (*at, "name"), f"expected {tx.HOST_GRAMMAR}, got {host.name!r}")
+    naming = catalog.site.naming
+    grammar = host_grammar_problem(naming, host.name)
+    if grammar:
+        out.error("taxonomy.host", doc, (*at, "name"), f"expected {grammar}, got {host.name!r}")
+    if naming is Naming.lab and not is_loopback_url(host.bmc.url):
+        out.error(
+            "site.naming-lab",
+            doc,
+            (*at, "bmc", "url"),
+            "expected the lab's BMC on loopback (the site's naming is lab, which only the embedded "
+            f"lab may use), got {host.bmc.url}",
+        )
     problem = tx.rack_problem(host.rack)
     rack = tx.parse_rack(host.rack)
     if problem:
@@ -85,9 +96,7 @@ def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) ->
             "TLS verification of the BMC is off: anyone on the management network can impersonate it",
         )
     if isinstance(host.bmc.verify_tls, str):
-        problem = ca_bundle_problem(host.bmc.verify_tls)
-        if problem:
-            out.error("host.bmc-tls-file", doc, (*at, "bmc", "verify_tls"), problem)
+        _ca_bundle(naming, host.bmc.verify_tls, doc, (*at, "bmc", "verify_tls"), out)
     if host.bmc.url.startswith("http://"):
         out.warning(
             "host.bmc-http",
@@ -95,6 +104,24 @@ def _host(catalog: Catalog, i: int, host: Host, doc: Document, out: Findings) ->
             (*at, "bmc", "url"),
             "the BMC is reached over plain http: its credentials cross the network in clear text",
         )
+
+
+def _ca_bundle(naming: Naming, path: str, doc: Document, loc: Loc, out: Findings) -> None:
+    problem = ca_bundle_problem(path)
+    if problem is None:
+        return
+    lab_id = lab_of_ca(path) if naming is Naming.lab else None
+    if lab_id is not None and not os.path.lexists(path):
+        # The lab's CA comes into being with the lab: its absence says the lab is down, not wrong.
+        out.info(
+            "host.bmc-tls-lab",
+            doc,
+            loc,
+            f"{path}: not made yet: `provision lab up --id {lab_id}` makes it (the profiles it writes to "
+            "<state>/lab/<id>/profiles name that lab's own CA)",
+        )
+        return
+    out.error("host.bmc-tls-file", doc, loc, problem)
 
 
 def ca_bundle_problem(path: str) -> str | None:

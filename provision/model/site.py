@@ -14,6 +14,7 @@ from pydantic import field_validator
 from provision.model.grammar import Arch, HostOrAddress, PackageName, RepoName, Timezone, Url, UserName, shown
 from provision.model.handoff import Rhcos
 from provision.model.limits import Limits
+from provision.model.naming import Naming
 from provision.model.pdus import Pdu
 from provision.model.profile import Frozen
 
@@ -81,6 +82,7 @@ class Site(Frozen):
     pdus: tuple[Pdu, ...] = ()  # SNMP-read PDUs (provision.model.pdus); optional equipment
     limits: Limits = Limits()  # fleet admission: BMC, install, agent-push and PDU limits (model/limits.py)
     rhcos: Rhcos | None = None  # RHCOS live images and the cluster, for `handoff.join: rhcos`
+    naming: Naming = Naming.inferno  # lab: the embedded lab's own names (model/naming.py)
 
     @field_validator("root_password_hash")
     @classmethod

@@ -50,6 +50,7 @@ esac
 S
 chmod +x "$R/etc/udhcpc.script"
 install -m 0755 "$HERE/installer-init.sh" "$R/init"
+install -m 0755 "$HERE/kernel-append.sh" "$R/bin/kernel-append"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUTF.tmp"
 mv "$OUTF.tmp" "$OUTF"
 echo "build-installer: $(du -h "$OUTF" | cut -f1) initrd for kernel $KV"

@@ -3,8 +3,9 @@
 # Anaconda does at the edges: reads inst.ks= from the kernel line, fetches and checks the kickstart,
 # posts the %pre "started" callback, writes the prepared Debian image (from the kickstart's `url`
 # install tree) to the first disk of `ignoredisk --only-use`, applies the kickstart's network,
-# hostname, users and SSH keys, generates the host's SSH keys, posts the %post "finished" callback
-# with the new public keys, and reboots (or powers off) as the kickstart says.
+# hostname, users, SSH keys and `bootloader --append` (kernel-append.sh), generates the host's SSH
+# keys, posts the %post "finished" callback with the new public keys, and reboots (or powers off) as
+# the kickstart says.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mkdir -p /tmp /mnt /run
@@ -136,6 +137,9 @@ mkdir -p /mnt/etc/inferno
 sed -n "/^cat > \/etc\/inferno\/install.json <<'JSON'$/,/^JSON$/p" /tmp/ks.cfg | sed '1d;$d' > /mnt/etc/inferno/install.json
 echo "lab installer stand-in (not Anaconda); kickstart $KS" > /mnt/etc/inferno/installer
 cp /tmp/ks.cfg /mnt/root/anaconda-ks.cfg; chmod 600 /mnt/root/anaconda-ks.cfg
+APPENDED=$(kernel-append /tmp/ks.cfg /mnt/boot/grub/grub.cfg 2>/tmp/append.txt) \
+  || fail "bootloader --append: $(tail -1 /tmp/append.txt)"
+[ -n "$APPENDED" ] && say "kernel line: + $APPENDED (bootloader --append)"
 rm -f /mnt/etc/ssh/ssh_host_*
 # ed25519 and ECDSA only: a 3072-bit RSA key takes ~15 s under TCG
 for t in ed25519 ecdsa; do
