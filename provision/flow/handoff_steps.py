@@ -239,7 +239,11 @@ class HandoffSteps:
         def in_handoff() -> bool:
             return self.ctx.store.get_run(run_id).status is RunStatus.running
 
-        result = await_node(self.api, identity, in_handoff, timeout_s, self._note(call), self.cancel)
+        # Only this install's CSRs: a Node and certificates left from the install before never count.
+        since = self.ctx.store.get_run(run_id).started_at
+        result = await_node(
+            self.api, identity, in_handoff, timeout_s, self._note(call), self.cancel, since=since
+        )
         return StepResult(
             message=f"node {self.ctx.name} Ready; approved {', '.join(result.approved) or 'none'}"
             + (f"; refused {len(result.refused)}" if result.refused else ""),

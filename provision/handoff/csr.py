@@ -29,6 +29,7 @@ import base64
 import binascii
 import ipaddress
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -89,6 +90,7 @@ class Csr:
     other_sans: tuple[str, ...] = ()  # email, URI, other names: never a kubelet's
     key: str = "unknown"  # "rsa", "ec" or the key's class name
     problem: str | None = None  # why the request could not be read (then it is never approved)
+    created: datetime | None = None  # metadata.creationTimestamp (the API server's clock), aware
 
     @property
     def kind(self) -> CsrKind:
@@ -106,6 +108,7 @@ class Decision:
     approve: bool
     reason: str
     early: bool = False  # a serving CSR asked before its client CSR was approved: ask again later
+    again: bool = False  # refused for now (the host is not in its handoff step yet): decided again
 
 
 def _state(status: dict[str, Any]) -> CsrState:
@@ -126,6 +129,7 @@ def parse_csr(obj: dict[str, Any]) -> Csr:
         usages=frozenset(str(u) for u in spec.get("usages") or ()),
         state=_state(obj.get("status") or {}),
         resource_version=meta.get("resourceVersion"),
+        created=_timestamp(meta.get("creationTimestamp")),
     )
     try:
         pem = base64.b64decode(str(spec.get("request", "")), validate=True)
@@ -170,6 +174,17 @@ def parse_csr(obj: dict[str, Any]) -> Csr:
         key=kind,
         problem=None if len(cns) == 1 else f"the subject has {len(cns)} common names, expected 1",
     )
+
+
+def _timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp with its zone ("2026-12-03T07:00:00Z"); anything else is unknown."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def _with(csr: Csr, **changes: Any) -> Csr:
@@ -251,7 +266,7 @@ def decide(csr: Csr, identity: NodeIdentity, in_handoff: bool, client_done: bool
     node = identity.node_name
     problem = _subject_problem(csr, node)
     if problem is None and not in_handoff:
-        problem = f"host {node} is not in its handoff step"
+        return Decision(csr.name, kind, False, f"host {node} is not in its handoff step", again=True)
     if problem is None:
         problem = (
             _client_problem(csr, node)

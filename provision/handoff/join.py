@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from kubernetes.client.exceptions import ApiException
@@ -27,6 +27,9 @@ from provision.model.errors import ExternalError
 __all__ = ["Cancel", "JoinResult", "NodeIdentity", "approve", "await_node", "list_csrs"]
 
 APPROVER = "inferno-provision"
+# `since` is our clock, a CSR's creationTimestamp the API server's: a request made this much before
+# the handoff began still counts as this install's. A stale one is from the install before (days).
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 class Cancel(Protocol):
@@ -112,6 +115,10 @@ def node_state(api: ApiClient, node: str) -> tuple[bool, bool]:
     return True, any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def _fresh(csr: Csr, since: datetime) -> bool:
+    return csr.created is not None and csr.created >= since - CLOCK_SKEW
+
+
 def _ours(csr: Csr, node: str) -> bool:
     return csr.common_name == f"system:node:{node}"
 
@@ -125,12 +132,19 @@ def await_node(
     cancel: Cancel | None = None,
     interval_s: float = 1.0,
     max_interval_s: float = 10.0,
+    since: datetime | None = None,
 ) -> JoinResult:
     """Approve the host's client CSR, then its serving CSR, by the rule; return once the Node is Ready
-    and its serving certificate approved. Timeout: ExternalError naming what is still missing."""
+    and its serving certificate approved. Timeout: ExternalError naming what is still missing.
+
+    `since` (aware): when this install began (the handoff run's start). CSRs made before it (or whose
+    creation time is unknown) are the host's previous install's: never approved, never counted as
+    done, so a stale Node still Ready from before and its old certificates do not end the wait."""
     node = identity.node_name
     result = JoinResult()
     decided: set[str] = set()  # each CSR is decided (and told) once
+    stale: set[str] = set()  # made before `since`: told once, left alone
+    held: set[str] = set()  # refused while the host was not in handoff: told once, decided again
     client_done = serving_done = False
     deadline = time.monotonic() + timeout_s
     wait = interval_s
@@ -141,6 +155,13 @@ def await_node(
         exists, ready = node_state(api, node)
         changed = False
         csrs = list_csrs(api)
+        if since is not None:
+            for csr in csrs:
+                if not _fresh(csr, since) and _ours(csr, node) and csr.name not in stale:
+                    stale.add(csr.name)
+                    made = csr.created.isoformat() if csr.created else "at an unknown time"
+                    note(f"csr {csr.name}: made {made}, before this install began: left alone")
+            csrs = [c for c in csrs if _fresh(c, since)]
         # Already approved (by us in an earlier run, or by the cluster's own approver) counts as done.
         for csr in csrs:
             if _ours(csr, node) and csr.state is CsrState.approved and csr.name not in decided:
@@ -155,6 +176,12 @@ def await_node(
                 continue
             if decision.early:
                 continue  # not a refusal: asked again once the client CSR is approved
+            if decision.again:  # the host may enter its handoff step before this wait ends
+                if csr.name not in held:
+                    held.add(csr.name)
+                    _record(result, decision, note)
+                    changed = True
+                continue
             changed = True
             decided.add(csr.name)
             if decision.approve and not approve(api, csr, node, decision.reason):
@@ -185,6 +212,7 @@ def await_node(
 def _record(result: JoinResult, decision: Decision, note: Callable[[str], None]) -> None:
     if decision.approve:
         result.approved.append(decision.csr)
+        result.refused = [r for r in result.refused if r[0] != decision.csr]  # held, then let in
         note(f"csr {decision.csr}: approved ({decision.reason})")
     else:
         result.refused.append((decision.csr, decision.reason))

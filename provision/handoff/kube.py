@@ -78,9 +78,16 @@ def _meta_ops(current: dict[str, Any], desired: dict[str, Any], field_: str) -> 
 
 
 def _guard(current: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": current["metadata"]["resourceVersion"]}
-    ]
+    """A JSON Patch `test` of the resourceVersion we read: a change made meanwhile fails the patch."""
+    meta = current.get("metadata") or {}
+    version = meta.get("resourceVersion")
+    if not version:
+        what = f"{str(current.get('kind') or 'object').lower()} {meta.get('name') or '?'}"
+        raise ExternalError(
+            f"kubernetes: {what}: expected metadata.resourceVersion (to guard the patch against a "
+            "concurrent change), got none: not patched"
+        )
+    return [{"op": "test", "path": "/metadata/resourceVersion", "value": version}]
 
 
 def patch_node(api: ApiClient, node_doc: dict[str, Any], ours: set[str]) -> None:

@@ -12,11 +12,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
 from tests.support.flowrig import write_profiles, write_tree
+from tests.support.kubeapi import Kube, serving
+from tests.support.machine_emulator import processors_of
+from tests.support.machine_profile import agent_inventory, management_nic
 from tests.support.procs import free_port, running, stop_pid, wait_for_port
 from tests.support.sshd import Sshd, sshd_setup
 
@@ -74,6 +77,7 @@ class FlowHost:
     bmc: Server
     sshd: Server
     env: dict[str, str] = field(default_factory=dict)
+    kube: Kube | None = None  # the test cluster the host joins (flow_host(join=True))
 
     def stop_bmc(self) -> None:
         self.bmc.stop()
@@ -166,21 +170,47 @@ def _events(text: str) -> list[dict[str, object]]:
 
 @contextmanager
 def flow_host(
-    work: Path, name: str = "flow-node-1", fail_installs: int = 0, cpu_s: int = 2, compute: bool = False
+    work: Path,
+    name: str = "flow-node-1",
+    fail_installs: int = 0,
+    cpu_s: int = 2,
+    compute: bool = False,
+    accepted: bool = False,
+    join: bool = False,
 ) -> Iterator[FlowHost]:
     """compute: the host is a compute-class server whose hardware (DIMMs, GPUs, drives) the BMC
-    shows from a mockup tree at work/tree.json, which a test may edit to swap parts."""
+    shows from a mockup tree at work/tree.json, which a test may edit to swap parts.
+    accepted: the profile is what this machine is (tests.support.machine_profile), so the run can be
+    accepted; the BMC's NIC carries the MAC of the NIC the OS sees.
+    join: a test Kubernetes API server (tests.support.kubeapi) runs; the installer stand-in plays the
+    RHCOS installer too, and its first boot asks to join as this host (its name, 127.0.0.1)."""
     with ExitStack() as stack:
         systems = fake_systems([name])
+        machine = agent_inventory() if accepted else None
+        if machine is not None:
+            systems = [replace(s, mac=management_nic(machine)["mac"]) for s in systems]
         bmc_port = free_port()
         emu = Emulator(f"http://127.0.0.1:{bmc_port}", work / "bmc" / "emulator.log", systems)
         argv, ssh = sshd_setup(work / "sshd")
         boot_port = free_port()
         profiles = write_profiles(
-            work / "profiles", emu, boot_port, ssh.port, ssh.user, cpu_s=cpu_s, compute=compute
+            work / "profiles",
+            emu,
+            boot_port,
+            ssh.port,
+            ssh.user,
+            cpu_s=cpu_s,
+            compute=compute,
+            machine=machine,
         )
         tree = write_tree(profiles, name, work / "tree.json") if compute else None
-        bmc = Server(emulator_argv(work / "bmc", systems, bmc_port, tree=tree), emu.log, bmc_port)
+        bmc_argv = emulator_argv(work / "bmc", systems, bmc_port, tree=tree)
+        if machine is not None:  # the BMC shows this machine's CPUs (tests.support.machine_emulator)
+            cpus = work / "bmc" / "processors.json"
+            cpus.write_text(json.dumps(processors_of(machine)))
+            bmc_argv[2] = "tests.support.machine_emulator"
+            bmc_argv += ["--processors", str(cpus)]
+        bmc = Server(bmc_argv, emu.log, bmc_port)
         stack.callback(bmc.stop)
         bmc.start()
         sshd_server = Server(argv, ssh.log, ssh.port)
@@ -206,6 +236,14 @@ def flow_host(
             "--fail-installs",
             str(fail_installs),
         ]
+        kube = None
+        if join:
+            (work / "kube").mkdir(parents=True, exist_ok=True)
+            kube = stack.enter_context(serving(work / "kube", {}))
+            entry = {"node": name, "dns_names": [name], "addresses": ["127.0.0.1"]}
+            (work / "join.json").write_text(json.dumps(entry))
+            installer += ["--kube-url", f"http://127.0.0.1:{kube.port}", "--kube-token", "s3cret-token"]
+            installer += ["--join-file", str(work / "join.json")]
         stack.enter_context(running(installer, log=work / "installer.log", cwd=REPO))
         env = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
-        yield FlowHost(work, emu, ssh, profiles, state, boot_port, installs, bmc, sshd_server, env)
+        yield FlowHost(work, emu, ssh, profiles, state, boot_port, installs, bmc, sshd_server, env, kube)

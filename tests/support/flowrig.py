@@ -18,6 +18,7 @@ import yaml
 from provision.model.catalog import load_catalog
 from tests.conftest import PROFILES
 from tests.support.bmcrig import Emulator
+from tests.support.machine_profile import machine_profile, management_nic
 from tests.support.mockup import build_tree
 
 PROFILE = "flow-loopback"
@@ -32,11 +33,14 @@ def write_profiles(
     ssh_user: str = "root",
     cpu_s: int = 2,
     compute: bool = False,
+    machine: dict[str, Any] | None = None,
 ) -> Path:
     """A profiles directory: the test profile, one host per emulator system, a site on loopback.
 
     compute: the host is a copy of inferno-host-compute-1 (profile circle-2-lust with a short quick
     plan), whose hardware a mockup tree shows; its boot disks come from inspection.
+    machine: the agent's inventory of this machine (tests.support.machine_profile): the profile is
+    this machine, so the host can be accepted; the BMC's systems must carry its NIC's MAC.
     """
     dest.mkdir(parents=True, exist_ok=True)
     seed = "circle-2-lust" if compute else "circle-1-limbo"
@@ -50,6 +54,8 @@ def write_profiles(
         base["network"] = [{"name": "eth0", "role": "management", "speed_gbps": 1}]
     quick = {"sample_interval_s": 0.5, "suites": suites}
     base["burnin"] = {"quick": quick, "acceptance": quick}
+    if machine is not None:
+        base = machine_profile(base, machine, cpu_s)
     base["timeouts"] = {
         "power_s": 30,
         "install_start_s": 60,
@@ -93,6 +99,10 @@ def write_profiles(
                 "address": "127.0.0.1",
             }
         )
+        if machine is not None:
+            mac = management_nic(machine)["mac"]
+            hosts[-1]["boot_mac"] = mac
+            hosts[-1]["interfaces"] = [{"name": "eth0", "mac": mac, "address": "127.0.0.1/8"}]
         if compute:
             hosts[-1]["boot_mac"] = compute_1["boot_mac"]
             hosts[-1]["interfaces"] = [

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,10 @@ class Server(ThreadingHTTPServer):
 
     def put(self, kind: str, key: str, obj: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
-        obj.setdefault("metadata", {})["resourceVersion"] = str(self.version)
+        meta = obj.setdefault("metadata", {})
+        meta["resourceVersion"] = str(self.version)
+        if key not in self.state.get(kind, {}):  # stamped at creation, as the API server does
+            meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         self.state.setdefault(kind, {})[key] = obj
         return obj
 
