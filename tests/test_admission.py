@@ -38,6 +38,7 @@ from provision.flow.steps import build_steps
 from provision.flow.waits import Waiter
 from provision.model.errors import BadInput, VerdictFailed
 from provision.model.limits import Limits
+from provision.pdu.meters import CircuitLoad
 from provision.store.state import StateStore
 from tests.support.admission_rig import Recorder, catalog_for, intervals, most_at_once, run_power_fleet
 from tests.support.bmcrig import Emulator, emulator_argv, fake_systems
@@ -160,16 +161,23 @@ def test_ledger_checks_and_adds_atomically_and_a_fresher_pdu_reading_counts() ->
     ledger.release("pdu:p", "a")
     assert ledger.in_use("pdu:p") == 760 and ledger.acquire("pdu:p", 760, 2000, "c")
 
-    readings: dict[str, tuple[float, float]] = {}
-    admission = Admission(Limits(), {"p": 2000.0}, measured=lambda pdu: readings.get(pdu))
+    readings: dict[str, CircuitLoad] = {}
+    now = [1000.0]
+    admission = Admission(Limits(), {"p": 2000.0}, measured=readings.get, fresh_s=60, wall=lambda: now[0])
     assert admission._load("pdu:p") == 0
-    readings["p"] = (1500.0, 1.0)  # taken before the estimate last changed (never): still fresher
+    readings["p"] = CircuitLoad("p", 1500.0, 990.0)  # fresh and above the estimate: it counts
     assert admission._load("pdu:p") == 1500
     assert not admission._try("pdu:p", 760, 2000, "h")  # 1500 measured + 760 > 2000
-    readings["p"] = (100.0, 2.0)  # lower than the estimate: the estimate stands
-    assert admission._try("pdu:p", 760, 2000, "h") and admission._load("pdu:p") == 760
-    readings["p"] = (1900.0, 0.5)  # older than the last change: ignored
-    assert admission._load("pdu:p") == 760
+    readings["p"] = CircuitLoad("p", 100.0, 995.0)  # low: h fits, then counts on top of it
+    assert admission._try("pdu:p", 760, 2000, "h") and admission._load("pdu:p") == 860
+    now[0] = 1001.0
+    readings["p"] = CircuitLoad("p", 50.0, 1000.5)  # h is in it, below the estimate: the estimate stands
+    assert admission._load("pdu:p") == 760 and admission.ledger.in_use("pdu:p") == 760
+    readings["p"] = CircuitLoad("p", 1000.0, 1000.5)  # above it (other loads): the reading stands
+    assert admission._load("pdu:p") == 1000
+    now[0] = 1061.0
+    assert admission._load("pdu:p") == 760  # stale: the estimate alone
+    admission.release("h")
 
 
 def test_pdu_budget_is_the_smallest_feed_and_the_site_only_lowers_it(tmp_path: Path) -> None:

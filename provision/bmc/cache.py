@@ -26,6 +26,9 @@ ROOT = "/redfish/v1"
 EXPAND = "$expand=.($levels=1)"  # the resource and what it links outside `Links`, one level down
 NOT_EXPANDED = (400, 405, 406, 501)  # a service that advertises ExpandQuery but refuses it
 DEFAULT_WORKERS = 4
+# The service's own collections are not prefetched: a BMC fronting many nodes lists them all there,
+# and an inspection reads only the host's (the System bmc.system names, its Chassis and Managers).
+TOP_LEVEL = {f"{ROOT}/Systems", f"{ROOT}/Chassis", f"{ROOT}/Managers"}
 
 
 def key_of(path: str) -> str:
@@ -184,7 +187,7 @@ class ResourceCache:
             self(ROOT)  # learn whether the service expands before the first other GET
         if not self._expand or key == ROOT or "?" in key:  # a page link: asked for as the BMC wrote it
             doc = self._send(key if key != ROOT else f"{ROOT}/")
-            if doc is not None and self._workers > 1:
+            if doc is not None and self._workers > 1 and key not in TOP_LEVEL:
                 self._prefetch(doc)
             return doc
         try:

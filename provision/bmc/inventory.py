@@ -7,6 +7,11 @@ the Chassis (or both: iDRAC), PCIe functions as a collection or under `Links`, l
 or PowerSubsystem/ThermalSubsystem, GPUs on a baseboard that is a System or Chassis of its own
 (HGX), reached through the chassis tree (`Contains`/`ContainedBy`), `Links.ComputerSystems` or
 `Links.Processors`. What the BMC does not expose is recorded in `gaps` (area -> why), never guessed.
+
+On a BMC that fronts many Systems (a multi-node chassis, an emulator holding a rack) only what is
+the host's is read: another System is read (to tell a GPU baseboard from another node) only when
+the host's manager serves it (`ManagerForServers` of the managers the host's System names), or
+when those managers do not say whom they serve. So the reads per host do not grow with the nodes.
 """
 
 from __future__ import annotations
@@ -43,6 +48,45 @@ def _bootable(doc: Doc) -> bool:
 
 class Walker(PartsReader):
     """One inspection: follows links from the service root and fills the inventory."""
+
+    def __init__(self, fetch: Fetch, host_system: str | None = None) -> None:
+        super().__init__(fetch, host_system)
+        self._managers: dict[str, Doc | None] = {}
+        self._served_by: tuple[set[str] | None] | None = None  # None until the managers are read
+        self._passed: set[str] = set()  # Systems skipped as other nodes' (said once)
+
+    def get(self, path: str | None, area: str) -> Doc | None:
+        """A manager is read once per inspection, by the sibling rule and the firmware alike."""
+        if area != "managers" or not path:
+            return super().get(path, area)
+        key = path.rstrip("/")
+        if key not in self._managers:
+            self._managers[key] = super().get(path, area)
+        return self._managers[key]
+
+    def _served(self, host: Doc) -> set[str] | None:
+        """The Systems the host's managers say they serve; None when they do not say (read then)."""
+        if self._served_by is None:
+            served: set[str] | None = None
+            for path in refs_of(obj_of(host, "Links").get("ManagedBy")):
+                links = obj_of(self.get(path, "managers") or {}, "Links")
+                if "ManagerForServers" in links:
+                    served = (served or set()) | {p.rstrip("/") for p in refs_of(links["ManagerForServers"])}
+            self._served_by = (served,)
+        return self._served_by[0]
+
+    def _not_ours(self, host: Doc, paths: list[str]) -> list[str]:
+        """Of `paths`, the Systems the host's managers do not serve: other nodes, not even read."""
+        served = self._served(host)
+        return [] if served is None else [p for p in paths if p not in served]
+
+    def _skipped(self, paths: list[str], why: str) -> None:
+        paths = [p for p in paths if p not in self._passed]
+        if not paths:
+            return
+        self._passed.update(paths)
+        shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+        self.gap("systems", f"skipped {shown}: {why}")
 
     def run(self) -> HardwareInventory:
         root = self.get(f"{ROOT}/", "service") or {}
@@ -139,9 +183,13 @@ class Walker(PartsReader):
     def _linked_boards(self, links: Doc, host: Doc, listed: list[str], boards: list[Doc]) -> list[Doc]:
         new = []
         taken = {_path(host)} | {_path(b) for b in boards}
-        for path in refs_of(links.get("ComputerSystems")):
-            path = path.rstrip("/")
-            if path in taken:
+        linked = [p.rstrip("/") for p in refs_of(links.get("ComputerSystems"))]
+        linked = [p for p in dict.fromkeys(linked) if p not in taken]
+        others = self._not_ours(host, linked)
+        if others:
+            self._skipped(others, "another manager's system")
+        for path in linked:
+            if path in others:
                 continue
             doc = self.get(path, "systems")
             if doc is None:
@@ -173,7 +221,11 @@ class Walker(PartsReader):
         it does not boot, it is the host's GPU baseboard (HGX); else not ours, and said so. Several
         others are other nodes of a multi-node chassis, not even read."""
         taken = {_path(host)} | {_path(b) for b in boards}
-        rest = [p for p in listed if p not in taken]
+        rest = [p for p in listed if p not in taken and p not in self._passed]
+        others = self._not_ours(host, rest)
+        if others:
+            rest = [p for p in rest if p not in others]
+            self._skipped(others, "another manager's system, not linked to the host's system")
         doc = self.get(rest[0], "systems") if len(rest) == 1 else None
         if doc is not None and not _bootable(doc):
             self._board(doc, boards)

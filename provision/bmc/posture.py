@@ -25,8 +25,17 @@ def _members(fetch: Fetch, path: str | None) -> list[tuple[str, Doc]]:
     return out
 
 
-def _manager(fetch: Fetch, root: Doc) -> tuple[str, Doc] | None:
-    managers = _members(fetch, ref_of(root, "Managers"))
+def _manager(fetch: Fetch, root: Doc, system: str | None) -> tuple[str, Doc] | None:
+    """The host's BMC: the managers its System names (Links.ManagedBy; the only System's where
+    `system` is not given), else every manager listed. On a BMC fronting many Systems that reads
+    one manager, not one per node."""
+    if system is None:
+        listed = refs_of((fetch(ref_of(root, "Systems") or f"{ROOT}/Systems") or {}).get("Members"))
+        system = listed[0] if len(listed) == 1 else None
+    named = refs_of(obj_of(fetch(system) or {}, "Links").get("ManagedBy")) if system else []
+    managers = [(p, d) for p in named if (d := fetch(p)) is not None]
+    if not managers:
+        managers = _members(fetch, ref_of(root, "Managers"))
     for path, doc in managers:
         if doc.get("ManagerType") == "BMC":
             return path, doc
@@ -74,10 +83,11 @@ def _located(fetch: Fetch, root: Doc) -> list[str]:
     return [p for p in every if "/NetworkProtocol/HTTPS/" in p]
 
 
-def read_posture(fetch: Fetch) -> BmcPosture:
+def read_posture(fetch: Fetch, system: str | None = None) -> BmcPosture:
+    """The posture of the BMC that manages `system` (the host's bmc.system; None: the only one)."""
     root = fetch(ROOT) or {}
     gaps: dict[str, str] = {}
-    found = _manager(fetch, root)
+    found = _manager(fetch, root, system)
     manager = found[0] if found else None
     protocols: dict[str, ProtocolState] | None = None
     https_certs: str | None = None

@@ -34,6 +34,7 @@ from provision.flow.metrics import observed_progress
 from provision.install.bootserver import BootServer
 from provision.model.errors import BadInput, ProvisionError, VerdictFailed
 from provision.model.profile import Timeouts
+from provision.pdu.watch import watch_pdus
 from provision.store.state import StateStore
 from provision.store.storeurl import is_postgres
 
@@ -241,9 +242,13 @@ def launch(
     # On a shared PostgreSQL store every controller counts against the same budgets (one
     # transaction per acquire); one controller over SQLite keeps them in memory.
     ledger = store.ledger() if is_postgres(app.state_dir) else None
-    admission = Admission(limits, pdu_budgets(feeds, limits), ledger=ledger)
     with ExitStack() as stack:
         stack.callback(store.close)
+        # The hosts' PDUs the site declares are read in the background: a fresh reading counts in
+        # the power gate beside the profiles' estimate (provision.flow.admission).
+        pdus = {app.catalog.host(h).pdu for h in hosts}
+        measured = stack.enter_context(watch_pdus(site.pdus, pdus))
+        admission = Admission(limits, pdu_budgets(feeds, limits), ledger=ledger, measured=measured)
         if opts.serve:
             split = urlsplit(boot_url)
             listen = listen_address(opts.listen or f"{split.hostname}:{split.port or 80}")

@@ -19,8 +19,20 @@ controller restart) takes its hold without waiting: the install or the burn goes
 and the ledger must count it. A host whose burn peak exceeds its PDU's whole budget fails at once
 (it would wait forever). A waiting host says what it waits for through Progress.waiting.
 
+The power gate's view of a PDU (`measured`, given where the site declares the PDU's SNMP: the
+fleet reads it in the background, provision.pdu.watch) is the larger of
+- the estimate: the burn peaks the ledger holds there, and
+- the measurement, when its reading is fresh (taken within `fresh_s`): the circuit's measured load
+  plus the burn peaks this controller admitted there after the reading was taken (not yet in it).
+So the gate never admits more than the estimate alone would, and admits less where the PDU carries
+more than the estimate (load that is not the fleet's on the same circuit: switches, another team's
+servers, a host burning outside this run). A burn already in a reading counts there at the phase it
+was in; its peak stays in the estimate, which bounds the view from below. A stale reading, or a PDU
+that does not answer, falls back to the estimate, and the waiting host's line says which and why.
+
 The Ledger is an interface so that several controllers can share one (backed by the state store);
-LocalLedger is the in-process one.
+LocalLedger is the in-process one. The burns admitted since a reading are this controller's only:
+another controller's new burns count through the shared estimate.
 """
 
 from __future__ import annotations
@@ -40,9 +52,11 @@ from provision.model.errors import BadInput
 from provision.model.hosts import Host
 from provision.model.limits import Limits
 from provision.model.profile import Profile
+from provision.pdu.meters import CircuitLoad
 
-# A PDU reading: (watts, wall-clock time taken). Given by the PDU adapter when one is configured.
-Measured = Callable[[str], "tuple[float, float] | None"]
+# A PDU's last reading (provision.pdu.watch), None where the PDU is not read.
+Measured = Callable[[str], CircuitLoad | None]
+FRESH_S = 60.0  # a reading older than this no longer counts: the estimate alone decides
 
 
 class Ledger(Protocol):
@@ -162,16 +176,22 @@ class Admission:
         poll_s: float = 0.5,
         report_every_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        fresh_s: float = FRESH_S,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.limits = limits
         self.pdu_budget_w = pdu_budget_w
         self.ledger: Ledger = ledger or LocalLedger()
-        self.measured = measured  # pdu name -> (watts, taken_at): a fresher view than the estimate
+        self.measured = measured  # pdu name -> its last reading: see the module's docstring
         self.poll_s = poll_s
         self.report_every_s = report_every_s
         self.clock = clock
+        self.fresh_s = fresh_s
+        self.wall = wall  # readings are stamped in epoch seconds
         self._changed = threading.Condition()
-        self._changed_at: dict[str, float] = {}  # key -> wall time the estimate last changed
+        self._power = threading.Lock()  # a PDU's view and the acquire against it, one host at a time
+        # key -> holder -> (burn peak W, wall time admitted): what a reading taken before misses
+        self._admitted: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
         self._mine: dict[str, dict[str, Need]] = defaultdict(dict)  # holder -> key -> need
         self._mine_lock = threading.Lock()
 
@@ -196,35 +216,55 @@ class Admission:
         return 1.0, float(limit)
 
     def _load(self, key: str) -> float:
-        """What the key holds now; for a PDU, a reading fresher than the last change of the
-        estimate counts when it is higher (other loads on the circuit), never when lower (a burn
-        that has not ramped up yet still needs its room)."""
+        return self._view(key)[0]
+
+    def _view(self, key: str) -> tuple[float, str]:
+        """What the key holds now, and for a PDU how that was judged (for the waiting line)."""
         est = self.ledger.in_use(key)
         if self.measured is None or not key.startswith("pdu:"):
-            return est
-        reading = self.measured(key.removeprefix("pdu:"))
-        if reading is None or reading[1] <= self._changed_at.get(key, 0.0):
-            return est
-        return max(est, reading[0])
+            return est, ""
+        seen = self.measured(key.removeprefix("pdu:"))
+        if seen is None:
+            return est, ""  # not a PDU the site reads
+        if seen.load_w is None or seen.taken_at is None:
+            return est, f"estimated: {seen.failed or 'no reading yet'}"
+        age_s = max(0.0, self.wall() - seen.taken_at)
+        if age_s > self.fresh_s:
+            why = f"the last reading is {age_s:.0f} s old (older than {self.fresh_s:.0f} s)"
+            return est, f"estimated: {why}" + (f"; {seen.failed}" if seen.failed else "")
+        with self._mine_lock:
+            since = sum(w for w, at in self._admitted[key].values() if at > seen.taken_at)
+        measured = seen.load_w + since
+        if measured < est:
+            return est, f"estimated (measured {_kw(seen.load_w)} kW {age_s:.0f} s ago)"
+        plus = f" + {_kw(since)} kW admitted since" if since else ""
+        return measured, f"measured {age_s:.0f} s ago{plus}"
 
     def describe(self, kind: str, host: Host, profile: Profile) -> str:
         """What a waiting host waits for, for a person."""
         key = self._key(kind, host)
         amount, limit = self._cost(kind, host, profile)
-        load = self._load(key)
+        load, how = self._view(key)
         if kind == Kind.power:
-            return f"power: {host.pdu} at {_kw(load)} of {_kw(limit)} kW (this burn needs {_kw(amount)} kW)"
+            how = f" {how}" if how else ""
+            return (
+                f"power: {host.pdu} at {_kw(load)} of {_kw(limit)} kW{how} (this burn needs {_kw(amount)} kW)"
+            )
         if kind == Kind.bmc:
             return f"BMC {bmc_address(host)}: {load:.0f} of {limit:.0f} requests in flight"
         return f"{kind.replace('_', ' ')}: {load:.0f} of {limit:.0f} at once"
 
     # -- holding -----------------------------------------------------------------------------------
     def _try(self, key: str, amount: float, limit: float, holder: str) -> bool:
-        extra = self._load(key) - self.ledger.in_use(key) if key.startswith("pdu:") else 0.0
-        if not self.ledger.acquire(key, amount, limit - max(0.0, extra), holder):
-            return False
-        self._changed_at[key] = time.time()
-        return True
+        if not key.startswith("pdu:"):
+            return self.ledger.acquire(key, amount, limit, holder)
+        with self._power:
+            extra = self._load(key) - self.ledger.in_use(key)
+            if not self.ledger.acquire(key, amount, limit - max(0.0, extra), holder):
+                return False
+            with self._mine_lock:
+                self._admitted[key].setdefault(holder, (amount, self.wall()))
+            return True
 
     def acquire(self, call: StepCall, need: Need, host: Host, profile: Profile) -> None:
         """Hold what `need` asks for, waiting (cancellable, with progress) until there is room."""
@@ -268,7 +308,8 @@ class Admission:
                 del mine[k]
         for k in keys:
             self.ledger.release(k, host)
-            self._changed_at[k] = time.time()
+            with self._mine_lock:
+                self._admitted[k].pop(host, None)
         if keys:
             with self._changed:
                 self._changed.notify_all()

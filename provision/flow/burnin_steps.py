@@ -25,7 +25,7 @@ from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
 from provision.flow.install_steps import EVENT_LOG_MARK
 from provision.model.errors import BmcError, NotFound, SshError
-from provision.pdu.sampler import POWER_FILE, PowerSampler, burnin_power
+from provision.pdu.sampler import POWER_FILE, burnin_power, in_background
 from provision.store.lifecycle import HostState
 
 
@@ -169,11 +169,13 @@ class BurninSteps:
         def save(blob: bytes) -> None:
             self.ctx.store.put_document(run_id, POWER_FILE, blob)
 
-        # The host's PDU outlet beside the BMC's reading, where the site declares the PDU (pdu/sampler).
-        with burnin_power(self.ctx.env.catalog.site.pdus, self.ctx.env.host, load, save) as sampler:
-            return self._follow(call, sampler)
+        # The host's PDU outlet beside the BMC's reading, where the site declares the PDU (pdu/sampler),
+        # sampled in a thread of its own: a PDU that hangs never holds up the follow loop.
+        site_pdus = self.ctx.env.catalog.site.pdus
+        with burnin_power(site_pdus, self.ctx.env.host, load, save) as sampler, in_background(sampler):
+            return self._follow(call)
 
-    def _follow(self, call: StepCall, sampler: PowerSampler | None) -> StepResult:
+    def _follow(self, call: StepCall) -> StepResult:
         target = self._target(call)
         run_id = str(call.facts["agent_run"])
         t = self.ctx.env.timeouts
@@ -215,8 +217,6 @@ class BurninSteps:
                 continue
             finally:
                 agent.close()
-            if sampler is not None and sampler.due():
-                sampler.sample()
             if state == "finished":
                 return StepResult(message=f"agent run {run_id} finished ({drops} SSH drop(s) survived)")
             if state in ("dead", "absent"):

@@ -83,3 +83,14 @@ class PduReading:
             "elapsed_s": round(self.elapsed_s, 3),
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True)
+class CircuitLoad:
+    """What the fleet's power gate knows of one PDU's circuit: the last good reading's load and when
+    it was taken (None before any), and why the latest attempt gave none (None when it did)."""
+
+    pdu: str
+    load_w: float | None
+    taken_at: float | None  # epoch seconds of the reading load_w comes from
+    failed: str | None = None

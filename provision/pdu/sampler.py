@@ -12,14 +12,18 @@ A reading that failed leaves its series out of that line and says why under "err
 
 The document is rewritten whole at each sample (a few hundred bytes a line; a 72-hour run at the
 default interval is ~2 MiB) and read back when a resumed controller follows the run again.
+
+During a burn-in the samples are taken by a thread of their own (`in_background`), so a PDU or BMC
+that hangs delays only its own samples, never the follow loop's (SSH, the agent's events, Ctrl-C).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 from provision.bmc.redfish import BmcClient, connect
@@ -29,7 +33,7 @@ from provision.model.pdus import Pdu, find_pdu
 from provision.pdu.meters import CIRCUIT_W, NODE_W, OUTLET_A, OUTLET_W, POWER_FILE
 from provision.pdu.readings import pdu_load
 
-__all__ = ["POWER_FILE", "PowerSampler", "bmc_power_w", "burnin_power"]
+__all__ = ["POWER_FILE", "PowerSampler", "bmc_power_w", "burnin_power", "in_background"]
 
 SAMPLE_INTERVAL_S = 15.0
 
@@ -138,12 +142,52 @@ class PowerSampler:
                     errors["bmc"] = "the BMC reports no chassis power (PowerControl or PSU input)"
                 else:
                     values[NODE_W] = watts
+        return self._keep(values, errors)
+
+    def _keep(self, values: dict[str, float], errors: dict[str, str]) -> dict[str, Any]:
         line: dict[str, Any] = {"t": round(time.time(), 3), "v": values}
         if errors:
             line["errors"] = errors
         self.lines.append(json.dumps(line, sort_keys=True))
         self.save(("\n".join(self.lines) + "\n").encode())
         return line
+
+    def broke(self, why: str) -> None:
+        """The sampling itself failed (the store refused the document, a bug): said as the PDU's and
+        the BMC's error, so the checks of the rest of the burn-in are inconclusive, never silent."""
+        # Where the store is what failed, the samples already kept are what the checks get.
+        with suppress(ProvisionError):
+            self._keep({}, {"pdu": why, "bmc": why})
+
+
+@contextmanager
+def in_background(sampler: PowerSampler | None) -> Iterator[None]:
+    """Take `sampler`'s samples every interval in a thread of its own for the length of the block
+    (one per burn-in follow); stopped and joined at its end, a sample under way let finish within
+    the PDU's timeouts. None (the site declares no PDU for the host): nothing runs."""
+    if sampler is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    sampler.sample()
+                except ProvisionError as exc:  # the store refused the document: said, sampling goes on
+                    sampler.broke(f"power sample not kept: {exc}")
+                stop.wait(sampler.interval_s)
+        except Exception as exc:  # a bug must not end the samples silently
+            sampler.broke(f"power sampler stopped: {type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=run, name=f"power-sampler-{sampler.host}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(sampler.pdu.timeout_s * (1 + sampler.pdu.retries) + 5.0)
 
 
 @contextmanager

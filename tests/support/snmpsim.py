@@ -80,3 +80,26 @@ def silent_agent() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         yield int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class HungAgent:
+    """A bound UDP port that never answers, and tells when a request reached it."""
+
+    port: int
+    sock: socket.socket
+
+    def request(self, timeout_s: float) -> bool:
+        """True once an SNMP request arrives (the asker now waits out its timeout); False if none."""
+        self.sock.settimeout(timeout_s)
+        try:
+            return bool(self.sock.recv(65535))
+        except TimeoutError:
+            return False
+
+
+@contextmanager
+def hung_agent() -> Iterator[HungAgent]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield HungAgent(int(s.getsockname()[1]), s)

@@ -64,7 +64,7 @@ def inspect(app: App, host: str, as_json: bool) -> None:
     profile = app.catalog.profile_of(entry)
     with connect(entry.bmc) as bmc, bmc.resources() as fetch:  # each resource once, $expand if offered
         inventory = collect_inventory(fetch, entry.bmc.system)
-        posture = read_posture(fetch)
+        posture = read_posture(fetch, entry.bmc.system)
         retries = bmc.retries
     findings = inspect_findings(profile, inventory, entry, posture)
     verdict = overall(findings)
