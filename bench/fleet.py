@@ -6,11 +6,15 @@ controller's embedded boot server, and the next-boot-from-disk, under the fleet 
 provision/flow/admission.py with every host in flight at once. Each host's run is journaled in the
 SQLite state store like any run.
 
-The BMCs: sushy-emulator (fake driver) processes of --per-emulator systems each (default 8), power
-changes landing ~1 s after they are asked for, the state file closed after each access
-(tests/support/lean_emulator.py). Spreading the systems keeps each emulator process small: one
-process answering hundreds of systems was the bottleneck before, and the inspection of a system on
-a shared BMC also reads its sibling Systems and Managers (N per host on an N-system emulator). Every
+The BMCs: several emulator processes AND a lean emulator. sushy-emulator (fake driver) processes of
+--per-emulator systems each (default 8), made lean by tests/support/lean_emulator.py: power changes
+land ~1 s after they are asked for, and the fake driver's state file stays open on one connection
+per process (stock sushy-tools opens a connection per state access, ten per System GET, and leaves
+it open, which runs out of descriptors at 200 hosts; opening and closing each cost ~6 ms of CPU per
+request; one kept open, ~1 ms alone and 3-4 ms in a fleet). Spreading the systems
+keeps each emulator process small: one process answering hundreds of systems was the bottleneck
+before, and the inspection of a system on a shared BMC also reads its sibling Systems and Managers
+(N per host on an N-system emulator). Every
 emulated system stands for a host with a BMC of its own, so the per-BMC admission limit is set to the
 systems one emulator serves, and installs and agent pushes are not limited.
 
@@ -27,7 +31,8 @@ machine's cores, not the controller, set the wall time), and the Redfish request
 answered (their access logs), per host.
 
 Run: .venv/bin/python -m bench.fleet [N ...]   (default: 1 50 200; --parallel P: hosts in flight
-at most, default all; --per-emulator K)
+at most, default all; --per-emulator K; --profile DIR: the controller's CPU per function, every
+thread, into DIR/controller-N.pstats, read with `python -m pstats`; it slows the run ~4x)
 """
 
 from __future__ import annotations
@@ -84,6 +89,30 @@ opts = LaunchOptions(
 launch(app, names, opts, steps, fleet=True)
 """
 
+# Prepended to CONTROLLER by --profile: a cProfile per thread timed by that thread's CPU clock (so a
+# thread waiting for the GIL, a lock or a socket costs nothing), merged into one pstats file at exit.
+PROFILED = """
+import atexit, cProfile, pstats, sys, threading, time
+_profiles = [cProfile.Profile(time.thread_time)]
+def _boot(frame, event, arg):
+    p = cProfile.Profile(time.thread_time)
+    _profiles.append(p)
+    p.enable()
+threading.setprofile(_boot)
+_profiles[0].enable()
+_out = sys.argv.pop(1)
+def _dump():
+    _profiles[0].disable()
+    stats = pstats.Stats(_profiles[0])
+    for p in _profiles[1:]:
+        try:
+            stats.add(p)
+        except TypeError:  # a thread that never returned to a profiled frame
+            pass
+    stats.dump_stats(_out)
+atexit.register(_dump)
+"""
+
 
 def _split(items: list[FakeSystem], parts: int) -> list[list[FakeSystem]]:
     return [items[i::parts] for i in range(parts) if items[i::parts]]
@@ -115,7 +144,9 @@ def _self_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(n: int, parallel: int | None, per_emulator: int, work: Path) -> dict[str, object]:
+def measure(
+    n: int, parallel: int | None, per_emulator: int, work: Path, profile: Path | None = None
+) -> dict[str, object]:
     """One fleet of n hosts, its systems spread over lean emulator processes of `per_emulator`
     systems each; every emulated system stands for a host with a BMC of its own, so the per-BMC
     limit is lifted to the systems one emulator process (one address) serves."""
@@ -160,6 +191,15 @@ def measure(n: int, parallel: int | None, per_emulator: int, work: Path) -> dict
         start = time.monotonic()
         with open(work / "controller.out", "w") as out:
             argv = [sys.executable, "-c", CONTROLLER, str(profiles), str(state), str(parallel or 0)]
+            if profile is not None:  # every thread's CPU time, per function (cProfile, thread_time)
+                profile.mkdir(parents=True, exist_ok=True)
+                argv = [
+                    sys.executable,
+                    "-c",
+                    PROFILED + CONTROLLER,
+                    str(profile / f"controller-{n}.pstats"),
+                    *argv[3:],
+                ]
             proc = subprocess.Popen(
                 [*argv, json.dumps(limits), *names], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO
             )
@@ -190,6 +230,7 @@ def measure(n: int, parallel: int | None, per_emulator: int, work: Path) -> dict
         "emulators_cpu_s": round(emulators_cpu, 1),
         "installers_cpu_s": round(installers_cpu, 1),
         "callback_retries": sum(i.retries for i in installers),
+        "installer_timeouts": sum(i.gave_up for i in installers),
         "top_requests_per_host": {
             k: round(v / n, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:5]
         },
@@ -206,11 +247,12 @@ def main() -> int:
     p.add_argument("sizes", nargs="*", type=int, default=[1, 50, 200])
     p.add_argument("--parallel", type=int, help="hosts in flight at most [default: all]")
     p.add_argument("--per-emulator", type=int, default=8, help="systems per emulator process")
+    p.add_argument("--profile", type=Path, help="profile the controller's CPU per function into DIR")
     args = p.parse_args()
     rows = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-fleet-{n}-") as tmp:
-            rows.append(measure(n, args.parallel, args.per_emulator, Path(tmp)))
+            rows.append(measure(n, args.parallel, args.per_emulator, Path(tmp), args.profile))
         if len(rows) > 1:
             ratio = float(str(rows[-1]["wall_s"])) / float(str(rows[0]["wall_s"]))
             rows[-1]["wall_ratio_to_first"] = round(ratio, 2)

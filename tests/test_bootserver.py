@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pykickstart.constants import KS_SCRIPT_PRE
 
-from provision.install.bootserver import BootServer, parse_host_keys
+from provision.install.bootserver import CALLBACKS, BootServer, parse_host_keys
 from provision.install.render import dnsmasq_for, kickstart_for
 from provision.model.catalog import Catalog, load_catalog
 from provision.model.hosts import DiskId
@@ -157,6 +157,25 @@ def test_finished_without_host_keys_is_refused_and_not_recorded(
     assert store.events(host=MASTER) == []
     assert call(server, "POST", f"/callback/{MASTER}/rebooted", b"", auth) == (404, b"")
     assert call(server, "POST", f"/callback/{MASTER}/started", b"x" * (65 * 1024), auth)[0] == 413
+
+
+def test_a_recorded_callback_rings_its_runs_bell_and_a_refused_one_does_not(
+    server: BootServer, store: StateStore
+) -> None:
+    """What wakes `wait_install` in the same controller: the ring comes after the event is committed."""
+    run_id, token = start_install(store, MASTER)
+    bell = CALLBACKS.listen(run_id)
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert call(server, "POST", f"/callback/{MASTER}/finished", b"no keys here\n", auth)[0] == 400
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert call(server, "POST", f"/callback/{MASTER}/started", b"anaconda started", wrong)[0] == 403
+        assert not bell.is_set()
+        assert call(server, "POST", f"/callback/{MASTER}/started", b"anaconda started", auth)[0] == 204
+        assert bell.is_set()
+        assert [e.kind for e in store.events(run_id=run_id)] == ["install.started"]
+    finally:
+        CALLBACKS.forget(run_id)
 
 
 def test_images_are_served_by_plain_name_only(server: BootServer) -> None:

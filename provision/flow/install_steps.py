@@ -29,6 +29,7 @@ from provision.bmc.redfish import connect
 from provision.flow.engine import StepCall, StepFn, StepName, StepResult
 from provision.flow.hostenv import StepContext
 from provision.flow.hostrun import RUN_KINDS
+from provision.install.bootserver import CALLBACKS
 from provision.install.render import kickstart_for
 from provision.install.spec import NO_RUN_TOKEN
 from provision.model.errors import ExternalError, NotFound, StateError, VerdictFailed
@@ -44,6 +45,7 @@ INSTALL_FAILED = "install.failed"
 PREOS_INVENTORY = "inventory-redfish.json"
 INSTALL_KINDS = (INSTALL_STARTED, INSTALL_FINISHED, INSTALL_FAILED)
 EVENT_LOG_MARK = "event_log_mark"  # the fact the burn-in's event-log read compares with
+BELL_WAIT_S = 0.25  # wait_install's longest wait on the callback bell between checks for a cancel
 
 
 class InstallFailed(ExternalError):
@@ -91,7 +93,7 @@ class InstallSteps:
                 self.ctx.note(call, f"node {self.ctx.name} tainted (quarantine) until it is accepted again")
         with connect(host.bmc) as bmc, bmc.resources() as fetch:
             inv = collect_inventory(fetch, host.bmc.system)
-            posture = read_posture(fetch)
+            posture = read_posture(fetch, host.bmc.system)
             # The event log's newest entry now (cleared first if the profile says so): what the
             # burn-in adds after it is judged at `collect`. Journaled as a fact of this step, so a
             # resumed run compares with this mark, not with a later one.
@@ -296,32 +298,49 @@ class InstallSteps:
     def wait_install(self, call: StepCall) -> StepResult:
         after = int(call.facts.get("install_events_after", 0))
         t = self.ctx.env.timeouts
+        bell = CALLBACKS.listen(self.ctx.run.id)
+        seen: list[EventRow | None] = [None]
+        due = [0.0]  # when the store is read again without a ring
 
-        def latest() -> EventRow | None:
-            seen = self._install_events(after)
-            return seen[-1] if seen else None
+        def latest(every_s: float) -> EventRow | None:
+            """The newest callback. The store is read when this controller's boot server rang the
+            run's bell (at once), and otherwise every `every_s` (callbacks recorded by another
+            controller, or before this wait began); between reads it waits on the bell, a short while
+            at a time so that a cancelled run stops at once."""
+            now = time.monotonic()
+            if not bell.is_set() and now < due[0]:
+                bell.wait(min(BELL_WAIT_S, due[0] - now))
+            if bell.is_set() or time.monotonic() >= due[0]:
+                bell.clear()  # before the read: a ring during the read is read next time
+                due[0] = time.monotonic() + every_s
+                events = self._install_events(after)
+                seen[0] = events[-1] if events else None
+            return seen[0]
 
         def status() -> str:
-            e = latest()
+            e = seen[0]
             return f"{e.kind} at {e.at:%H:%M:%S}" if e else "no callback yet"
 
-        first = call.waiter.wait_for(
-            "the installer's 'started' callback (PXE, iPXE script, kickstart fetch)",
-            latest,
-            t.install_start_s,
-            interval_s=min(t.poll_s, 1.0),
-            status=status,
-        )
-        if first.kind == INSTALL_STARTED:
-            self.ctx.env.progress.note(self.ctx.name, call.step.value, "installer started")
-
-            def ended() -> EventRow | None:
-                e = latest()
-                return e if e is not None and e.kind != INSTALL_STARTED else None
-
+        try:
             first = call.waiter.wait_for(
-                "the installer's 'finished' callback", ended, t.install_s, interval_s=t.poll_s, status=status
+                "the installer's 'started' callback (PXE, iPXE script, kickstart fetch)",
+                lambda: latest(min(t.poll_s, 1.0)),
+                t.install_start_s,
+                interval_s=0,
+                status=status,
             )
+            if first.kind == INSTALL_STARTED:
+                self.ctx.env.progress.note(self.ctx.name, call.step.value, "installer started")
+
+                def ended() -> EventRow | None:
+                    e = latest(t.poll_s)
+                    return e if e is not None and e.kind != INSTALL_STARTED else None
+
+                first = call.waiter.wait_for(
+                    "the installer's 'finished' callback", ended, t.install_s, interval_s=0, status=status
+                )
+        finally:
+            CALLBACKS.forget(self.ctx.run.id)
         if first.kind == INSTALL_FAILED:
             tail = str(first.payload.get("log_tail") or first.payload.get("tail") or "(no log tail sent)")
             raise InstallFailed(

@@ -32,6 +32,7 @@ class Installers(threading.Thread):
         self.stop = threading.Event()
         self.installs = 0
         self.retries = 0  # connections refused or reset by the boot server, tried again
+        self.gave_up = 0  # installs whose boot server answered too late (read timeout): never called back
         self._count = threading.Lock()
         self._last: dict[str, str] = {}
 
@@ -56,6 +57,13 @@ class Installers(threading.Thread):
         return requests.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
 
     def _install(self, host: str) -> None:
+        try:
+            self._fetch_and_call_back(host)
+        except requests.RequestException:  # as a kickstart's curl gives up: that install never calls back
+            with self._count:
+                self.gave_up += 1
+
+    def _fetch_and_call_back(self, host: str) -> None:
         url = (self.netboot / f"{host}.url").read_text().strip()
         script = self._call("GET", url).text
         m = KS_URL.search(script)
