@@ -32,7 +32,8 @@ answered (their access logs), per host.
 
 Run: .venv/bin/python -m bench.fleet [N ...]   (default: 1 50 200; --parallel P: hosts in flight
 at most, default all; --per-emulator K; --profile DIR: the controller's CPU per function, every
-thread, into DIR/controller-N.pstats, read with `python -m pstats`; it slows the run ~4x)
+thread, into DIR/controller-N.pstats, read with `python -m pstats`; it slows the run ~4x;
+--installs K: installs at once, as the site's `limits.installs`, default not limited)
 """
 
 from __future__ import annotations
@@ -145,7 +146,12 @@ def _self_cpu_s() -> float:
 
 
 def measure(
-    n: int, parallel: int | None, per_emulator: int, work: Path, profile: Path | None = None
+    n: int,
+    parallel: int | None,
+    per_emulator: int,
+    work: Path,
+    profile: Path | None = None,
+    installs: int | None = None,
 ) -> dict[str, object]:
     """One fleet of n hosts, its systems spread over lean emulator processes of `per_emulator`
     systems each; every emulated system stands for a host with a BMC of its own, so the per-BMC
@@ -168,7 +174,7 @@ def measure(
     (profiles / "hosts.yaml").write_text(yaml.safe_dump(inventory, sort_keys=False))
     state = work / "state"
     env = {**os.environ, "FLOW_TEST_BMC": "admin:password", "PYTHONPATH": str(REPO)}
-    limits = {"bmc_requests": max(len(g) for g in groups), "installs": n, "agent_pushes": n}
+    limits = {"bmc_requests": max(len(g) for g in groups), "installs": installs or n, "agent_pushes": n}
     with ExitStack() as stack:
         installers = []
         pids = []
@@ -224,6 +230,7 @@ def measure(
         "parallel": parallel or n,
         "emulators": len(emus),
         "installs": sum(i.installs for i in installers),
+        "installs_at_once": installs or n,
         "exit": os.waitstatus_to_exitcode(status),
         "cpu_s": round(cpu, 2),
         "cpu_s_per_host": round(cpu / n, 3),
@@ -248,11 +255,14 @@ def main() -> int:
     p.add_argument("--parallel", type=int, help="hosts in flight at most [default: all]")
     p.add_argument("--per-emulator", type=int, default=8, help="systems per emulator process")
     p.add_argument("--profile", type=Path, help="profile the controller's CPU per function into DIR")
+    p.add_argument(
+        "--installs", type=int, help="installs at once (the site's `limits.installs`) [default: not limited]"
+    )
     args = p.parse_args()
     rows = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-fleet-{n}-") as tmp:
-            rows.append(measure(n, args.parallel, args.per_emulator, Path(tmp), args.profile))
+            rows.append(measure(n, args.parallel, args.per_emulator, Path(tmp), args.profile, args.installs))
         if len(rows) > 1:
             ratio = float(str(rows[-1]["wall_s"])) / float(str(rows[0]["wall_s"]))
             rows[-1]["wall_ratio_to_first"] = round(ratio, 2)

@@ -377,3 +377,43 @@ def test_redact_decodes_before_it_redacts() -> None:
         redact_text("bad\nline token=S3CRET and S3CRET", "S3CRET")
         == "bad line token=<redacted> and <redacted>"
     )
+
+
+def test_a_request_being_answered_when_the_server_stops_still_gets_its_answer() -> None:
+    """An install callback's handler has recorded it (which wakes the run, which stops the embedded
+    server): the installer must still get its 204, not a reset it would retry against no server."""
+    entered, release = threading.Event(), threading.Event()
+
+    def handle(req: HttpRequest) -> Response:
+        if req.target == "/slow":
+            entered.set()
+            release.wait(10)
+        return Response(204)
+
+    srv = HttpServer(("127.0.0.1", 0), handle, Limits(workers=2), redact, redact_text)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    got: list[object] = []
+    client = threading.Thread(target=lambda: got.append(_try_call(srv.address[1], "POST", "/slow")))
+    client.start()
+    try:
+        assert entered.wait(10)
+        stopping = threading.Thread(target=srv.shutdown)
+        stopping.start()
+        wait_until("the server to begin stopping", srv._draining.is_set)
+        release.set()  # the handler ends after the stop began
+        stopping.join(10)
+        client.join(10)
+        assert not stopping.is_alive() and thread.is_alive() is False
+    finally:
+        release.set()
+        srv.shutdown()
+        thread.join(timeout=10)
+    assert got == [(204, b"")]
+
+
+def _try_call(port: int, method: str, path: str) -> object:
+    try:
+        return call(port, method, path)
+    except OSError as exc:
+        return exc

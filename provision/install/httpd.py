@@ -94,6 +94,8 @@ class HttpServer:
         self._last_warning, self._next_scan = -3600.0, 0.0
         self._paused_until, self._backoff = 0.0, 0.0
         self._stopping, self._loop_done = threading.Event(), threading.Event()
+        self._draining = threading.Event()  # shutting down: accept nothing, finish what is answered
+        self._in_flight = 0  # requests with a handler running or an answer being written (per round)
         self._loop_done.set()
         self._workers: list[threading.Thread] = []
         self._closed = False
@@ -121,11 +123,23 @@ class HttpServer:
                 self._close(conn)
             self._loop_done.set()
 
-    def shutdown(self) -> None:
-        """Stop the loop (from any thread), close every socket, let the workers finish."""
+    def shutdown(self, drain_s: float = 2.0) -> None:
+        """Stop the loop (from any thread), close every socket, let the workers finish.
+
+        Requests already being answered (their handler running, or their answer being written) get
+        up to `drain_s` to finish first, with no new connection accepted meanwhile: a handler may
+        have acted (an install callback recorded, which wakes the run that then stops this server),
+        and its client, told nothing, would retry it against a server that is gone."""
         if self._closed:
             return
         self._closed = True
+        if not self._loop_done.is_set():
+            self._in_flight = -1  # unknown until the loop's next round counts it
+            self._draining.set()
+            self._wake()
+            deadline = time.monotonic() + drain_s
+            while self._in_flight != 0 and time.monotonic() < deadline and not self._loop_done.is_set():
+                time.sleep(0.01)
         self._stopping.set()
         self._wake()
         self._loop_done.wait(timeout=5)
@@ -158,7 +172,7 @@ class HttpServer:
 
     def _round(self) -> None:
         now = time.monotonic()
-        want = now >= self._paused_until and self._can_take(now)
+        want = now >= self._paused_until and self._can_take(now) and not self._draining.is_set()
         if want != (self._listener in self._sel.get_map()):
             if want:
                 self._sel.register(self._listener, selectors.EVENT_READ, "accept")
@@ -179,6 +193,9 @@ class HttpServer:
         while self._answers:
             self._guard(self._answers.popleft(), self._answer)
         self._expire(time.monotonic())
+        if self._draining.is_set():
+            busy = sum(1 for c in self._conns if c.state in (_WORK, _WRITE))
+            self._in_flight = busy + len(self._answers)
 
     def _guard(self, conn: _Conn, step: Callable[[_Conn], None]) -> None:
         """A bug in one connection's step closes that connection (one line), never the loop."""
