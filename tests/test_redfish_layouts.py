@@ -68,6 +68,21 @@ def test_hgx_gpus_on_a_baseboard_system_are_read_through_the_chassis_tree() -> N
     assert gpu_count.observed == "2"  # read, and counted once although linked twice
 
 
+def test_an_hgx_baseboard_managed_by_its_own_controller_is_still_the_hosts() -> None:
+    """NVIDIA's HGX baseboard has a manager of its own (the HMC), so the host BMC's manager does not
+    list it in ManagerForServers; it is still the host's hardware, reached down the host's chassis."""
+    tree = _tree("supermicro-hgx")
+    hmc, board = "/redfish/v1/Managers/HGX_BMC_0", "/redfish/v1/Systems/HGX_Baseboard_0"
+    tree["/redfish/v1/Managers/1"]["Links"] = {"ManagerForServers": [{"@odata.id": "/redfish/v1/Systems/1"}]}
+    tree[hmc] = {"@odata.id": hmc, "Id": "HGX_BMC_0", "Links": {"ManagerForServers": [{"@odata.id": board}]}}
+    tree["/redfish/v1/Managers"]["Members"].append({"@odata.id": hmc})
+    tree[board]["Links"] = {**tree[board]["Links"], "ManagedBy": [{"@odata.id": hmc}]}
+    inv = collect_inventory(lambda p: tree.get(p.rstrip("/")), "/redfish/v1/Systems/1")
+    assert [g.index for g in inv.gpus] == ["GPU_SXM_1", "GPU_SXM_2"]
+    assert ("baseboard", board) in {(e.role, e.path) for e in inv.enclosures}
+    assert "systems" not in inv.gaps
+
+
 def test_a_sibling_baseboard_system_no_chassis_links_is_read() -> None:
     tree = _tree("supermicro-hgx")
     tree["/redfish/v1/Chassis/1"]["Links"].pop("Contains")

@@ -9,9 +9,11 @@ or PowerSubsystem/ThermalSubsystem, GPUs on a baseboard that is a System or Chas
 `Links.Processors`. What the BMC does not expose is recorded in `gaps` (area -> why), never guessed.
 
 On a BMC that fronts many Systems (a multi-node chassis, an emulator holding a rack) only what is
-the host's is read: another System is read (to tell a GPU baseboard from another node) only when
-the host's manager serves it (`ManagerForServers` of the managers the host's System names), or
-when those managers do not say whom they serve. So the reads per host do not grow with the nodes.
+the host's is read: another System the host's own chassis links is read (to tell a GPU baseboard
+from another node) only when the host's manager serves it (`ManagerForServers` of the managers the
+host's System names), or when those managers do not say whom they serve. A chassis the host's
+chassis contains is the host's hardware: its Systems are read whoever manages them (an HGX
+baseboard has a controller of its own). So the reads per host do not grow with the nodes.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class Walker(PartsReader):
         out: list[Doc] = []
         seen: set[str] = set()
         queue = [(p, True) for p in own]
+        top = set(own)
         while queue:
             path, down = queue.pop(0)
             if path in seen:
@@ -176,16 +179,23 @@ class Walker(PartsReader):
             if not down:
                 continue
             queue += [(p.rstrip("/"), True) for p in refs_of(links.get("Contains"))]
-            for board in self._linked_boards(links, host, listed, boards):
+            for board in self._linked_boards(links, host, listed, boards, judge=path in top):
                 queue += [(p.rstrip("/"), True) for p in refs_of(obj_of(board, "Links").get("Chassis"))]
         return out
 
-    def _linked_boards(self, links: Doc, host: Doc, listed: list[str], boards: list[Doc]) -> list[Doc]:
+    def _linked_boards(
+        self, links: Doc, host: Doc, listed: list[str], boards: list[Doc], judge: bool
+    ) -> list[Doc]:
+        """Systems a chassis links: baseboards join `boards`, other bootable Systems are other hosts.
+        judge: the host's own chassis, which may link every node of an enclosure (sushy-emulator's
+        links them all): there a System the host's managers do not serve is not even read. A chassis
+        the host's contains is the host's hardware: its Systems are read whoever manages them (an
+        HGX baseboard is managed by the baseboard's own controller, not the host's BMC)."""
         new = []
         taken = {_path(host)} | {_path(b) for b in boards}
         linked = [p.rstrip("/") for p in refs_of(links.get("ComputerSystems"))]
         linked = [p for p in dict.fromkeys(linked) if p not in taken]
-        others = self._not_ours(host, linked)
+        others = self._not_ours(host, linked) if judge else []
         if others:
             self._skipped(others, "another manager's system")
         for path in linked:
@@ -221,11 +231,9 @@ class Walker(PartsReader):
         it does not boot, it is the host's GPU baseboard (HGX); else not ours, and said so. Several
         others are other nodes of a multi-node chassis, not even read."""
         taken = {_path(host)} | {_path(b) for b in boards}
+        # One other System is read to tell a baseboard from a node, whoever manages it (an HGX
+        # baseboard has a manager of its own); several are not read at all.
         rest = [p for p in listed if p not in taken and p not in self._passed]
-        others = self._not_ours(host, rest)
-        if others:
-            rest = [p for p in rest if p not in others]
-            self._skipped(others, "another manager's system, not linked to the host's system")
         doc = self.get(rest[0], "systems") if len(rest) == 1 else None
         if doc is not None and not _bootable(doc):
             self._board(doc, boards)
