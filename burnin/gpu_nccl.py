@@ -78,7 +78,9 @@ class NcclReport:
             )
         if any(r.wrong_out is None or r.wrong_in is None for r in self.rows):
             return Verdict.INCONCLUSIVE, "all_reduce_perf ran without validation (#wrong N/A)"
-        if gpus is not None and self.ranks and self.ranks != gpus:
+        if gpus is not None and not self.ranks:  # which GPUs took part is unknown: not a pass
+            return Verdict.INCONCLUSIVE, f"all_reduce_perf listed no devices ({figures}), expected {gpus}"
+        if gpus is not None and self.ranks != gpus:
             return Verdict.FAIL, f"all_reduce_perf used {self.ranks} GPUs, expected {gpus}"
         if floor_gbs is None:
             return Verdict.PASS, f"0 wrong values, {figures}; no busbw floor in the profile"

@@ -50,6 +50,12 @@ def test_all_reduce_figures_and_edge_cases() -> None:
         "all_reduce_perf ran without validation (#wrong N/A)",
     )
     assert parse_all_reduce("").verdict(None, 4)[0] is Verdict.INCONCLUSIVE
+    # No device lines (another output layout): which GPUs took part is unknown, never a pass.
+    no_devices = "\n".join(line for line in text.splitlines() if " device " not in line)
+    unknown = parse_all_reduce(no_devices)
+    assert unknown.ranks == 0 and unknown.rows
+    assert unknown.verdict(30.0, 4)[0] is Verdict.INCONCLUSIVE
+    assert "listed no devices" in unknown.verdict(None, 4)[1]
     assert argv(4) == ["all_reduce_perf", "-b", "8", "-e", "4G", "-f", "2", "-g", "4"]
 
 

@@ -118,6 +118,8 @@ def test_no_figures_at_all(tmp_path: Path) -> None:
         ({"wrong": None}, Verdict.INCONCLUSIVE, "#wrong not reported"),
         ({"wrong": True}, Verdict.INCONCLUSIVE, "#wrong not reported"),
         ({"gpus": 2}, Verdict.FAIL, "expected 4 GPUs"),
+        ({"gpus": 0}, Verdict.INCONCLUSIVE, "GPUs taking part not reported"),
+        ({"gpus": None}, Verdict.INCONCLUSIVE, "GPUs taking part not reported"),
         ({"busbw_gbs": 29.9}, Verdict.FAIL, "busbw 29.9 GB/s"),
         ({"busbw_gbs": None}, Verdict.INCONCLUSIVE, "busbw not reported"),
         ({"busbw_gbs": float("nan")}, Verdict.INCONCLUSIVE, "busbw not reported"),

@@ -50,7 +50,9 @@ def _judge(raw: dict[str, Any], count: int, floor: float | None) -> tuple[Verdic
     why = _incomplete(raw)
     if why:
         return Verdict.INCONCLUSIVE, f"{why} ({figures})"
-    if isinstance(ranks, int) and not isinstance(ranks, bool) and ranks and ranks != count:
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or not ranks:
+        return Verdict.INCONCLUSIVE, f"GPUs taking part not reported ({figures}), expected {count}"
+    if ranks != count:
         return Verdict.FAIL, f"{figures}: expected {count} GPUs"
     if floor is None:
         return Verdict.PASS, f"{figures}; no busbw floor in the profile"
